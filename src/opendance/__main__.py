@@ -1,0 +1,3 @@
+from opendance.cli.main import app
+
+app(prog_name="opendance")

@@ -1,0 +1,35 @@
+"""The response envelope: ``{"code", "message", "data"}`` plus ``error`` on failures.
+The HTTP status always equals ``code``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from opendance.errors import ApiError
+
+
+class JsonResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def success(data: Any) -> JsonResponse:
+    return JsonResponse({"code": 200, "message": "success", "data": data})
+
+
+def failure(error: ApiError, headers: dict[str, str] | None = None) -> JsonResponse:
+    body = {"code": error.status, "message": error.message, "error": error.code, "data": None}
+    return JsonResponse(body, status_code=error.status, headers=headers)
+
+
+def error_headers(error: ApiError) -> dict[str, str]:
+    from opendance.errors import RateLimited
+
+    if isinstance(error, RateLimited):
+        return {"Retry-After": str(error.retry_after)}
+    return {}

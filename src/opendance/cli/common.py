@@ -1,0 +1,72 @@
+"""Shared pieces of the CLI: settings from flags + environment, output, running use cases."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from opendance.errors import OpendanceError
+from opendance.services.context import AppContext, open_context
+from opendance.settings import Settings
+
+T = TypeVar("T")
+
+
+def build_settings(ctx: typer.Context, **overrides: Any) -> Settings:
+    """Environment (OPENDANCE_*) first, then the root flags, then this command's flags."""
+    root: dict[str, Any] = dict(ctx.find_root().obj or {})
+    root.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**root)
+
+
+def run_with_context(settings: Settings, use_case: Callable[[AppContext], Awaitable[T]]) -> T:
+    async def main() -> T:
+        app_ctx = await open_context(settings)
+        try:
+            return await use_case(app_ctx)
+        finally:
+            await app_ctx.close()
+
+    try:
+        return asyncio.run(main())
+    except OpendanceError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+
+
+def emit(data: Any, as_json: bool, human: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(to_jsonable(data), indent=2))
+    else:
+        typer.echo(human)
+
+
+def to_jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(asdict(value))
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )

@@ -1,0 +1,90 @@
+"""The ``opendance`` command."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from opendance import __version__
+from opendance.cli.admin import accounts_app, credits_app, keys_app
+from opendance.cli.common import build_settings, configure_logging, emit, run_with_context
+
+app = typer.Typer(
+    help="Opendance: a self-hostable video generation API server (Seedance 2.0 API).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(keys_app, name="keys")
+app.add_typer(credits_app, name="credits")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data directory [env OPENDANCE_DATA_DIR].")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Database URL [env OPENDANCE_DATABASE_URL].")
+    ] = None,
+) -> None:
+    ctx.obj = {k: v for k, v in {"data_dir": data_dir, "database_url": database_url}.items() if v}
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Bind address [env OPENDANCE_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [env OPENDANCE_PORT].")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(help="Worker processes to start beside the API (0: the API alone).", min=0),
+    ] = 1,
+    no_demo: Annotated[
+        bool, typer.Option("--no-demo", help="Do not create the demo account on an empty database.")
+    ] = False,
+    public_url: Annotated[
+        str | None, typer.Option(help="Base of video URLs [env OPENDANCE_PUBLIC_URL].")
+    ] = None,
+) -> None:
+    """Run the API server (and workers)."""
+    from opendance.cli.server import run_server
+
+    settings = build_settings(ctx, host=host, port=port, public_url=public_url)
+    configure_logging(settings.log_level)
+    asyncio.run(run_server(settings, workers=workers, demo=not no_demo))
+
+
+@app.command()
+def worker(ctx: typer.Context) -> None:
+    """Run one worker process: take tasks from the queue and render them."""
+    from opendance.cli.server import run_worker
+
+    settings = build_settings(ctx)
+    configure_logging(settings.log_level)
+    asyncio.run(run_worker(settings))
+
+
+@app.command()
+def migrate(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Create or upgrade the database schema to the newest version."""
+    from opendance.db.migrate import current_revision
+
+    async def use_case(c: object) -> str | None:
+        from opendance.services.context import AppContext
+
+        assert isinstance(c, AppContext)
+        return await current_revision(c.db)
+
+    revision = run_with_context(build_settings(ctx), use_case)
+    emit({"revision": revision}, as_json, f"database at revision {revision}")

@@ -1,0 +1,163 @@
+"""``opendance serve`` and ``opendance worker``: the API in this process, workers as children."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import typer
+import uvicorn
+
+from opendance import __version__
+from opendance.api.app import create_app
+from opendance.engines.registry import create_engine
+from opendance.services.admin import DEMO_CREDITS, ensure_demo_account
+from opendance.services.context import open_context
+from opendance.settings import Settings
+from opendance.worker.runner import Worker
+
+log = logging.getLogger("opendance.server")
+
+
+async def run_server(settings: Settings, *, workers: int, demo: bool) -> None:
+    ctx = await open_context(settings)
+    supervisor = WorkerSupervisor(settings, workers)
+    try:
+        demo_key = await ensure_demo_account(ctx) if demo else None
+        app = create_app(ctx)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=10,
+        )
+        server = uvicorn.Server(config)
+        supervisor.start()
+        _banner(settings, workers, demo_key.secret if demo_key else None)
+        supervise = asyncio.create_task(supervisor.watch())
+        try:
+            await server.serve()
+        finally:
+            supervise.cancel()
+    finally:
+        await asyncio.to_thread(supervisor.stop)
+        await ctx.close()
+
+
+async def run_worker(settings: Settings) -> None:
+    ctx = await open_context(settings)
+    worker = Worker(ctx, create_engine(settings.engine))
+    loop = asyncio.get_running_loop()
+    drain_timer: asyncio.TimerHandle | None = None
+
+    def on_signal(signum: int) -> None:
+        nonlocal drain_timer
+        if worker.stopping.is_set():
+            log.warning("second signal: handing the current task back now")
+            worker.abort()
+            return
+        log.info("signal %d: finishing the current task, then stopping", signum)
+        worker.stop()
+        drain_timer = loop.call_later(settings.drain_seconds, worker.abort)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await worker.run()
+    finally:
+        if drain_timer:
+            drain_timer.cancel()
+        await ctx.close()
+
+
+class WorkerSupervisor:
+    """Keeps N ``opendance worker`` children alive; restarts any that dies (a crashed worker's
+    task comes back to the queue when its lease expires)."""
+
+    def __init__(self, settings: Settings, count: int) -> None:
+        self.settings = settings
+        self.count = count
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self._stopping = False
+
+    def start(self) -> None:
+        self.procs = [self._spawn() for _ in range(self.count)]
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "opendance", "worker"], env=_worker_env(self.settings)
+        )
+
+    async def watch(self) -> None:
+        restarts: list[float] = []
+        while not self._stopping:
+            await asyncio.sleep(0.5)
+            for i, proc in enumerate(self.procs):
+                if proc.poll() is None or self._stopping:
+                    continue
+                now = time.monotonic()
+                restarts = [t for t in restarts if now - t < 60] + [now]
+                if len(restarts) > 10 * max(1, self.count):
+                    log.error("workers keep dying; waiting before the next restart")
+                    await asyncio.sleep(5)
+                log.warning("worker pid %d exited with %s; restarting", proc.pid, proc.returncode)
+                self.procs[i] = self._spawn()
+
+    def stop(self) -> None:
+        """SIGTERM every worker (they finish their task), wait for the drain, then kill."""
+        self._stopping = True
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.settings.drain_seconds + 10
+        for proc in self.procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def _worker_env(settings: Settings) -> dict[str, str]:
+    """The parent's resolved settings, so children use the same database, files and URLs."""
+    env = dict(os.environ)
+    values = settings.model_dump()
+    values["data_dir"] = str(settings.data_dir.resolve())
+    values["database_url"] = settings.resolved_database_url
+    values["public_url"] = settings.resolved_public_url
+    for name, value in values.items():
+        if value is not None:
+            env[f"OPENDANCE_{name.upper()}"] = str(value)
+    return env
+
+
+def _banner(settings: Settings, workers: int, demo_key: str | None) -> None:
+    base = settings.resolved_public_url
+    lines = [
+        f"Opendance {__version__} listening on http://{settings.host}:{settings.port}",
+        f"  public URL {base}, engine {settings.engine}, {workers} worker(s), "
+        f"data in {settings.data_dir.resolve()}",
+    ]
+    if demo_key:
+        lines += [
+            "",
+            f"Created the 'demo' account with {DEMO_CREDITS} credits. Its API key (shown once):",
+            f"  {demo_key}",
+            "",
+            "Try it:",
+            f"  curl -X POST '{base}/v1/generate' -H 'Authorization: Bearer {demo_key}' \\",
+            "    -H 'Content-Type: application/json' \\",
+            '    -d \'{"prompt": "A cinematic shot of mountains at sunrise", '
+            '"aspect_ratio": "16:9", "resolution": "720p", "duration": "8"}\'',
+            f"  curl '{base}/v1/status?task_id=TASK_ID' -H 'Authorization: Bearer {demo_key}'",
+        ]
+    typer.echo("\n".join(lines), err=False)

@@ -1,0 +1,252 @@
+"""Accounts, API keys and the credit ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from opendance.db.tables import accounts, api_keys, ledger
+from opendance.db.types import utcnow
+from opendance.domain import ids
+from opendance.errors import AdminError
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    name: str
+    balance: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    id: str
+    account_id: str
+    name: str | None
+    prefix: str
+    last4: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    id: int
+    account_id: str
+    task_id: str | None
+    kind: str
+    amount: int
+    note: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class KeyOwner:
+    """Who an API key belongs to, as seen by authentication."""
+
+    key_id: str
+    account_id: str
+    last_used_at: datetime | None
+
+
+async def create_account(conn: AsyncConnection, name: str) -> Account:
+    account = Account(id=ids.new_account_id(), name=name, balance=0, created_at=utcnow())
+    try:
+        await conn.execute(
+            insert(accounts).values(
+                id=account.id, name=name, balance=0, created_at=account.created_at
+            )
+        )
+    except IntegrityError as exc:
+        raise AdminError(f"an account named {name!r} exists already") from exc
+    return account
+
+
+async def count_accounts(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.count()).select_from(accounts))).scalar_one())
+
+
+async def get_account_by_name(conn: AsyncConnection, name: str) -> Account:
+    row = (await conn.execute(select(accounts).where(accounts.c.name == name))).first()
+    if row is None:
+        raise AdminError(f"no account named {name!r}")
+    return Account(row.id, row.name, row.balance, row.created_at)
+
+
+async def get_account(conn: AsyncConnection, account_id: str) -> Account:
+    row = (await conn.execute(select(accounts).where(accounts.c.id == account_id))).one()
+    return Account(row.id, row.name, row.balance, row.created_at)
+
+
+async def list_accounts(conn: AsyncConnection) -> list[Account]:
+    rows = await conn.execute(select(accounts).order_by(accounts.c.created_at))
+    return [Account(r.id, r.name, r.balance, r.created_at) for r in rows]
+
+
+async def create_key(
+    conn: AsyncConnection, account_id: str, name: str | None = None
+) -> tuple[str, ApiKeyRecord]:
+    """Create a key; returns the secret (never stored) and its record."""
+    secret = ids.new_api_key()
+    record = ApiKeyRecord(
+        id=ids.new_key_id(),
+        account_id=account_id,
+        name=name,
+        prefix=secret[:10],
+        last4=secret[-4:],
+        created_at=utcnow(),
+        last_used_at=None,
+        revoked_at=None,
+    )
+    await conn.execute(
+        insert(api_keys).values(
+            id=record.id,
+            account_id=account_id,
+            name=name,
+            key_hash=ids.hash_api_key(secret),
+            prefix=record.prefix,
+            last4=record.last4,
+            created_at=record.created_at,
+        )
+    )
+    return secret, record
+
+
+async def list_keys(conn: AsyncConnection, account_id: str) -> list[ApiKeyRecord]:
+    rows = await conn.execute(
+        select(api_keys).where(api_keys.c.account_id == account_id).order_by(api_keys.c.created_at)
+    )
+    return [_key_record(r) for r in rows]
+
+
+async def revoke_key(conn: AsyncConnection, key_id: str) -> ApiKeyRecord:
+    await conn.execute(
+        update(api_keys)
+        .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    row = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
+    if row is None:
+        raise AdminError(f"no API key with id {key_id!r}")
+    return _key_record(row)
+
+
+async def find_key_owner(conn: AsyncConnection, secret: str) -> KeyOwner | None:
+    """The owner of an active (not revoked) key, or None."""
+    row = (
+        await conn.execute(
+            select(api_keys.c.id, api_keys.c.account_id, api_keys.c.last_used_at).where(
+                api_keys.c.key_hash == ids.hash_api_key(secret), api_keys.c.revoked_at.is_(None)
+            )
+        )
+    ).first()
+    return KeyOwner(row.id, row.account_id, row.last_used_at) if row else None
+
+
+async def touch_key(conn: AsyncConnection, key_id: str, when: datetime) -> None:
+    await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=when))
+
+
+async def add_ledger_entry(
+    conn: AsyncConnection,
+    *,
+    account_id: str,
+    kind: str,
+    amount: int,
+    task_id: str | None = None,
+    note: str | None = None,
+) -> None:
+    """Append to the ledger and move the balance by the same amount, in the caller's transaction.
+
+    A debit only happens when the balance covers it; callers check ``try_debit`` for that.
+    """
+    await conn.execute(
+        insert(ledger).values(
+            account_id=account_id,
+            task_id=task_id,
+            kind=kind,
+            amount=amount,
+            note=note,
+            created_at=utcnow(),
+        )
+    )
+    await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(balance=accounts.c.balance + amount)
+    )
+
+
+async def try_debit(conn: AsyncConnection, account_id: str, amount: int) -> bool:
+    """Take ``amount`` off the balance if it covers it: one conditional UPDATE, so concurrent
+    requests can never take the balance below zero."""
+    result = await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id, accounts.c.balance >= amount)
+        .values(balance=accounts.c.balance - amount)
+    )
+    return result.rowcount == 1
+
+
+async def record_charge(
+    conn: AsyncConnection, *, account_id: str, task_id: str, amount: int
+) -> None:
+    """The ledger row for a debit already applied by ``try_debit``."""
+    await conn.execute(
+        insert(ledger).values(
+            account_id=account_id,
+            task_id=task_id,
+            kind="charge",
+            amount=-amount,
+            created_at=utcnow(),
+        )
+    )
+
+
+async def balance_of(conn: AsyncConnection, account_id: str) -> int:
+    row = (await conn.execute(select(accounts.c.balance).where(accounts.c.id == account_id))).one()
+    return int(row.balance)
+
+
+async def ledger_of(conn: AsyncConnection, account_id: str, limit: int = 100) -> list[LedgerEntry]:
+    rows = await conn.execute(
+        select(ledger)
+        .where(ledger.c.account_id == account_id)
+        .order_by(ledger.c.id.desc())
+        .limit(limit)
+    )
+    return [
+        LedgerEntry(r.id, r.account_id, r.task_id, r.kind, r.amount, r.note, r.created_at)
+        for r in rows
+    ]
+
+
+async def ledger_sum(conn: AsyncConnection, account_id: str) -> int:
+    total = (
+        await conn.execute(
+            select(func.coalesce(func.sum(ledger.c.amount), 0)).where(
+                ledger.c.account_id == account_id
+            )
+        )
+    ).scalar_one()
+    return int(total)
+
+
+def _key_record(row: Row[Any]) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        id=row.id,
+        account_id=row.account_id,
+        name=row.name,
+        prefix=row.prefix,
+        last4=row.last4,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )

@@ -1,0 +1,77 @@
+"""Bring the schema to the newest Alembic revision, safely when several processes start at once."""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from opendance.db.database import Database
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+async def migrate(database: Database) -> None:
+    """Upgrade to head. Serialised by a file lock next to a SQLite file (one machine), by the
+    database's own locking otherwise (a PostgreSQL advisory lock)."""
+    with _sqlite_file_lock(database):
+        async with database.engine.connect() as conn:
+            if database.is_sqlite:
+                await conn.execution_options(opendance_sqlite_begin="BEGIN IMMEDIATE")
+            else:
+                await conn.exec_driver_sql("SELECT pg_advisory_lock(7405630211)")
+            try:
+                await conn.run_sync(_upgrade)
+                await conn.commit()
+            finally:
+                if not database.is_sqlite:
+                    await conn.exec_driver_sql("SELECT pg_advisory_unlock(7405630211)")
+                    await conn.commit()
+
+
+async def current_revision(database: Database) -> str | None:
+    async with database.engine.connect() as conn:
+        return await conn.run_sync(
+            lambda sync_conn: MigrationContext.configure(sync_conn).get_current_revision()
+        )
+
+
+def _upgrade(sync_conn: Connection) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = sync_conn
+    command.upgrade(config, "head")
+
+
+@contextmanager
+def _sqlite_file_lock(database: Database) -> Iterator[None]:
+    path = database.engine.url.database
+    if not database.is_sqlite or not path or path == ":memory:":
+        yield
+        return
+    lock_path = Path(path).with_suffix(".migrate.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

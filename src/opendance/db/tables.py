@@ -1,0 +1,125 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations must produce exactly this
+(tests/db/test_migrations.py compares them)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from opendance.db.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    # The ledger is the truth; this is its running sum, kept in the same transactions, so that a
+    # conditional debit can be one UPDATE that never lets the balance go below zero.
+    Column("balance", BigInteger, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    CheckConstraint("balance >= 0", name="balance_not_negative"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("name", String(100), nullable=True),
+    # SHA-256 of the key: keys are 256-bit random secrets, so a fast hash is enough to make a
+    # leaked table useless, and lookups stay one indexed equality.
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("last4", String(4), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False),
+    Column("api_key_id", String(40), ForeignKey("api_keys.id"), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("request", JSON, nullable=False),
+    Column("seed", BigInteger, nullable=False),
+    Column("price", Integer, nullable=False),
+    Column("engine", String(40), nullable=False),
+    Column("callback_url", Text, nullable=True),
+    Column("input_image_key", String(200), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("progress", Integer, nullable=False, default=0),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("lease_owner", String(120), nullable=True),
+    # Fencing token: bumped on every claim; a completion must present the token it claimed with.
+    Column("lease_token", BigInteger, nullable=False, default=0),
+    Column("lease_expires_at", UTCDateTime, nullable=True),
+    Column("video_key", String(200), nullable=True),
+    Column("poster_key", String(200), nullable=True),
+    Column("error_message", Text, nullable=True),
+    Index("ix_tasks_status_created_at", "status", "created_at"),
+    Index("ix_tasks_account_id_created_at", "account_id", "created_at"),
+)
+
+ledger = Table(
+    "ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("task_id", String(40), ForeignKey("tasks.id"), nullable=True),
+    Column("kind", String(16), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("note", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    # A task is charged at most once and refunded at most once, whatever races happen.
+    UniqueConstraint("task_id", "kind"),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(120), primary_key=True),
+    Column("hostname", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("engine", String(40), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("current_task_id", String(40), nullable=True),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+)
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+__all__ = ["accounts", "api_keys", "ledger", "meta", "metadata", "tasks", "workers"]

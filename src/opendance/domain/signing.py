@@ -1,0 +1,16 @@
+"""URL signatures for stored objects: the URL itself is the credential, like a CDN link."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+
+def sign(secret: bytes, key: str) -> str:
+    digest = hmac.new(secret, key.encode("utf-8"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:18]).decode("ascii")
+
+
+def verify(secret: bytes, key: str, signature: str) -> bool:
+    return hmac.compare_digest(sign(secret, key), signature)

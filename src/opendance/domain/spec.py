@@ -1,0 +1,44 @@
+"""What an engine is asked to make: the validated request plus everything derived from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from opendance.domain import presets
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+
+@dataclass(frozen=True)
+class GenerationSpec:
+    """One video to generate. ``first_frame`` is the input image, already scaled to cover the
+    frame and centre-cropped to exactly ``height x width`` (RGB, uint8), or None for text-to-video.
+    """
+
+    prompt: str
+    aspect_ratio: str
+    resolution: str
+    duration: int
+    generate_audio: bool
+    fixed_lens: bool
+    seed: int
+    first_frame: npt.NDArray[np.uint8] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def width(self) -> int:
+        return presets.frame_size(self.aspect_ratio, self.resolution)[0]
+
+    @property
+    def height(self) -> int:
+        return presets.frame_size(self.aspect_ratio, self.resolution)[1]
+
+    @property
+    def fps(self) -> int:
+        return presets.FPS
+
+    @property
+    def frame_count(self) -> int:
+        return presets.frame_count(self.duration)

@@ -1,0 +1,62 @@
+"""The engine protocol: turn a ``GenerationSpec`` into frames (and optionally audio)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from opendance.domain.spec import GenerationSpec
+
+ProgressCallback = Callable[[float], None]
+"""Called with the fraction of the work done, 0.0 to 1.0; may be called from any thread."""
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    """PCM audio: float32 samples in [-1, 1], shape (channels, samples)."""
+
+    samples: npt.NDArray[np.float32]
+    sample_rate: int
+
+    @property
+    def duration(self) -> float:
+        return float(self.samples.shape[1]) / self.sample_rate
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """Frames are RGB uint8 arrays of shape (height, width, 3), exactly ``frame_count`` of them.
+
+    ``frames`` may be a lazy iterable (a generator): the encoder consumes it once, so an engine
+    can render while the encoder encodes and never hold the whole video in memory.
+    """
+
+    frames: Iterable[npt.NDArray[np.uint8]]
+    frame_count: int
+    audio: AudioTrack | None
+
+
+@dataclass(frozen=True)
+class EngineCapabilities:
+    audio: bool
+    image_to_video: bool
+
+
+class Engine(Protocol):
+    """A video generator. ``generate`` runs off the event loop (a worker thread or process)."""
+
+    name: str
+    capabilities: EngineCapabilities
+
+    def generate(self, spec: GenerationSpec, on_progress: ProgressCallback) -> GenerationResult:
+        """Make the video described by ``spec``; call ``on_progress`` as work advances."""
+        ...
+
+
+class EngineError(Exception):
+    """The engine could not make this video; the message is shown to the client."""

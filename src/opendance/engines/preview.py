@@ -1,0 +1,630 @@
+"""The CPU preview engine: a deterministic stand-in for a video model, for development and tests.
+
+This is **not** a generative model and does not try to look like one. It exists so that the whole
+service (API, billing, queue, worker, encoder, storage, webhooks) runs end to end on a laptop or
+in CI in seconds, and so that every option of the API has a visible, checkable effect:
+
+* the prompt and seed are hashed; the hash picks the palette, the landscape, the shapes, their
+  motion, the camera move and the music, so different prompts give visibly different videos and
+  the same spec always gives identical frames and audio;
+* the prompt is shown as a caption, so a video is easy to match to its request;
+* ``fixed_lens`` keeps the camera still (only the shapes move); otherwise the camera pans, pushes
+  in, pulls out or drifts;
+* image-to-video: frame 0 is exactly ``spec.first_frame``, then a slow Ken Burns move (none with
+  ``fixed_lens``), a wandering light and floating motes animate it;
+* ``generate_audio`` adds a synthesized chord progression with bass and arpeggio, exactly as long
+  as the video.
+
+Cost: everything expensive (world image, sprites, caption, soundtrack) is prepared once in
+``generate``; a frame is then one nearest-neighbour affine view (Pillow, GIL released) plus a few
+integer alpha blends on small regions, well below what H.264 encoding of the frame costs. Frames
+are yielded lazily, so a 12 s 720p video is never held in memory.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, TypeAlias
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+from opendance.engines.base import (
+    AudioTrack,
+    EngineCapabilities,
+    EngineError,
+    GenerationResult,
+    ProgressCallback,
+)
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from opendance.domain.spec import GenerationSpec
+
+    Frame: TypeAlias = npt.NDArray[np.uint8]
+    Samples: TypeAlias = npt.NDArray[np.float32]
+
+RGB: TypeAlias = tuple[int, int, int]
+_Font: TypeAlias = ImageFont.FreeTypeFont | ImageFont.ImageFont
+
+SAMPLE_RATE: Final = 48_000
+WORLD_MARGIN: Final = 0.15
+"""The T2V world extends this fraction of the frame beyond each edge: room for the camera."""
+FADE_IN_FRAMES: Final = 12
+"""Image-to-video overlays fade in over this many frames, so frame 0 is the untouched image."""
+
+
+class PreviewEngine:
+    """Renders a deterministic, prompt-dependent preview video on the CPU (see module docstring)."""
+
+    name = "preview"
+    capabilities = EngineCapabilities(audio=True, image_to_video=True)
+
+    def generate(self, spec: GenerationSpec, on_progress: ProgressCallback) -> GenerationResult:
+        """Prepare the scene and soundtrack now; frames are rendered as the caller iterates."""
+        first = spec.first_frame
+        if first is not None and (
+            first.dtype != np.uint8 or first.shape != (spec.height, spec.width, 3)
+        ):
+            raise EngineError(
+                f"first frame is {first.dtype} {first.shape}, "
+                f"expected uint8 ({spec.height}, {spec.width}, 3)"
+            )
+        scene: _Scene = _ImageScene(spec, first) if first is not None else _TextScene(spec)
+        audio = soundtrack(spec) if spec.generate_audio else None
+        return GenerationResult(
+            frames=_render_all(scene, spec.frame_count, on_progress),
+            frame_count=spec.frame_count,
+            audio=audio,
+        )
+
+
+def _render_all(scene: _Scene, count: int, on_progress: ProgressCallback) -> Iterator[Frame]:
+    on_progress(0.0)
+    for index in range(count):
+        frame = scene.render(index)
+        on_progress((index + 1) / count)
+        yield frame
+
+
+def _rng(spec: GenerationSpec, purpose: str) -> np.random.Generator:
+    """Seeded from (purpose, seed, prompt) only: the same spec draws the same numbers."""
+    digest = hashlib.sha256(f"{purpose}\x00{spec.seed}\x00{spec.prompt}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:16], "big"))
+
+
+def _hsv(h: float, s: float, v: float) -> RGB:
+    r, g, b = colorsys.hsv_to_rgb(h % 1.0, min(max(s, 0.0), 1.0), min(max(v, 0.0), 1.0))
+    return round(r * 255), round(g * 255), round(b * 255)
+
+
+@dataclass(frozen=True)
+class _Palette:
+    sky_top: RGB
+    sky_bottom: RGB
+    glow: RGB
+    hills: tuple[RGB, ...]
+    accents: tuple[RGB, ...]
+    night: bool
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> _Palette:
+        hue = float(rng.random())
+        spread = float(rng.choice([0.08, 0.5, 1 / 3, 0.12]))  # analogous, complement, triad
+        night = bool(rng.random() < 0.3)
+        sky_v = (0.22, 0.10) if night else (0.95, 0.75)
+        return cls(
+            sky_top=_hsv(hue + spread, 0.55, sky_v[1]),
+            sky_bottom=_hsv(hue, 0.35 if not night else 0.6, sky_v[0]),
+            glow=_hsv(hue + 0.05, 0.25, 1.0),
+            hills=tuple(_hsv(hue - spread / 2, 0.45 + 0.1 * i, 0.55 - 0.15 * i) for i in range(3)),
+            accents=tuple(
+                _hsv(hue + spread * k + float(rng.normal(0, 0.03)), 0.8, 0.95) for k in range(4)
+            ),
+            night=night,
+        )
+
+
+class _Layer:
+    """An RGBA image as blend-ready integer planes: ``out = (dst * inv + premul) >> 8``."""
+
+    def __init__(self, rgba: npt.NDArray[np.uint8]) -> None:
+        alpha = rgba[..., 3:4].astype(np.uint16) * 256 // 255
+        self.premul: npt.NDArray[np.uint16] = rgba[..., :3].astype(np.uint16) * alpha
+        self.inv: npt.NDArray[np.uint16] = 256 - alpha
+        self.height, self.width = rgba.shape[:2]
+
+    def blit(self, frame: Frame, x: int, y: int, weight: float = 1.0) -> None:
+        """Blend onto ``frame`` in place with the top-left corner at (x, y), clipped to it."""
+        x0, y0 = max(x, 0), max(y, 0)
+        x1, y1 = min(x + self.width, frame.shape[1]), min(y + self.height, frame.shape[0])
+        if x0 >= x1 or y0 >= y1 or weight <= 0.0:
+            return
+        src = (slice(y0 - y, y1 - y), slice(x0 - x, x1 - x))
+        premul, inv = self.premul[src], self.inv[src]
+        if weight < 1.0:  # fading in: scale colour and alpha, in 32 bits (premul * w overflows 16)
+            w = np.uint32(round(weight * 256))
+            premul = (premul * w >> 8).astype(np.uint16)
+            inv = (256 - ((256 - inv.astype(np.uint32)) * w >> 8)).astype(np.uint16)
+        region = frame[y0:y1, x0:x1]
+        np.copyto(region, (region * inv + premul) >> 8, casting="unsafe")
+
+
+class _Scene:
+    """Pre-rendered parts of one video; ``render`` composes frame ``index`` from them."""
+
+    def __init__(self, spec: GenerationSpec) -> None:
+        self.width, self.height, self.fps = spec.width, spec.height, spec.fps
+        self.frame_count = spec.frame_count
+        self.caption, self.caption_xy = _caption(spec)
+
+    def render(self, index: int) -> Frame:
+        raise NotImplementedError
+
+    def progress(self, index: int) -> float:
+        """0 at the first frame, 1 at the last: camera moves are timed to the whole video."""
+        return index / max(self.frame_count - 1, 1)
+
+    def view(self, source: Image.Image, scale: float, cx: float, cy: float) -> Frame:
+        """The frame-sized window of ``source`` centred on (cx, cy) in output pixels, ``scale``
+        source pixels per output pixel, sampled nearest-neighbour (sub-pixel exact because the
+        sources are stored at twice the resolution they are shown at)."""
+        left, top = cx - scale * self.width / 2, cy - scale * self.height / 2
+        coeffs = (scale, 0.0, left, 0.0, scale, top)
+        view = source.transform(
+            (self.width, self.height), Image.Transform.AFFINE, coeffs, Image.Resampling.NEAREST
+        )
+        return np.array(view)
+
+
+def _ease(u: float) -> float:
+    return u * u * (3 - 2 * u)
+
+
+class _TextScene(_Scene):
+    """Text-to-video: a hashed landscape seen through a moving camera, with shapes moving in it."""
+
+    def __init__(self, spec: GenerationSpec) -> None:
+        super().__init__(spec)
+        rng = _rng(spec, "scene")
+        palette = _Palette.draw(rng)
+        self.world_w = round(self.width * (1 + 2 * WORLD_MARGIN))
+        self.world_h = round(self.height * (1 + 2 * WORLD_MARGIN))
+        world = _landscape(rng, palette, self.world_w, self.world_h)
+        self.world = Image.fromarray(world).resize(
+            (2 * self.world_w, 2 * self.world_h), Image.Resampling.BILINEAR
+        )
+        self.camera = (
+            "still" if spec.fixed_lens else str(rng.choice(["pan", "push", "pull", "drift"]))
+        )
+        self.direction = float(rng.choice([-1.0, 1.0]))
+        self.sway = rng.uniform(0, 2 * math.pi, size=3)
+        self.sprites = [_Shape.draw(rng, palette, min(self.width, self.height)) for _ in range(4)]
+        self.still = (
+            self.view(self.world, 2.0, self.world_w, self.world_h) if spec.fixed_lens else None
+        )
+
+    def camera_at(self, index: int) -> tuple[float, float, float]:
+        """Centre (world pixels) and zoom of the camera at frame ``index``."""
+        u, t = _ease(self.progress(index)), index / self.fps
+        cx, cy, zoom = self.world_w / 2, self.world_h / 2, 1.0
+        reach_x, reach_y = self.width * WORLD_MARGIN, self.height * WORLD_MARGIN
+        if self.camera == "pan":
+            cx += self.direction * reach_x * 0.9 * (2 * u - 1)
+            cy += reach_y * 0.3 * math.sin(math.pi * u + self.sway[0])
+        elif self.camera in ("push", "pull"):
+            zoom = 1 + 0.25 * (u if self.camera == "push" else 1 - u)
+            cx += self.direction * reach_x * 0.5 * u
+        elif self.camera == "drift":
+            zoom = 1.06 + 0.04 * math.sin(2 * math.pi * t / 7 + self.sway[2])
+            cx += reach_x * 0.6 * math.sin(2 * math.pi * t / 5 + self.sway[0])
+            cy += reach_y * 0.5 * math.sin(2 * math.pi * t / 6.5 + self.sway[1])
+        return cx, cy, zoom
+
+    def render(self, index: int) -> Frame:
+        cx, cy, zoom = self.camera_at(index)
+        if self.still is not None:
+            frame = self.still.copy()
+        else:
+            frame = self.view(self.world, 2 / zoom, 2 * cx, 2 * cy)
+        left, top = cx - self.width / (2 * zoom), cy - self.height / (2 * zoom)
+        t = index / self.fps
+        for sprite in self.sprites:
+            wx, wy = sprite.position(t, self.world_w, self.world_h, self.width, self.height)
+            layer = sprite.frame(index)
+            x = round((wx - left) * zoom - layer.width / 2)
+            y = round((wy - top) * zoom - layer.height / 2)
+            layer.blit(frame, x, y)
+        self.caption.blit(frame, *self.caption_xy)
+        return frame
+
+
+class _ImageScene(_Scene):
+    """Image-to-video: the first frame, slowly moved (unless fixed), lit and dusted with motes."""
+
+    def __init__(self, spec: GenerationSpec, first: Frame) -> None:
+        super().__init__(spec)
+        rng = _rng(spec, "scene")
+        self.first = first
+        self.moving = not spec.fixed_lens
+        self.source = Image.fromarray(first).resize(
+            (2 * self.width, 2 * self.height), Image.Resampling.BICUBIC
+        )
+        self.zoom_to = float(rng.uniform(1.08, 1.18))
+        self.target = rng.uniform(-1, 1, size=2)
+        palette = _Palette.draw(rng)
+        self.light = _light(min(self.width, self.height), palette.glow)
+        self.light_path = rng.uniform(0, 2 * math.pi, size=2)
+        size = min(self.width, self.height)
+        self.motes = [_Mote.draw(rng, size, self.width, self.height) for _ in range(10)]
+
+    def render(self, index: int) -> Frame:
+        if index == 0:
+            return self.first.copy()  # exactly the given image: overlays all start at weight 0
+        u, t = _ease(self.progress(index)), index / self.fps
+        if self.moving:
+            zoom = 1 + (self.zoom_to - 1) * u
+            # Keep the window inside the image: the centre may move by the zoomed-away margin.
+            mx, my = self.width * (1 - 1 / zoom) / 2, self.height * (1 - 1 / zoom) / 2
+            cx = self.width / 2 + self.target[0] * mx
+            cy = self.height / 2 + self.target[1] * my
+            frame = self.view(self.source, 2 / zoom, 2 * cx, 2 * cy)
+        else:
+            frame = self.first.copy()
+        weight = min(index / FADE_IN_FRAMES, 1.0)
+        lx = (0.5 + 0.4 * math.sin(2 * math.pi * t / 9 + self.light_path[0])) * self.width
+        ly = (0.45 + 0.3 * math.sin(2 * math.pi * t / 11 + self.light_path[1])) * self.height
+        self.light.add(
+            frame, round(lx - self.light.width / 2), round(ly - self.light.height / 2), weight
+        )
+        for mote in self.motes:
+            mx_, my_ = mote.position(t)
+            mote.layer.blit(frame, round(mx_), round(my_), weight)
+        self.caption.blit(frame, *self.caption_xy, weight)
+        return frame
+
+
+def _landscape(rng: np.random.Generator, palette: _Palette, w: int, h: int) -> Frame:
+    """Sky with glows, a sun or moon (and stars at night), three ridges of hills; float maths on
+    the whole world once, so it can be anti-aliased analytically instead of by supersampling."""
+    gw, gh = max(w // 8, 2), max(h // 8, 2)
+    yy, xx = np.mgrid[0:gh, 0:gw].astype(np.float32)
+    tilt = float(rng.uniform(-0.6, 0.6))
+    u = yy / gh * math.cos(tilt) + xx / gw * math.sin(tilt)
+    u = (u - u.min()) / max(float(u.max() - u.min()), 1e-6)
+    top, bottom = np.array(palette.sky_top, np.float32), np.array(palette.sky_bottom, np.float32)
+    sky = top + (bottom - top) * u[..., None]
+    for color in (palette.glow, *palette.accents[:2]):
+        gx, gy, radius = rng.uniform(0, gw), rng.uniform(0, gh * 0.6), rng.uniform(0.15, 0.4) * gw
+        falloff = np.exp(-((xx - gx) ** 2 + (yy - gy) ** 2) / radius**2)
+        sky += (np.array(color, np.float32) - sky) * (0.35 * falloff[..., None])
+    coarse = Image.fromarray(np.clip(sky, 0, 255).astype(np.uint8))
+    world = np.asarray(coarse.resize((w, h), Image.Resampling.BICUBIC), dtype=np.float32).copy()
+
+    if palette.night:
+        count = w * h // 4000
+        sx, sy = rng.integers(0, w, count), rng.integers(0, h * 2 // 3, count)
+        world[sy, sx] = np.maximum(world[sy, sx], rng.uniform(150, 255, (count, 1)))
+    radius = min(w, h) * float(rng.uniform(0.05, 0.09))
+    cx, cy = float(rng.uniform(0.2, 0.8)) * w, float(rng.uniform(0.15, 0.4)) * h
+    x0, x1, y0, y1 = (
+        int(cx - radius - 2),
+        int(cx + radius + 2),
+        int(cy - radius - 2),
+        int(cy + radius + 2),
+    )
+    py, px = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    cover = np.clip(radius - np.hypot(px - cx, py - cy) + 0.5, 0, 1)[..., None]
+    disc = world[y0:y1, x0:x1]
+    disc += (np.array(palette.glow, np.float32) - disc) * cover
+
+    xs = np.arange(w, dtype=np.float32)
+    haze = np.array(palette.sky_bottom, np.float32)
+    for depth, color in enumerate(palette.hills):
+        ridge = np.full(w, h * (0.55 + 0.12 * depth), np.float32)
+        for _ in range(3):
+            amp, cycles = rng.uniform(0.02, 0.07) * h, rng.uniform(0.5, 4.0)
+            ridge += amp * np.sin(2 * math.pi * cycles * xs / w + rng.uniform(0, 2 * math.pi))
+        start = max(int(ridge.min()) - 1, 0)
+        rows = np.arange(start, h, dtype=np.float32)[:, None]
+        cover = np.clip(rows - ridge[None, :] + 0.5, 0, 1)[..., None]
+        # Farther ridges fade into the sky (aerial perspective).
+        tint = np.array(color, np.float32) * (0.6 + 0.2 * depth) + haze * (0.4 - 0.2 * depth)
+        band = world[start:]
+        band += (tint - band) * cover
+    return np.clip(world, 0, 255).astype(np.uint8)
+
+
+_SYMMETRY: Final = {"circle": 0, "ring": 0, "square": 4, "triangle": 3, "star": 5, "diamond": 4}
+_ORIENTATIONS: Final = 12
+"""Pre-rendered rotations per symmetry period of a shape: spinning costs no per-frame drawing."""
+
+
+def _shape_rgba(kind: str, size: int, color: RGB, angle: float) -> Frame:
+    """One anti-aliased shape with a soft drop shadow, as RGBA."""
+    ss, side = 4, math.ceil(size * 1.6)
+    mask = Image.new("L", (side * ss, side * ss), 0)
+    draw = ImageDraw.Draw(mask)
+    c, r = side * ss / 2, size * ss / 2
+    if kind in ("circle", "ring"):
+        draw.ellipse((c - r, c - r, c + r, c + r), fill=255)
+        if kind == "ring":
+            draw.ellipse((c - r * 0.55, c - r * 0.55, c + r * 0.55, c + r * 0.55), fill=0)
+    else:
+        corners = _SYMMETRY[kind] * (2 if kind == "star" else 1)
+        radii = [r, r * 0.45] if kind == "star" else [r * (0.8 if kind == "square" else 1.0) * 1.2]
+        if kind == "diamond":
+            radii = [r, r * 0.7]
+            corners = 4
+        points = [
+            (
+                c + radii[k % len(radii)] * math.cos(angle + 2 * math.pi * k / corners),
+                c + radii[k % len(radii)] * math.sin(angle + 2 * math.pi * k / corners),
+            )
+            for k in range(corners)
+        ]
+        draw.polygon(points, fill=255)
+    mask = mask.resize((side, side), Image.Resampling.BOX)
+    alpha = np.asarray(mask, dtype=np.float32) / 255
+    shift = max(size // 16, 1)
+    blurred = np.asarray(mask.filter(ImageFilter.GaussianBlur(max(size / 20, 1))), np.float32) / 255
+    shadow = np.zeros_like(alpha)
+    shadow[shift:, shift:] = blurred[:-shift, :-shift] * 0.45
+    shade = np.linspace(1.35, 0.8, side, dtype=np.float32)[:, None, None]  # lit from above
+    rgb = np.clip(np.array(color, np.float32) * shade, 0, 255) * np.ones((1, side, 1), np.float32)
+    out_alpha = alpha + shadow * (1 - alpha)
+    out_rgb = rgb * (alpha / np.maximum(out_alpha, 1e-6))[..., None]  # shadow is black
+    rgba = np.concatenate([out_rgb, out_alpha[..., None] * 255], axis=2)
+    return np.clip(rgba + 0.5, 0, 255).astype(np.uint8)
+
+
+class _Shape:
+    """A subject: a spinning shape on a Lissajous path through the world."""
+
+    def __init__(self, layers: list[_Layer], path: npt.NDArray[np.float64], step: int) -> None:
+        self.layers, self.path, self.step = layers, path, step
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, palette: _Palette, scale: int) -> _Shape:
+        kind = str(rng.choice(list(_SYMMETRY)))
+        size = max(round(scale * float(rng.uniform(0.09, 0.15))), 8)
+        color = palette.accents[int(rng.integers(len(palette.accents)))]
+        period = 2 * math.pi / _SYMMETRY[kind] if _SYMMETRY[kind] else 0.0
+        turns = _ORIENTATIONS if period else 1
+        layers = [_Layer(_shape_rgba(kind, size, color, period * k / turns)) for k in range(turns)]
+        # amplitude x, y (fractions of the frame), frequency x, y (Hz), phase x, y
+        path = np.concatenate(
+            [rng.uniform(0.1, 0.38, 2), rng.uniform(0.04, 0.14, 2), rng.uniform(0, 2 * math.pi, 2)]
+        )
+        step = int(rng.choice([-3, -2, 2, 3]))  # frames per orientation step; sign = direction
+        return cls(layers, path, step)
+
+    def frame(self, index: int) -> _Layer:
+        turn = index // abs(self.step) * (1 if self.step > 0 else -1)
+        return self.layers[turn % len(self.layers)]
+
+    def position(
+        self, t: float, world_w: int, world_h: int, width: int, height: int
+    ) -> tuple[float, float]:
+        ax, ay, fx, fy, px, py = self.path
+        return (
+            world_w / 2 + ax * width * math.sin(2 * math.pi * fx * t + px),
+            world_h / 2 + ay * height * math.sin(2 * math.pi * fy * t + py),
+        )
+
+
+class _Glow:
+    """A soft additive light (screen-like brightening), cheap enough to move every frame."""
+
+    def __init__(self, diameter: int, color: RGB, strength: float) -> None:
+        grid = (np.arange(diameter, dtype=np.float32) - diameter / 2) / (diameter / 2)
+        falloff = np.exp(-3 * (grid[:, None] ** 2 + grid[None, :] ** 2))
+        self.add_rgb: npt.NDArray[np.uint16] = (
+            falloff[..., None] * np.array(color, np.float32) * strength
+        ).astype(np.uint16)
+        self.width = self.height = diameter
+
+    def add(self, frame: Frame, x: int, y: int, weight: float = 1.0) -> None:
+        x0, y0 = max(x, 0), max(y, 0)
+        x1, y1 = min(x + self.width, frame.shape[1]), min(y + self.height, frame.shape[0])
+        if x0 >= x1 or y0 >= y1 or weight <= 0.0:
+            return
+        light = self.add_rgb[y0 - y : y1 - y, x0 - x : x1 - x]
+        if weight < 1.0:
+            light = (light * np.uint16(round(weight * 256))) >> np.uint16(8)
+        region = frame[y0:y1, x0:x1]
+        np.copyto(region, np.minimum(region + light, 255), casting="unsafe")
+
+
+def _light(size: int, color: RGB) -> _Glow:
+    return _Glow(round(size * 0.6), color, 0.3)
+
+
+class _Mote:
+    """A floating speck of light for image-to-video: rises slowly and sways."""
+
+    def __init__(self, layer: _Layer, params: npt.NDArray[np.float64], height: int) -> None:
+        self.layer, self.params, self.height = layer, params, height
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, scale: int, width: int, height: int) -> _Mote:
+        diameter = max(round(scale * float(rng.uniform(0.015, 0.04))), 4)
+        grid = (np.arange(diameter, dtype=np.float32) - diameter / 2 + 0.5) / (diameter / 2)
+        alpha = np.clip(1 - (grid[:, None] ** 2 + grid[None, :] ** 2), 0, 1) ** 1.5 * 255
+        rgba = np.dstack([np.full((diameter, diameter, 3), 255, np.float32), alpha])
+        # x0, y0, rising speed (px/s), sway amplitude (px), sway frequency (Hz), phase
+        params = np.array(
+            [
+                rng.uniform(0, width),
+                rng.uniform(0, height),
+                rng.uniform(0.02, 0.06) * height,
+                rng.uniform(0.01, 0.04) * width,
+                rng.uniform(0.1, 0.3),
+                rng.uniform(0, 2 * math.pi),
+            ]
+        )
+        rgba[..., 3] *= rng.uniform(0.35, 0.7)
+        return cls(_Layer(rgba.astype(np.uint8)), params, height)
+
+    def position(self, t: float) -> tuple[float, float]:
+        x0, y0, speed, sway, freq, phase = self.params
+        span = self.height + self.layer.height
+        y = (y0 - speed * t) % span - self.layer.height
+        return x0 + sway * math.sin(2 * math.pi * freq * t + phase), y
+
+
+def _caption(spec: GenerationSpec) -> tuple[_Layer, tuple[int, int]]:
+    """The prompt, wrapped to at most three lines, on a translucent box at the bottom."""
+    width, height = spec.width, spec.height
+    size = max(round(min(width, height) / 24), 12)
+    font = ImageFont.load_default(size=size)
+    small_size = max(round(size * 0.6), 10)
+    small = ImageFont.load_default(size=small_size)
+    pad, margin = max(size // 2, 4), max(round(min(width, height) * 0.03), 6)
+    lines = _wrap(" ".join(spec.prompt.split()), font, width - 2 * (margin + pad), 3)
+    header = f"PREVIEW \u00b7 seed {spec.seed}"
+    line_h, head_h = round(size * 1.3), round(small_size * 1.5)
+    text_w = max([small.getlength(header), *(font.getlength(line) for line in lines)])
+    box_w, box_h = math.ceil(text_w) + 2 * pad, head_h + line_h * len(lines) + 2 * pad
+    box = Image.new("RGBA", (box_w, box_h), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(box)
+    draw.rounded_rectangle((0, 0, box_w - 1, box_h - 1), radius=pad, fill=(0, 0, 0, 150))
+    draw.text((pad, pad), header, font=small, fill=(255, 255, 255, 190))
+    for i, line in enumerate(lines):
+        draw.text((pad, pad + head_h + i * line_h), line, font=font, fill=(255, 255, 255, 255))
+    return _Layer(np.asarray(box)), ((width - box_w) // 2, height - margin - box_h)
+
+
+def _wrap(text: str, font: _Font, max_width: int, max_lines: int) -> list[str]:
+    """Greedy word wrap; words wider than a line are split; overflow ends in an ellipsis."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split(" "):
+        if len(lines) > max_lines:
+            break
+        candidate = f"{current} {word}" if current else word
+        if font.getlength(candidate) <= max_width:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        while font.getlength(word) > max_width:
+            cut = _fitting_prefix(word, font, max_width)
+            lines.append(word[:cut])
+            word = word[cut:]
+        current = word
+    if current:
+        lines.append(current)
+    if len(lines) > max_lines:
+        last = lines[max_lines - 1]
+        cut = _fitting_prefix(last + "\u2026", font, max_width)
+        lines = [*lines[: max_lines - 1], last[: max(cut - 1, 0)].rstrip() + "\u2026"]
+    return lines or [""]
+
+
+def _fitting_prefix(text: str, font: _Font, max_width: int) -> int:
+    """Length of the longest prefix of ``text`` that fits (at least 1: always progress)."""
+    lo, hi = 1, len(text)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if font.getlength(text[:mid]) <= max_width else (lo, mid - 1)
+    return lo
+
+
+# --- soundtrack ------------------------------------------------------------------------------
+
+_MODES: Final = (
+    (0, 2, 4, 5, 7, 9, 11),  # major
+    (0, 2, 3, 5, 7, 8, 10),  # natural minor
+    (0, 2, 3, 5, 7, 9, 10),  # dorian
+    (0, 2, 4, 5, 7, 9, 10),  # mixolydian
+)
+_PROGRESSIONS: Final = ((0, 4, 5, 3), (0, 5, 3, 4), (0, 3, 4, 3), (5, 3, 0, 4), (0, 2, 3, 4))
+_ARPEGGIOS: Final = ((0, 1, 2, 3, 0, 1, 2, 3), (0, 1, 2, 3, 2, 1, 0, 1), (0, 2, 1, 2, 0, 2, 1, 2))
+_TIMBRES: Final = ((1.0, 0.5, 0.33, 0.25, 0.2), (1.0, 0.0, 0.4, 0.0, 0.2), (1.0, 0.2, 0.05))
+_TABLE_SIZE: Final = 4096
+
+
+def soundtrack(spec: GenerationSpec) -> AudioTrack:
+    """A short piece derived from the prompt hash: key, mode, chord progression, tempo, arpeggio
+    pattern and timbre. Stereo float32 at 48 kHz, exactly ``frame_count / fps`` seconds long."""
+    rng = _rng(spec, "audio")
+    total = spec.frame_count * SAMPLE_RATE // spec.fps
+    out = np.zeros((2, total), np.float32)
+    root = 45 + int(rng.integers(12))  # A2 .. G#3
+    mode = _MODES[int(rng.integers(len(_MODES)))]
+    progression = _PROGRESSIONS[int(rng.integers(len(_PROGRESSIONS)))]
+    pattern = _ARPEGGIOS[int(rng.integers(len(_ARPEGGIOS)))]
+    lead = _wavetable(_TIMBRES[int(rng.integers(len(_TIMBRES)))])
+    warm, sine = _wavetable((1.0, 0.3, 0.1)), _wavetable((1.0,))
+    beat = 60 / float(rng.uniform(84, 124))
+    bar = 4 * beat
+    for index in range(math.ceil(total / SAMPLE_RATE / bar)):
+        degree = progression[index % len(progression)]
+        chord = [mode[(degree + s) % 7] + 12 * ((degree + s) // 7) for s in (0, 2, 4)]
+        start = index * bar
+        for k, semitone in enumerate(chord):
+            _note(out, start, bar + 0.3, root + 12 + semitone, warm, 0.07, 0.25, 3.0, (k - 1) * 0.5)
+        _note(out, start, bar, root - 12 + chord[0], sine, 0.25, 0.01, 1.2, 0.0)
+        tones = [*chord, chord[0] + 12]
+        for step, tone in enumerate(pattern):
+            pan = 0.45 if step % 2 else -0.45
+            _note(
+                out,
+                start + step * beat / 2,
+                0.6,
+                root + 24 + tones[tone],
+                lead,
+                0.1,
+                0.005,
+                0.22,
+                pan,
+            )
+    out *= 0.8 / max(float(np.abs(out).max()), 1e-6)
+    fade_in, fade_out = min(SAMPLE_RATE // 50, total), min(SAMPLE_RATE // 3, total)
+    out[:, :fade_in] *= np.linspace(0, 1, fade_in, dtype=np.float32)
+    out[:, total - fade_out :] *= np.linspace(1, 0, fade_out, dtype=np.float32)
+    return AudioTrack(samples=out, sample_rate=SAMPLE_RATE)
+
+
+def _wavetable(harmonics: tuple[float, ...]) -> Samples:
+    """One period of a waveform; notes index it instead of calling ``sin`` per harmonic."""
+    phase = np.arange(_TABLE_SIZE) / _TABLE_SIZE
+    wave = np.zeros(_TABLE_SIZE, np.float64)
+    for k, weight in enumerate(harmonics):
+        wave += weight * np.sin(2 * math.pi * (k + 1) * phase)
+    table: Samples = (wave / np.abs(wave).max()).astype(np.float32)
+    return table
+
+
+def _note(
+    out: Samples,
+    start: float,
+    length: float,
+    midi: int,
+    table: Samples,
+    gain: float,
+    attack: float,
+    decay: float,
+    pan: float,
+) -> None:
+    """Mix one note into ``out`` (clipped at the end): attack ramp, exponential decay, a short
+    release so no note ends with a click, equal-power panning."""
+    first = round(start * SAMPLE_RATE)
+    count = min(round(length * SAMPLE_RATE), out.shape[1] - first)
+    if count <= 0:
+        return
+    t = np.arange(count, dtype=np.float64) / SAMPLE_RATE
+    freq = 440.0 * 2 ** ((midi - 69) / 12)
+    wave = table[((freq * t) % 1.0 * _TABLE_SIZE).astype(np.intp)]
+    release = np.minimum((count - np.arange(count)) / (0.05 * SAMPLE_RATE), 1.0)
+    envelope = np.minimum(t / attack, 1.0) * np.exp(-t / decay) * release * gain
+    signal = (wave * envelope).astype(np.float32)
+    angle = (pan + 1) * math.pi / 4
+    out[0, first : first + count] += signal * math.cos(angle)
+    out[1, first : first + count] += signal * math.sin(angle)

@@ -1,0 +1,1 @@
+"""Media: encoding frames and audio to MP4, probing, posters, input images."""

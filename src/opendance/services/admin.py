@@ -1,0 +1,105 @@
+"""Operator use cases behind the admin CLI: accounts, API keys, credits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from opendance.db import accounts as account_rows
+from opendance.db.accounts import Account, ApiKeyRecord, LedgerEntry
+from opendance.errors import AdminError
+from opendance.services.context import AppContext
+
+DEMO_ACCOUNT = "demo"
+DEMO_CREDITS = 1000
+
+
+@dataclass(frozen=True)
+class NewKey:
+    secret: str
+    record: ApiKeyRecord
+    account: str
+
+
+@dataclass(frozen=True)
+class CreditReport:
+    account: Account
+    ledger: list[LedgerEntry]
+
+
+async def create_account(ctx: AppContext, name: str, credits: int = 0) -> Account:
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise AdminError("an account name must be 1 to 100 characters")
+    if credits < 0:
+        raise AdminError("credits must not be negative")
+    async with ctx.db.write() as conn:
+        account = await account_rows.create_account(conn, name)
+        if credits:
+            await account_rows.add_ledger_entry(
+                conn, account_id=account.id, kind="grant", amount=credits, note="initial credits"
+            )
+        return await account_rows.get_account(conn, account.id)
+
+
+async def create_key(ctx: AppContext, account_name: str, key_name: str | None = None) -> NewKey:
+    async with ctx.db.write() as conn:
+        account = await account_rows.get_account_by_name(conn, account_name)
+        secret, record = await account_rows.create_key(conn, account.id, key_name)
+    return NewKey(secret=secret, record=record, account=account.name)
+
+
+async def list_keys(ctx: AppContext, account_name: str) -> list[ApiKeyRecord]:
+    async with ctx.db.read() as conn:
+        account = await account_rows.get_account_by_name(conn, account_name)
+        return await account_rows.list_keys(conn, account.id)
+
+
+async def revoke_key(ctx: AppContext, key_id: str) -> ApiKeyRecord:
+    async with ctx.db.write() as conn:
+        return await account_rows.revoke_key(conn, key_id)
+
+
+async def grant_credits(
+    ctx: AppContext, account_name: str, amount: int, note: str | None = None
+) -> Account:
+    if amount == 0:
+        raise AdminError("the amount must not be zero")
+    async with ctx.db.write() as conn:
+        account = await account_rows.get_account_by_name(conn, account_name)
+        if account.balance + amount < 0:
+            raise AdminError(
+                f"cannot take {-amount} credits: the balance of {account.name!r} is "
+                f"{account.balance}"
+            )
+        await account_rows.add_ledger_entry(
+            conn,
+            account_id=account.id,
+            kind="grant" if amount > 0 else "debit",
+            amount=amount,
+            note=note,
+        )
+        return await account_rows.get_account(conn, account.id)
+
+
+async def credit_report(ctx: AppContext, account_name: str, limit: int = 100) -> CreditReport:
+    async with ctx.db.read() as conn:
+        account = await account_rows.get_account_by_name(conn, account_name)
+        entries = await account_rows.ledger_of(conn, account.id, limit)
+    return CreditReport(account=account, ledger=entries)
+
+
+async def ensure_demo_account(ctx: AppContext) -> NewKey | None:
+    """On an empty database, a ``demo`` account with credits and a key (returned once)."""
+    async with ctx.db.write() as conn:
+        if await account_rows.count_accounts(conn) > 0:
+            return None
+        account = await account_rows.create_account(conn, DEMO_ACCOUNT)
+        await account_rows.add_ledger_entry(
+            conn,
+            account_id=account.id,
+            kind="grant",
+            amount=DEMO_CREDITS,
+            note="demo credits",
+        )
+        secret, record = await account_rows.create_key(conn, account.id, "demo")
+    return NewKey(secret=secret, record=record, account=account.name)

@@ -1,0 +1,90 @@
+"""Everything a use case needs, built once at start-up and passed in."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from opendance.db.database import Database
+from opendance.db.migrate import migrate
+from opendance.db.tables import meta
+from opendance.engines.base import EngineCapabilities
+from opendance.engines.registry import capabilities_for
+from opendance.net.addresses import AddressPolicy
+from opendance.net.resolver import Resolver, SystemResolver
+from opendance.settings import Settings
+from opendance.storage.local import LocalObjectStore
+
+SIGNING_SECRET_KEY = "url_signing_secret"  # noqa: S105 - a row name, not a secret
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    store: LocalObjectStore
+    policy: AddressPolicy
+    resolver: Resolver
+    capabilities: EngineCapabilities
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+async def open_context(
+    settings: Settings,
+    *,
+    resolver: Resolver | None = None,
+    policy: AddressPolicy | None = None,
+    run_migrations: bool = True,
+) -> AppContext:
+    """Open the database (migrating it to the newest schema) and the object store."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.resolved_database_url)
+    if run_migrations:
+        await migrate(db)
+    secret = await _signing_secret(db, settings)
+    store = LocalObjectStore(
+        settings.objects_dir, public_base_url=settings.resolved_public_url, secret=secret
+    )
+    if policy is None:
+        policy = (
+            AddressPolicy.allow_all_private()
+            if settings.allow_private_urls
+            else AddressPolicy.default()
+        )
+    return AppContext(
+        settings=settings,
+        db=db,
+        store=store,
+        policy=policy,
+        resolver=resolver or SystemResolver(),
+        capabilities=capabilities_for(settings.engine),
+    )
+
+
+async def _signing_secret(db: Database, settings: Settings) -> bytes:
+    """The operator's secret, or one generated on first start and shared through the database
+    so that every API process signs and verifies the same URLs."""
+    if settings.secret_key:
+        return settings.secret_key.encode("utf-8")
+    async with db.read() as conn:
+        value = (
+            await conn.execute(select(meta.c.value).where(meta.c.key == SIGNING_SECRET_KEY))
+        ).scalar_one_or_none()
+    if value is None:
+        try:
+            async with db.write() as conn:
+                await conn.execute(
+                    insert(meta).values(key=SIGNING_SECRET_KEY, value=secrets.token_urlsafe(32))
+                )
+        except IntegrityError:
+            pass  # another process made it first
+        async with db.read() as conn:
+            value = (
+                await conn.execute(select(meta.c.value).where(meta.c.key == SIGNING_SECRET_KEY))
+            ).scalar_one()
+    return str(value).encode("utf-8")

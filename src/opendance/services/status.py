@@ -1,0 +1,43 @@
+"""GET /v1/status: the task as the contract shows it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from opendance import errors
+from opendance.db import tasks as task_rows
+from opendance.db.tasks import TaskRecord
+from opendance.domain.task_states import TaskState
+from opendance.services.context import AppContext
+
+
+async def task_status(ctx: AppContext, account_id: str, task_id: str) -> dict[str, Any]:
+    async with ctx.db.read() as conn:
+        task = await task_rows.get_task_of_account(conn, task_id, account_id)
+    if task is None:
+        raise errors.TaskNotFound(f"task {task_id!r} not found")
+    return status_body(ctx, task)
+
+
+def status_body(ctx: AppContext, task: TaskRecord) -> dict[str, Any]:
+    succeeded = task.status is TaskState.SUCCEEDED and task.video_key is not None
+    return {
+        "task_id": task.id,
+        "status": task.status.public,
+        # FAILED tasks are refunded in the same transaction that fails them.
+        "consumed_credits": 0 if task.status is TaskState.FAILED else task.price,
+        "created_at": iso_utc(task.created_at),
+        "request": task.request,
+        "response": [ctx.store.public_url(task.video_key)] if succeeded and task.video_key else [],
+        "error_message": task.error_message if task.status is TaskState.FAILED else None,
+        "progress": 100 if task.status.terminal else task.progress,
+        "updated_at": iso_utc(task.updated_at),
+        "poster_url": (
+            ctx.store.public_url(task.poster_key) if succeeded and task.poster_key else None
+        ),
+    }
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

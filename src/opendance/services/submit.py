@@ -1,0 +1,119 @@
+"""POST /v1/generate: validate, price, charge and enqueue in one transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opendance import errors
+from opendance.db import accounts as account_rows
+from opendance.db import tasks as task_rows
+from opendance.db.accounts import KeyOwner
+from opendance.domain import ids, pricing
+from opendance.net.data_urls import is_data_url, parse_data_image_url
+from opendance.net.errors import UrlRejected
+from opendance.net.urls import check_public_url, parse_http_url
+from opendance.services.context import AppContext
+from opendance.services.validation import GenerateRequest, validate_generate
+
+async def submit_generate(ctx: AppContext, owner: KeyOwner, body: Any) -> str:
+    """Create a task and return its id. Raises an ``ApiError``; on error nothing is changed."""
+
+    async def check_image_url(url: str) -> None:
+        try:
+            if is_data_url(url):
+                parse_data_image_url(url, subject="image_urls[0]")
+            else:
+                parse_http_url(url, subject="image_urls[0]")
+        except UrlRejected as exc:
+            raise errors.InvalidImageUrl(str(exc)) from None
+
+    async def check_callback_url(url: str) -> None:
+        try:
+            await check_public_url(
+                url, policy=ctx.policy, resolver=ctx.resolver, subject="callback_url"
+            )
+        except UrlRejected as exc:
+            raise errors.InvalidCallbackUrl(str(exc)) from None
+
+    request = await validate_generate(
+        body, check_image_url=check_image_url, check_callback_url=check_callback_url
+    )
+    _check_capabilities(ctx, request)
+    price = pricing.price(request.resolution, request.duration, request.generate_audio)
+    task_id = ids.new_task_id()
+    seed = request.seed if request.seed is not None else ids.new_seed()
+    input_key = await _store_inline_image(ctx, task_id, request)
+    try:
+        async with ctx.db.write() as conn:
+            if not await account_rows.try_debit(conn, owner.account_id, price):
+                balance = await account_rows.balance_of(conn, owner.account_id)
+                raise errors.InsufficientCredits(price=price, balance=balance)
+            await task_rows.insert_task(
+                conn,
+                id=task_id,
+                account_id=owner.account_id,
+                api_key_id=owner.key_id,
+                request=echo_request(request, seed),
+                seed=seed,
+                price=price,
+                engine=ctx.settings.engine,
+                callback_url=request.callback_url,
+                input_image_key=input_key,
+            )
+            await account_rows.record_charge(
+                conn, account_id=owner.account_id, task_id=task_id, amount=price
+            )
+    except BaseException:
+        if input_key:
+            await ctx.store.delete(input_key)
+        raise
+    return task_id
+
+
+def echo_request(request: GenerateRequest, seed: int) -> dict[str, Any]:
+    """The normalised request as stored and shown by /v1/status (duration as a string, as in
+    the contract). An inline data: image is not echoed back byte for byte: status polls would
+    carry megabytes; its media type and size stand in for it."""
+    echoed: dict[str, Any] = {
+        "prompt": request.prompt,
+        "aspect_ratio": request.aspect_ratio,
+        "resolution": request.resolution,
+        "duration": str(request.duration),
+        "generate_audio": request.generate_audio,
+        "fixed_lens": request.fixed_lens,
+        "image_urls": [_echo_image_url(url) for url in request.image_urls],
+        "seed": seed,
+    }
+    if request.callback_url:
+        echoed["callback_url"] = request.callback_url
+    return echoed
+
+
+def _echo_image_url(url: str) -> str:
+    if not is_data_url(url):
+        return url
+    image = parse_data_image_url(url)
+    return f"data:{image.mime};base64,<{len(image.data)} bytes>"
+
+
+async def _store_inline_image(
+    ctx: AppContext, task_id: str, request: GenerateRequest
+) -> str | None:
+    """Keep a data: image in the object store, so the task row stays small."""
+    if not request.image_urls or not is_data_url(request.image_urls[0]):
+        return None
+    image = parse_data_image_url(request.image_urls[0])
+    key = f"inputs/{task_id}"
+    await ctx.store.put_bytes(key, image.data, image.mime)
+    return key
+
+
+def _check_capabilities(ctx: AppContext, request: GenerateRequest) -> None:
+    if request.generate_audio and not ctx.capabilities.audio:
+        raise errors.UnsupportedOption(
+            "generate_audio is not available: the serving engine makes video without sound"
+        )
+    if request.image_urls and not ctx.capabilities.image_to_video:
+        raise errors.UnsupportedOption(
+            "image_urls is not available: the serving engine makes text-to-video only"
+        )

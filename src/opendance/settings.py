@@ -1,0 +1,78 @@
+"""The one settings object. Built at start-up from OPENDANCE_* variables (and CLI flags) and
+passed in; nothing reads the environment at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OPENDANCE_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path(".opendance"),
+        description="Where the embedded SQLite database and local video files live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: sqlite+aiosqlite:///<data_dir>/opendance.db",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Base of the video URLs in responses; default: http://<host>:<port>",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    secret_key: str | None = Field(
+        default=None,
+        description="Signs video URLs; default: generated once and kept in the database.",
+    )
+    allow_private_urls: bool = Field(
+        default=False,
+        description="Let image_urls and callback_url reach private/loopback addresses (dev only).",
+    )
+    rate_limit_per_minute: int = Field(
+        default=1200, ge=0, description="Requests per API key per minute; 0 turns it off."
+    )
+    engine: str = "preview"
+    lease_seconds: float = Field(default=30.0, gt=0, description="A worker's lease on its task.")
+    heartbeat_seconds: float = Field(default=5.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1, description="Lease losses before a task fails.")
+    poll_seconds: float = Field(
+        default=0.5, gt=0, description="How often an idle worker looks for work."
+    )
+    drain_seconds: float = Field(
+        default=120.0, ge=0, description="On SIGTERM, how long a worker may finish its task."
+    )
+    worker_seen_seconds: float = Field(
+        default=60.0, gt=0, description="/readyz counts workers that reported within this time."
+    )
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    log_level: str = "info"
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'opendance.db').resolve()}"
+
+    @property
+    def resolved_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.data_dir / "objects"

@@ -1,0 +1,1 @@
+"""Object storage for videos, posters and input images."""

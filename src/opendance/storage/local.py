@@ -1,0 +1,68 @@
+"""Objects as files under a directory, served by the API at signed URLs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+
+from opendance.domain import signing
+from opendance.storage.base import ObjectNotFound
+
+FILES_ROUTE = "/files"
+
+
+class LocalObjectStore:
+    def __init__(self, root: Path, *, public_base_url: str, secret: bytes) -> None:
+        self.root = root
+        self.public_base_url = public_base_url.rstrip("/")
+        self._secret = secret
+
+    def path_for(self, key: str) -> Path:
+        """The file of ``key``; refuses keys that would leave the root."""
+        parts = PurePosixPath(key).parts
+        if not parts or any(p in ("..", "") or p.startswith("/") for p in parts) or "\\" in key:
+            raise ObjectNotFound(key)
+        return self.root.joinpath(*parts)
+
+    async def put_file(self, key: str, source: Path, content_type: str) -> None:
+        await asyncio.to_thread(self._move_in, key, source)
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        await asyncio.to_thread(self._write, key, data)
+
+    async def get_bytes(self, key: str) -> bytes:
+        try:
+            return await asyncio.to_thread(self.path_for(key).read_bytes)
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(key) from exc
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self.path_for(key).unlink, missing_ok=True)
+
+    def public_url(self, key: str) -> str:
+        return f"{self.public_base_url}{FILES_ROUTE}/{key}?sig={signing.sign(self._secret, key)}"
+
+    def verify(self, key: str, signature: str) -> bool:
+        return signing.verify(self._secret, key, signature)
+
+    def _move_in(self, key: str, source: Path) -> None:
+        target = self.path_for(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(source, target)  # atomic when on the same file system
+        except OSError:
+            tmp = target.with_name(target.name + ".part")
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+            source.unlink(missing_ok=True)
+
+    def _write(self, key: str, data: bytes) -> None:
+        target = self.path_for(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".put-")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)

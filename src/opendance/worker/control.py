@@ -1,0 +1,41 @@
+"""The thread-safe link between the worker's event loop and the render thread."""
+
+from __future__ import annotations
+
+import threading
+
+
+class RenderCancelled(Exception):
+    """The render was stopped: the lease was lost or the worker is shutting down."""
+
+
+class RunControl:
+    """Progress flows from the render thread to the heartbeat; cancellation flows back."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._progress = 0
+        self._cancelled = threading.Event()
+        self.cancel_reason = ""
+
+    @property
+    def progress(self) -> int:
+        with self._lock:
+            return self._progress
+
+    def report(self, fraction: float) -> None:
+        """Record progress (0..1); raises ``RenderCancelled`` once cancelled, so the engine
+        and the encoder stop at their next step."""
+        if self._cancelled.is_set():
+            raise RenderCancelled(self.cancel_reason)
+        percent = max(0, min(99, int(fraction * 100)))
+        with self._lock:
+            self._progress = max(self._progress, percent)
+
+    def cancel(self, reason: str) -> None:
+        self.cancel_reason = reason
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()

@@ -1,0 +1,248 @@
+"""The worker loop: claim -> render in a thread -> store -> complete (fenced) -> repeat.
+
+A worker holds at most one task. While it renders, a heartbeat extends the lease and records
+progress; if the heartbeat finds the lease gone (the task was re-queued after this worker
+stalled), the render is cancelled and nothing is written. Lease reaping runs here too: any
+worker may requeue (or, after too many attempts, fail and refund) a task whose lease expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+from opendance.db import tasks as task_rows
+from opendance.db import workers as worker_rows
+from opendance.db.tasks import Lease, TaskRecord
+from opendance.domain.spec import GenerationSpec
+from opendance.engines.base import Engine, EngineError
+from opendance.services.billing import fail_and_refund, fail_expired_and_refund
+from opendance.services.context import AppContext
+from opendance.worker.control import RenderCancelled, RunControl
+from opendance.worker.inputs import InputImageError, load_first_frame
+from opendance.worker.render import RenderedVideo, render_to_file
+
+log = logging.getLogger("opendance.worker")
+
+GENERIC_FAILURE = "the video could not be generated because of an internal error; credits refunded"
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class Worker:
+    def __init__(self, ctx: AppContext, engine: Engine, *, worker_id: str | None = None) -> None:
+        self.ctx = ctx
+        self.engine = engine
+        self.id = worker_id or new_worker_id()
+        self.settings = ctx.settings
+        self.stopping = asyncio.Event()  # finish the current task, claim no more
+        self.aborting = asyncio.Event()  # hand the current task back now
+        self.current: RunControl | None = None
+        self.completed = 0
+        self._last_reap = 0.0
+        self._workdir = Path(tempfile.mkdtemp(prefix="opendance-worker-"))
+
+    async def run(self, *, max_tasks: int | None = None) -> None:
+        """Work until ``stop()`` (or ``max_tasks`` tasks done)."""
+        async with self.ctx.db.write() as conn:
+            await worker_rows.register_worker(
+                conn,
+                id=self.id,
+                hostname=socket.gethostname(),
+                pid=os.getpid(),
+                engine=self.engine.name,
+                state="idle",
+                current_task_id=None,
+            )
+        log.info("worker %s ready (engine %s)", self.id, self.engine.name)
+        last_seen = time.monotonic()
+        try:
+            while not self.stopping.is_set():
+                if max_tasks is not None and self.completed >= max_tasks:
+                    break
+                await self._reap_if_due()
+                task = await self._claim()
+                if task is not None:
+                    await self._process(task)
+                    self.completed += 1
+                    continue
+                if time.monotonic() - last_seen > self.settings.heartbeat_seconds:
+                    await self._seen("idle", None)
+                    last_seen = time.monotonic()
+                await _wait(self.stopping, self.settings.poll_seconds)
+        finally:
+            async with self.ctx.db.write() as conn:
+                await worker_rows.unregister_worker(conn, self.id)
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            log.info("worker %s stopped", self.id)
+
+    def stop(self) -> None:
+        """Graceful: finish the task in hand, then exit."""
+        self.stopping.set()
+
+    def abort(self) -> None:
+        """Now: cancel the render and hand the task back to the queue."""
+        self.stopping.set()
+        self.aborting.set()
+        if self.current is not None:
+            self.current.cancel("the worker is shutting down")
+
+    async def _claim(self) -> TaskRecord | None:
+        async with self.ctx.db.write() as conn:
+            return await task_rows.claim_next(
+                conn, owner=self.id, lease_seconds=self.settings.lease_seconds
+            )
+
+    async def _process(self, task: TaskRecord) -> None:
+        lease = Lease(task.id, task.lease_token, self.id)
+        control = self.current = RunControl()
+        if self.aborting.is_set():
+            control.cancel("the worker is shutting down")
+        log.info("task %s claimed (attempt %d)", task.id, task.attempts)
+        await self._seen("busy", task.id)
+        heartbeat = asyncio.create_task(self._heartbeat(lease, control))
+        out_path = self._workdir / f"{task.id}-{lease.token}.mp4"
+        try:
+            try:
+                rendered = await self._render(task, control, out_path)
+            except RenderCancelled:
+                await self._hand_back(lease, control)
+                return
+            except (InputImageError, EngineError) as exc:
+                await self._fail(task, lease, str(exc))
+                return
+            except Exception:
+                log.exception("task %s: render failed", task.id)
+                await self._fail(task, lease, GENERIC_FAILURE)
+                return
+            await self._finish(task, lease, rendered)
+        finally:
+            heartbeat.cancel()
+            self.current = None
+            out_path.unlink(missing_ok=True)
+            await self._seen("idle", None)
+
+    async def _render(self, task: TaskRecord, control: RunControl, out_path: Path) -> RenderedVideo:
+        request = task.request
+        spec = GenerationSpec(
+            prompt=request["prompt"],
+            aspect_ratio=request["aspect_ratio"],
+            resolution=request["resolution"],
+            duration=int(request["duration"]),
+            generate_audio=bool(request["generate_audio"]),
+            fixed_lens=bool(request["fixed_lens"]),
+            seed=task.seed,
+        )
+        first_frame = await load_first_frame(self.ctx, task, spec.width, spec.height)
+        if first_frame is not None:
+            spec = GenerationSpec(**{**spec.__dict__, "first_frame": first_frame})
+        control.report(0.0)
+        return await asyncio.to_thread(render_to_file, self.engine, spec, out_path, control)
+
+    async def _finish(self, task: TaskRecord, lease: Lease, rendered: RenderedVideo) -> None:
+        # Keys carry the fencing token: a stalled worker that lost its lease can never
+        # overwrite the video of the worker that finished the task.
+        video_key = f"videos/{task.id}-{lease.token}.mp4"
+        poster_key = f"posters/{task.id}-{lease.token}.jpg" if rendered.poster else None
+        await self.ctx.store.put_file(video_key, rendered.video_path, "video/mp4")
+        if poster_key and rendered.poster:
+            await self.ctx.store.put_bytes(poster_key, rendered.poster, "image/jpeg")
+        async with self.ctx.db.write() as conn:
+            done = await task_rows.complete(conn, lease, video_key=video_key, poster_key=poster_key)
+        if done:
+            log.info("task %s succeeded", task.id)
+            await self._drop_input(task)
+            return
+        log.warning("task %s: lease lost before completion; result discarded", task.id)
+        await self.ctx.store.delete(video_key)
+        if poster_key:
+            await self.ctx.store.delete(poster_key)
+
+    async def _fail(self, task: TaskRecord, lease: Lease, message: str) -> None:
+        async with self.ctx.db.write() as conn:
+            failed = await fail_and_refund(conn, task, message, lease=lease)
+        if failed:
+            log.info("task %s failed: %s", task.id, message)
+            await self._drop_input(task)
+
+    async def _hand_back(self, lease: Lease, control: RunControl) -> None:
+        if self.aborting.is_set():
+            async with self.ctx.db.write() as conn:
+                released = await task_rows.release(conn, lease)
+            log.info("task %s handed back to the queue (%s)", lease.task_id, released)
+        else:
+            log.warning("task %s: %s", lease.task_id, control.cancel_reason)
+
+    async def _drop_input(self, task: TaskRecord) -> None:
+        if task.input_image_key:
+            await self.ctx.store.delete(task.input_image_key)
+
+    async def _heartbeat(self, lease: Lease, control: RunControl) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            async with self.ctx.db.write() as conn:
+                held = await task_rows.heartbeat(
+                    conn,
+                    lease,
+                    lease_seconds=self.settings.lease_seconds,
+                    progress=control.progress,
+                )
+                await worker_rows.worker_seen(
+                    conn, self.id, state="busy", current_task_id=lease.task_id
+                )
+            if not held:
+                control.cancel("the lease was lost; another worker owns the task now")
+                return
+
+    async def _seen(self, state: str, task_id: str | None) -> None:
+        async with self.ctx.db.write() as conn:
+            await worker_rows.worker_seen(conn, self.id, state=state, current_task_id=task_id)
+
+    async def _reap_if_due(self) -> None:
+        now = time.monotonic()
+        if now - self._last_reap < self.settings.lease_seconds / 2:
+            return
+        self._last_reap = now
+        await reap_expired_leases(self.ctx)
+
+
+async def reap_expired_leases(ctx: AppContext) -> int:
+    """Requeue tasks whose worker vanished; fail (and refund) those that used up their attempts.
+    Safe with many reapers: every move is conditional on the lease still being the expired one."""
+    async with ctx.db.read() as conn:
+        expired = await task_rows.expired_leases(conn)
+    moved = 0
+    for task in expired:
+        async with ctx.db.write() as conn:
+            if task.attempts >= ctx.settings.max_attempts:
+                message = (
+                    f"the task was interrupted {task.attempts} times (worker crash or "
+                    "timeout); credits refunded"
+                )
+                ok = await fail_expired_and_refund(conn, task, message)
+            else:
+                ok = await task_rows.requeue_expired(conn, task)
+        if ok:
+            moved += 1
+            log.warning(
+                "task %s: lease of %s expired; %s",
+                task.id,
+                task.lease_owner,
+                "failed" if task.attempts >= ctx.settings.max_attempts else "requeued",
+            )
+    return moved
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout=seconds)

@@ -1,0 +1,147 @@
+"""GET /v1/status, isolation between accounts, revoked keys, and the small endpoints."""
+
+from __future__ import annotations
+
+import httpx
+
+from opendance.services import admin
+from opendance.services.context import AppContext
+from tests.api.test_generate_validation import assert_error
+from tests.support.live import LiveServer
+
+
+def _submit(client: httpx.Client) -> str:
+    response = client.post(
+        "/v1/generate", json={"prompt": "status", "resolution": "480p", "duration": 4}
+    )
+    assert response.status_code == 200
+    task_id: str = response.json()["data"]["task_id"]
+    return task_id
+
+
+def test_status_of_a_queued_task_has_the_contract_shape(api_only_server: LiveServer) -> None:
+    key = api_only_server.create_account("shape", 100)
+    with api_only_server.client(key) as client:
+        task_id = _submit(client)
+        body = client.get("/v1/status", params={"task_id": task_id}).json()
+    assert body["code"] == 200 and body["message"] == "success"
+    data = body["data"]
+    assert data["task_id"] == task_id
+    assert data["status"] == "IN_PROGRESS"
+    assert data["consumed_credits"] == 8
+    assert data["created_at"].endswith("Z") and len(data["created_at"]) == 20
+    assert data["request"]["duration"] == "4"
+    assert data["response"] == []
+    assert data["error_message"] is None
+    assert 0 <= data["progress"] <= 100
+
+
+def test_status_requires_task_id(api_only_server: LiveServer) -> None:
+    key = api_only_server.create_account("noid", 10)
+    with api_only_server.client(key) as client:
+        assert_error(client.get("/v1/status"), 400, "INVALID_REQUEST")
+        assert_error(client.get("/v1/status", params={"task_id": ""}), 400, "INVALID_REQUEST")
+
+
+def test_unknown_task_is_404(api_only_server: LiveServer) -> None:
+    key = api_only_server.create_account("lost", 10)
+    with api_only_server.client(key) as client:
+        assert_error(
+            client.get("/v1/status", params={"task_id": "task_nope"}), 404, "TASK_NOT_FOUND"
+        )
+
+
+def test_another_accounts_task_is_indistinguishable_from_unknown(
+    api_only_server: LiveServer,
+) -> None:
+    alice = api_only_server.create_account("alice", 100)
+    bob = api_only_server.create_account("bob", 100)
+    with api_only_server.client(alice) as a, api_only_server.client(bob) as b:
+        task_id = _submit(a)
+        foreign = b.get("/v1/status", params={"task_id": task_id})
+        unknown = b.get("/v1/status", params={"task_id": "task_" + "x" * 22})
+    assert_error(foreign, 404, "TASK_NOT_FOUND")
+    assert foreign.json()["message"].replace(task_id, "ID") == unknown.json()["message"].replace(
+        "task_" + "x" * 22, "ID"
+    )
+
+
+def test_second_key_of_same_account_sees_the_task(api_only_server: LiveServer) -> None:
+    first = api_only_server.create_account("team", 100)
+    second = api_only_server.call(lambda c: admin.create_key(c, "team")).secret
+    with api_only_server.client(first) as a, api_only_server.client(second) as b:
+        task_id = _submit(a)
+        assert b.get("/v1/status", params={"task_id": task_id}).status_code == 200
+
+
+def test_revoked_key_is_rejected_at_once(api_only_server: LiveServer) -> None:
+    key = api_only_server.create_account("revoker", 100)
+
+    async def revoke_all(ctx: AppContext) -> None:
+        for record in await admin.list_keys(ctx, "revoker"):
+            await admin.revoke_key(ctx, record.id)
+
+    with api_only_server.client(key) as client:
+        task_id = _submit(client)
+        api_only_server.call(revoke_all)
+        assert_error(client.get("/v1/status", params={"task_id": task_id}), 401, "INVALID_API_KEY")
+        assert_error(client.post("/v1/generate", json={"prompt": "x"}), 401, "INVALID_API_KEY")
+
+
+def test_rate_limit_answers_429_with_retry_after(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from tests.conftest import make_settings
+
+    assert isinstance(tmp_path, Path)
+    live = LiveServer(make_settings(tmp_path, rate_limit_per_minute=3), with_worker=False).start()
+    try:
+        key = live.create_account("hasty", 100)
+        other = live.create_account("calm", 100)
+        with live.client(key) as client, live.client(other) as calm:
+            codes = [
+                client.get("/v1/status", params={"task_id": "x"}).status_code for _ in range(3)
+            ]
+            assert codes == [404, 404, 404]
+            limited = client.get("/v1/status", params={"task_id": "x"})
+            assert_error(limited, 429, "RATE_LIMITED")
+            assert int(limited.headers["Retry-After"]) >= 1
+            # the limit is per key
+            assert calm.get("/v1/status", params={"task_id": "x"}).status_code == 404
+    finally:
+        live.stop()
+
+
+def test_every_response_carries_a_request_id(api_only_server: LiveServer) -> None:
+    with api_only_server.client() as client:
+        first = client.get("/healthz")
+        second = client.get("/v1/status")
+        echoed = client.get("/healthz", headers={"X-Request-ID": "trace-123"})
+    assert first.headers["x-request-id"] != second.headers["x-request-id"]
+    assert second.status_code == 401 and second.headers["x-request-id"]
+    assert echoed.headers["x-request-id"] == "trace-123"
+
+
+def test_unknown_route_and_wrong_method_use_the_envelope(api_only_server: LiveServer) -> None:
+    with api_only_server.client() as client:
+        assert_error(client.get("/v2/nothing"), 404, "NOT_FOUND")
+        assert_error(client.get("/v1/generate"), 405, "METHOD_NOT_ALLOWED")
+
+
+def test_healthz_and_readyz_without_workers(api_only_server: LiveServer) -> None:
+    with api_only_server.client() as client:
+        assert client.get("/healthz").json()["data"]["status"] == "ok"
+        not_ready = client.get("/readyz")
+    assert not_ready.status_code == 503 and not_ready.json()["error"] == "NOT_READY"
+    assert not_ready.json()["data"]["database"] == "ok"
+
+
+def test_readyz_with_a_worker(server: LiveServer) -> None:
+    import time
+
+    deadline = time.monotonic() + 10
+    with server.client() as client:
+        while (ready := client.get("/readyz")).status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert ready.status_code == 200, ready.json()
+    assert ready.json()["data"]["workers"] == 1

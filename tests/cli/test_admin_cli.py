@@ -1,0 +1,44 @@
+"""The admin CLI against a fresh data directory, as an operator runs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support.processes import cli, cli_json
+
+
+def test_accounts_keys_and_credits_round_trip(tmp_path: Path) -> None:
+    data = tmp_path / "fresh"  # does not exist yet: the CLI creates the database
+    account = cli_json(data, "accounts", "create", "acme", "--credits", "50")
+    assert account["name"] == "acme" and account["balance"] == 50
+
+    key = cli_json(data, "keys", "create", "acme", "--name", "ci")
+    assert key["key"].startswith("od_") and key["account"] == "acme"
+    listed = cli_json(data, "keys", "list", "acme")
+    assert [k["id"] for k in listed] == [key["id"]]
+    assert key["key"] not in cli(data, "keys", "list", "acme").stdout
+    assert listed[0]["last4"] == key["key"][-4:]
+
+    granted = cli_json(data, "credits", "grant", "acme", "25", "--note", "top-up")
+    assert granted["balance"] == 75
+    shown = cli_json(data, "credits", "show", "acme")
+    assert shown["balance"] == 75
+    assert [(e["kind"], e["amount"]) for e in shown["ledger"]] == [("grant", 25), ("grant", 50)]
+
+    revoked = cli_json(data, "keys", "revoke", key["id"])
+    assert revoked["revoked_at"] is not None
+    assert cli_json(data, "accounts", "list")[0]["name"] == "acme"
+    assert cli_json(data, "migrate")["revision"]
+
+
+def test_cli_errors_are_clear_and_exit_non_zero(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    cli(data, "accounts", "create", "dup")
+    duplicate = cli(data, "accounts", "create", "dup", check=False)
+    assert duplicate.returncode == 1 and "exists already" in duplicate.stderr
+    unknown = cli(data, "keys", "create", "nobody", check=False)
+    assert unknown.returncode == 1 and "no account named 'nobody'" in unknown.stderr
+    overdraw = cli(data, "credits", "grant", "dup", "--", "-5", check=False)
+    assert overdraw.returncode == 1 and "balance" in overdraw.stderr
+    missing_key = cli(data, "keys", "revoke", "key_nope", check=False)
+    assert missing_key.returncode == 1 and "no API key" in missing_key.stderr

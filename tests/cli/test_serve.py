@@ -1,0 +1,129 @@
+"""`opendance serve` as a newcomer runs it, and its workers under SIGKILL and SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.live import free_port, wait_for_status
+from tests.support.processes import ServeProcess, cli_json, opendance_env
+
+pytestmark = pytest.mark.slow
+
+QUICKSTART = {"prompt": "A cinematic shot of mountains at sunrise with flowing clouds",
+              "aspect_ratio": "16:9", "resolution": "720p", "duration": "8"}
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[ServeProcess]:
+    process = ServeProcess(tmp_path / "data", free_port(), ("--workers", "1")).start()
+    yield process
+    process.stop()
+
+
+def _client(base: str, key: str) -> httpx.Client:
+    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+
+def _db(data_dir: Path) -> sqlite3.Connection:
+    return sqlite3.connect(data_dir / "opendance.db", timeout=30)
+
+
+def _wait_running(data_dir: Path, task_id: str, timeout: float = 60) -> int:
+    """Wait until a worker holds the task and has made progress; return that worker's pid."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with _db(data_dir) as conn:
+            row = conn.execute(
+                "SELECT w.pid FROM tasks t JOIN workers w ON w.current_task_id = t.id "
+                "WHERE t.id = ? AND t.status = 'running' AND t.progress > 0", (task_id,)
+            ).fetchone()
+        if row:
+            return int(row[0])
+        time.sleep(0.1)
+    raise AssertionError(f"task {task_id} never ran")
+
+
+def test_quickstart_demo_key_generate_and_watch(serve: ServeProcess) -> None:
+    key = serve.demo_key()
+    with _client(serve.url, key) as client:
+        created = client.post("/v1/generate", json=QUICKSTART).json()
+        assert created["code"] == 200 and created["data"]["status"] == "IN_PROGRESS"
+        data = wait_for_status(client, created["data"]["task_id"])
+        assert data["status"] == "SUCCESS"
+        video = client.get(data["response"][0])
+        assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"
+    shown = cli_json(serve.data_dir, "credits", "show", "demo")
+    assert shown["balance"] == 1000 - 28
+    # A second start on the same data creates no second demo account.
+    serve.stop()
+    again = ServeProcess(serve.data_dir, free_port(), ("--workers", "0")).start()
+    try:
+        assert "Created the 'demo' account" not in again.output()
+    finally:
+        again.stop()
+
+
+def test_no_demo_flag_creates_nothing(tmp_path: Path) -> None:
+    process = ServeProcess(tmp_path / "data", free_port(), ("--workers", "0", "--no-demo"))
+    process.start()
+    try:
+        assert "Created the 'demo' account" not in process.output()
+    finally:
+        process.stop()
+    assert cli_json(process.data_dir, "accounts", "list") == []
+
+
+def test_sigkilled_worker_task_still_succeeds_charged_once(serve: ServeProcess) -> None:
+    key = serve.demo_key()
+    with _client(serve.url, key) as client:
+        task_id = client.post("/v1/generate", json={
+            "prompt": "crash test", "resolution": "720p", "duration": 12}).json()["data"][
+            "task_id"]
+        victim = _wait_running(serve.data_dir, task_id)
+        os.kill(victim, signal.SIGKILL)
+        data = wait_for_status(client, task_id, timeout=180)
+    assert data["status"] == "SUCCESS", data
+    assert data["consumed_credits"] == 42
+    with _db(serve.data_dir) as conn:
+        ledger = conn.execute(
+            "SELECT kind, amount FROM ledger WHERE task_id = ?", (task_id,)).fetchall()
+        attempts = conn.execute("SELECT attempts FROM tasks WHERE id = ?", (task_id,)).fetchone()
+    assert ledger == [("charge", -42)]
+    assert attempts[0] == 2
+    assert cli_json(serve.data_dir, "credits", "show", "demo")["balance"] == 1000 - 42
+    assert "restarting" in serve.output()
+
+
+def test_sigterm_lets_a_standalone_worker_finish_its_task(tmp_path: Path) -> None:
+    api = ServeProcess(tmp_path / "data", free_port(), ("--workers", "0")).start()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "opendance", "worker"],
+        env=opendance_env(api.data_dir),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        key = api.demo_key()
+        with _client(api.url, key) as client:
+            task_id = client.post("/v1/generate", json={
+                "prompt": "drain", "resolution": "480p", "duration": 12}).json()["data"][
+                "task_id"]
+            assert _wait_running(api.data_dir, task_id) == worker.pid
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(120) == 0
+            data = client.get("/v1/status", params={"task_id": task_id}).json()["data"]
+        assert data["status"] == "SUCCESS"
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        api.stop()

@@ -1,0 +1,141 @@
+"""The queue on a real SQLite file: claims, fencing, lease expiry, refunds exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+
+from opendance.db import tasks as task_rows
+from opendance.db.tables import tasks
+from opendance.db.tasks import Lease
+from opendance.db.types import utcnow
+from opendance.domain.task_states import TaskState
+from opendance.services.billing import fail_and_refund
+from opendance.services.context import AppContext, open_context
+from opendance.settings import Settings
+from opendance.worker.runner import reap_expired_leases
+from tests.support.db import balance, ledger_consistent
+from tests.support.factories import account_with_key, submit
+
+
+@pytest.fixture
+async def ctx(settings: Settings) -> AsyncIterator[AppContext]:
+    context = await open_context(settings.model_copy(update={"max_attempts": 2}))
+    yield context
+    await context.close()
+
+
+async def _claim(ctx: AppContext, owner: str) -> task_rows.TaskRecord | None:
+    async with ctx.db.write() as conn:
+        return await task_rows.claim_next(conn, owner=owner, lease_seconds=30)
+
+
+async def _expire(ctx: AppContext, task_id: str) -> None:
+    async with ctx.db.write() as conn:
+        await conn.execute(
+            update(tasks)
+            .where(tasks.c.id == task_id)
+            .values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
+
+
+async def _get(ctx: AppContext, task_id: str) -> task_rows.TaskRecord:
+    async with ctx.db.read() as conn:
+        task = await task_rows.get_task(conn, task_id)
+    assert task is not None
+    return task
+
+
+async def test_claims_are_oldest_first_and_exclusive(ctx: AppContext) -> None:
+    owner = await account_with_key(ctx, "q")
+    first = await submit(ctx, owner)
+    await asyncio.sleep(0.002)
+    second = await submit(ctx, owner)
+    claims = await asyncio.gather(*[_claim(ctx, f"w{i}") for i in range(5)])
+    claimed = [c.id for c in claims if c is not None]
+    assert sorted(claimed) == sorted([first, second])
+    assert (await _get(ctx, first)).lease_token == 1
+
+
+async def test_completion_needs_the_current_fencing_token(ctx: AppContext) -> None:
+    owner = await account_with_key(ctx, "fence")
+    task_id = await submit(ctx, owner)
+    stale = await _claim(ctx, "slow-worker")
+    assert stale is not None
+    await _expire(ctx, task_id)
+    assert await reap_expired_leases(ctx) == 1
+    assert (await _get(ctx, task_id)).status is TaskState.QUEUED
+    fresh = await _claim(ctx, "fast-worker")
+    assert fresh is not None and fresh.lease_token == stale.lease_token + 1
+    async with ctx.db.write() as conn:
+        late = await task_rows.complete(
+            conn, Lease(task_id, stale.lease_token, "slow-worker"), video_key="v/late.mp4",
+            poster_key=None)
+        beat = await task_rows.heartbeat(
+            conn, Lease(task_id, stale.lease_token, "slow-worker"), lease_seconds=30, progress=50)
+    assert not late and not beat
+    async with ctx.db.write() as conn:
+        assert await task_rows.complete(
+            conn, Lease(task_id, fresh.lease_token, "fast-worker"), video_key="v/ok.mp4",
+            poster_key=None)
+    done = await _get(ctx, task_id)
+    assert done.status is TaskState.SUCCEEDED and done.video_key == "v/ok.mp4"
+
+
+async def test_expired_leases_fail_and_refund_after_max_attempts(ctx: AppContext) -> None:
+    owner = await account_with_key(ctx, "crashy", credits=100)
+    task_id = await submit(ctx, owner)
+    assert await balance(ctx, "crashy") == 92
+    for _ in range(2):
+        assert await _claim(ctx, "doomed") is not None
+        await _expire(ctx, task_id)
+        await reap_expired_leases(ctx)
+    failed = await _get(ctx, task_id)
+    assert failed.status is TaskState.FAILED
+    assert failed.error_message and "interrupted 2 times" in failed.error_message
+    assert await balance(ctx, "crashy") == 100
+    assert await ledger_consistent(ctx)
+
+
+async def test_a_task_is_refunded_exactly_once_under_racing_failures(ctx: AppContext) -> None:
+    owner = await account_with_key(ctx, "twice", credits=100)
+    task_id = await submit(ctx, owner)
+    claimed = await _claim(ctx, "w")
+    assert claimed is not None
+
+    async def fail_it() -> bool:
+        async with ctx.db.write() as conn:
+            return await fail_and_refund(conn, claimed, "boom")
+
+    results = await asyncio.gather(*[fail_it() for _ in range(5)])
+    assert results.count(True) == 1
+    assert await balance(ctx, "twice") == 100
+    assert await ledger_consistent(ctx)
+
+
+async def test_released_task_goes_back_without_counting_the_attempt(ctx: AppContext) -> None:
+    owner = await account_with_key(ctx, "drain")
+    task_id = await submit(ctx, owner)
+    claimed = await _claim(ctx, "w")
+    assert claimed is not None
+    async with ctx.db.write() as conn:
+        assert await task_rows.release(conn, Lease(task_id, claimed.lease_token, "w"))
+    back = await _get(ctx, task_id)
+    assert back.status is TaskState.QUEUED and back.attempts == 0
+
+
+async def test_terminal_tasks_cannot_move_again(ctx: AppContext) -> None:
+    owner = await account_with_key(ctx, "final")
+    task_id = await submit(ctx, owner)
+    claimed = await _claim(ctx, "w")
+    assert claimed is not None
+    lease = Lease(task_id, claimed.lease_token, "w")
+    async with ctx.db.write() as conn:
+        assert await task_rows.complete(conn, lease, video_key="v.mp4", poster_key=None)
+        assert not await fail_and_refund(conn, claimed, "too late")
+        assert not await task_rows.release(conn, lease)
+    assert (await _get(ctx, task_id)).status is TaskState.SUCCEEDED
