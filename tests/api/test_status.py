@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import httpx
+import pytest
 
 from opendance.services import admin
 from opendance.services.context import AppContext
 from tests.api.test_generate_validation import assert_error
-from tests.support.live import LiveServer
+from tests.conftest import make_settings
+from tests.support.live import LiveServer, wait_for_status
 
 
 def _submit(client: httpx.Client) -> str:
@@ -145,3 +150,28 @@ def test_readyz_with_a_worker(server: LiveServer) -> None:
             time.sleep(0.05)
     assert ready.status_code == 200, ready.json()
     assert ready.json()["data"]["workers"] == 1
+
+
+def test_request_id_appears_in_the_access_log_line(
+    api_only_server: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="opendance.access"), api_only_server.client() as c:
+        response = c.get("/v1/status")
+    request_id = response.headers["x-request-id"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "opendance.access"]
+    assert any(f"request_id={request_id}" in line and " 401 " in line for line in lines), lines
+
+
+def test_video_urls_use_the_configured_public_url(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, public_url="https://videos.example.com/od/")
+    live = LiveServer(settings).start()
+    try:
+        key = live.create_account("public", 100)
+        with live.client(key) as client:
+            task = client.post(
+                "/v1/generate", json={"prompt": "x", "resolution": "480p", "duration": 4}
+            ).json()["data"]["task_id"]
+            data = wait_for_status(client, task)
+    finally:
+        live.stop()
+    assert data["response"][0].startswith("https://videos.example.com/od/files/videos/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -19,8 +20,12 @@ from tests.support.processes import ServeProcess, cli_json, opendance_env
 
 pytestmark = pytest.mark.slow
 
-QUICKSTART = {"prompt": "A cinematic shot of mountains at sunrise with flowing clouds",
-              "aspect_ratio": "16:9", "resolution": "720p", "duration": "8"}
+QUICKSTART = {
+    "prompt": "A cinematic shot of mountains at sunrise with flowing clouds",
+    "aspect_ratio": "16:9",
+    "resolution": "720p",
+    "duration": "8",
+}
 
 
 @pytest.fixture
@@ -45,7 +50,8 @@ def _wait_running(data_dir: Path, task_id: str, timeout: float = 60) -> int:
         with _db(data_dir) as conn:
             row = conn.execute(
                 "SELECT w.pid FROM tasks t JOIN workers w ON w.current_task_id = t.id "
-                "WHERE t.id = ? AND t.status = 'running' AND t.progress > 0", (task_id,)
+                "WHERE t.id = ? AND t.status = 'running' AND t.progress > 0",
+                (task_id,),
             ).fetchone()
         if row:
             return int(row[0])
@@ -73,6 +79,52 @@ def test_quickstart_demo_key_generate_and_watch(serve: ServeProcess) -> None:
         again.stop()
 
 
+def test_the_documentation_curl_quickstart_works_verbatim(serve: ServeProcess) -> None:
+    key = serve.demo_key()
+    command = f"""curl -s -X POST '{serve.url}/v1/generate' \\
+      -H 'Authorization: Bearer {key}' \\
+      -H 'Content-Type: application/json' \\
+      -d '{{
+        "prompt": "A cinematic shot of mountains at sunrise with flowing clouds",
+        "aspect_ratio": "16:9",
+        "resolution": "720p",
+        "duration": "8"
+      }}'"""
+    created = json.loads(
+        subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True).stdout
+    )
+    assert created["code"] == 200
+    task_id = created["data"]["task_id"]
+    poll = (
+        f"curl -s -X GET '{serve.url}/v1/status?task_id={task_id}' -H 'Authorization: Bearer {key}'"
+    )
+    with _client(serve.url, key) as client:
+        wait_for_status(client, task_id)
+    status = json.loads(
+        subprocess.run(["bash", "-c", poll], capture_output=True, text=True, check=True).stdout
+    )
+    assert status["data"]["status"] == "SUCCESS"
+    assert status["data"]["response"][0].endswith(
+        ".mp4?sig=" + status["data"]["response"][0].split("sig=")[1]
+    )
+
+
+def test_sigterm_on_serve_lets_running_tasks_finish(tmp_path: Path) -> None:
+    process = ServeProcess(tmp_path / "data", free_port(), ("--workers", "1")).start()
+    key = process.demo_key()
+    with _client(process.url, key) as client:
+        task_id = client.post(
+            "/v1/generate", json={"prompt": "finish me", "resolution": "480p", "duration": 12}
+        ).json()["data"]["task_id"]
+        _wait_running(process.data_dir, task_id)
+    assert process.stop() == 0
+    with _db(process.data_dir) as conn:
+        status = conn.execute("SELECT status FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        workers_left = conn.execute("SELECT count(*) FROM workers").fetchone()
+    assert status == ("succeeded",)
+    assert workers_left == (0,)  # every worker exited cleanly and unregistered
+
+
 def test_no_demo_flag_creates_nothing(tmp_path: Path) -> None:
     process = ServeProcess(tmp_path / "data", free_port(), ("--workers", "0", "--no-demo"))
     process.start()
@@ -86,9 +138,9 @@ def test_no_demo_flag_creates_nothing(tmp_path: Path) -> None:
 def test_sigkilled_worker_task_still_succeeds_charged_once(serve: ServeProcess) -> None:
     key = serve.demo_key()
     with _client(serve.url, key) as client:
-        task_id = client.post("/v1/generate", json={
-            "prompt": "crash test", "resolution": "720p", "duration": 12}).json()["data"][
-            "task_id"]
+        task_id = client.post(
+            "/v1/generate", json={"prompt": "crash test", "resolution": "720p", "duration": 12}
+        ).json()["data"]["task_id"]
         victim = _wait_running(serve.data_dir, task_id)
         os.kill(victim, signal.SIGKILL)
         data = wait_for_status(client, task_id, timeout=180)
@@ -96,7 +148,8 @@ def test_sigkilled_worker_task_still_succeeds_charged_once(serve: ServeProcess) 
     assert data["consumed_credits"] == 42
     with _db(serve.data_dir) as conn:
         ledger = conn.execute(
-            "SELECT kind, amount FROM ledger WHERE task_id = ?", (task_id,)).fetchall()
+            "SELECT kind, amount FROM ledger WHERE task_id = ?", (task_id,)
+        ).fetchall()
         attempts = conn.execute("SELECT attempts FROM tasks WHERE id = ?", (task_id,)).fetchone()
     assert ledger == [("charge", -42)]
     assert attempts[0] == 2
@@ -115,9 +168,9 @@ def test_sigterm_lets_a_standalone_worker_finish_its_task(tmp_path: Path) -> Non
     try:
         key = api.demo_key()
         with _client(api.url, key) as client:
-            task_id = client.post("/v1/generate", json={
-                "prompt": "drain", "resolution": "480p", "duration": 12}).json()["data"][
-                "task_id"]
+            task_id = client.post(
+                "/v1/generate", json={"prompt": "drain", "resolution": "480p", "duration": 12}
+            ).json()["data"]["task_id"]
             assert _wait_running(api.data_dir, task_id) == worker.pid
             worker.send_signal(signal.SIGTERM)
             assert worker.wait(120) == 0

@@ -73,15 +73,22 @@ async def test_completion_needs_the_current_fencing_token(ctx: AppContext) -> No
     assert fresh is not None and fresh.lease_token == stale.lease_token + 1
     async with ctx.db.write() as conn:
         late = await task_rows.complete(
-            conn, Lease(task_id, stale.lease_token, "slow-worker"), video_key="v/late.mp4",
-            poster_key=None)
+            conn,
+            Lease(task_id, stale.lease_token, "slow-worker"),
+            video_key="v/late.mp4",
+            poster_key=None,
+        )
         beat = await task_rows.heartbeat(
-            conn, Lease(task_id, stale.lease_token, "slow-worker"), lease_seconds=30, progress=50)
+            conn, Lease(task_id, stale.lease_token, "slow-worker"), lease_seconds=30, progress=50
+        )
     assert not late and not beat
     async with ctx.db.write() as conn:
         assert await task_rows.complete(
-            conn, Lease(task_id, fresh.lease_token, "fast-worker"), video_key="v/ok.mp4",
-            poster_key=None)
+            conn,
+            Lease(task_id, fresh.lease_token, "fast-worker"),
+            video_key="v/ok.mp4",
+            poster_key=None,
+        )
     done = await _get(ctx, task_id)
     assert done.status is TaskState.SUCCEEDED and done.video_key == "v/ok.mp4"
 
@@ -103,7 +110,7 @@ async def test_expired_leases_fail_and_refund_after_max_attempts(ctx: AppContext
 
 async def test_a_task_is_refunded_exactly_once_under_racing_failures(ctx: AppContext) -> None:
     owner = await account_with_key(ctx, "twice", credits=100)
-    task_id = await submit(ctx, owner)
+    await submit(ctx, owner)
     claimed = await _claim(ctx, "w")
     assert claimed is not None
 

@@ -51,11 +51,11 @@ def frame_hashes(spec: GenerationSpec) -> list[str]:
 
 
 def photo(spec: GenerationSpec) -> Frame:
-    """A stand-in input image with detail everywhere, so any move of it changes most pixels."""
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0 : spec.height, 0 : spec.width]
-    base = np.dstack([xx * 255 // spec.width, yy * 255 // spec.height, (xx ^ yy) & 255])
-    return np.clip(base + rng.integers(-20, 20, base.shape), 0, 255).astype(np.uint8)
+    """A stand-in input image with fine detail everywhere, so any move of it changes most pixels."""
+    yy, xx = np.mgrid[0 : spec.height, 0 : spec.width].astype(np.float32)
+    ripples = 60 * np.sin(xx / 3.1) * np.cos(yy / 4.3)
+    rgb = [xx * 200 / spec.width + ripples, yy * 200 / spec.height - ripples, 128 + ripples]
+    return np.clip(np.dstack(rgb) + 30, 0, 255).astype(np.uint8)
 
 
 def unchanged_fraction(a: Frame, b: Frame) -> float:
@@ -88,7 +88,7 @@ def test_other_seed_or_prompt_gives_a_visibly_different_video(change: dict[str, 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 def test_fixed_lens_keeps_the_background_still(seed: int) -> None:
     first, later = frames_at(make_spec(seed=seed, fixed_lens=True), 0, 40)
-    assert unchanged_fraction(first, later) > 0.6  # only the shapes moved
+    assert unchanged_fraction(first, later) > 0.85  # only the shapes moved
     assert not np.array_equal(first, later)
 
 
@@ -115,7 +115,8 @@ def test_image_to_video_with_fixed_lens_does_not_move_the_image() -> None:
 
 
 def test_image_to_video_first_frame_survives_encoding(tmp_path: Path) -> None:
-    spec = make_spec(first_frame=photo(make_spec()), generate_audio=True)
+    (picture,) = frames_at(make_spec(prompt="a picture to animate"), 30)  # natural-ish content
+    spec = make_spec(first_frame=picture, generate_audio=True)
     out = tmp_path / "i2v.mp4"
     result = generate(spec)
     encode_mp4(
@@ -129,8 +130,7 @@ def test_image_to_video_first_frame_survives_encoding(tmp_path: Path) -> None:
     )
     with av.open(str(out)) as container:
         decoded = next(container.decode(video=0)).to_ndarray(format="rgb24")
-    assert spec.first_frame is not None
-    assert np.abs(decoded.astype(int) - spec.first_frame).mean() < 8  # noise costs x264 detail
+    assert np.abs(decoded.astype(int) - picture).mean() < 3
 
 
 def test_rejects_a_first_frame_of_the_wrong_size() -> None:
@@ -197,7 +197,7 @@ def test_every_geometry_cell_renders_at_the_contract_size(
         make_spec(aspect_ratio=aspect_ratio, resolution=resolution),
         make_spec(aspect_ratio=aspect_ratio, resolution=resolution, fixed_lens=True),
     ):
-        for frame in islice(generate(spec).frames, 0, 96, 47):  # first, middle, last
+        for frame in islice(generate(spec).frames, 2):
             assert frame.shape == (height, width, 3)
             assert frame.dtype == np.uint8
 

@@ -248,7 +248,7 @@ def test_the_crop_is_centred() -> None:
     """A 16:9 crop of a 4:3 image trims equal bands from top and bottom."""
     source = stripes((400, 300), [RED, GREEN, GREEN, GREEN, GREEN, GREEN, BLUE], vertical=False)
     frame = cover_crop(source, 160, 90)
-    row_is_green = (frame[..., 1] > 200).all(axis=1)
+    row_is_green = np.asarray((frame[..., 1] > 200).all(axis=1))
     # The red and blue bands are 1/7 of the height each; the crop trims 1/8 at each end,
     # so what survives of them is equally thin at the top and at the bottom.
     top = int(np.argmax(row_is_green))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -197,8 +198,6 @@ class PeerServer:
     kernel, serving the routes above in threads."""
 
     def __init__(self, host: str = "127.0.0.1", certfile: Path | None = None) -> None:
-        import ssl
-
         self.host = host
         self._server = _PeerHTTPServer((host, 0), _Handler)
         self._server.stopping = threading.Event()

@@ -6,6 +6,7 @@ import base64
 import json
 import ssl
 import time
+from ipaddress import ip_address
 from pathlib import Path
 from urllib.parse import quote
 
@@ -128,12 +129,59 @@ async def test_fetch_image_fails_when_nothing_listens(
 async def test_client_tries_the_next_checked_address_when_one_refuses(peer: PeerServer) -> None:
     """127.0.0.3 is allowed but has no listener on the peer's port; 127.0.0.1 does."""
     policy = AddressPolicy.default(allow=["127.0.0.1/32", "127.0.0.3/32"])
-    addresses: list[str | IPAddress] = ["127.0.0.3", "127.0.0.1"]
-    resolver = StaticResolver({"two.test": addresses})
+    resolver = StaticResolver({"two.test": ["127.0.0.3", "127.0.0.1"]})
     data = await fetch_image_bytes(
         peer.url("/image.png", host="two.test"), policy=policy, resolver=resolver
     )
     assert data.startswith(b"\x89PNG")
+
+
+async def test_the_checked_address_is_the_one_connected_to(
+    peer: PeerServer, policy: AddressPolicy, sink: ConnectionSink
+) -> None:
+    """DNS rebinding: the first answer is "public", every later one points at the sink. The
+    client must resolve once and dial the address it checked, never look the name up again."""
+
+    class RebindingResolver:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        async def resolve(self, host: str, port: int) -> list[IPAddress]:
+            self.calls += 1
+            return [ip_address("127.0.0.1" if self.calls == 1 else "127.0.0.2")]
+
+    resolver = RebindingResolver()
+    data = await fetch_image_bytes(
+        peer.url("/image.png", host="rebind.test"), policy=policy, resolver=resolver
+    )
+    assert data.startswith(b"\x89PNG")
+    assert resolver.calls == 1
+    assert sink.connections() == 0
+
+
+async def test_webhook_style_requests_return_any_status_without_following(
+    peer: PeerServer, client: SafeHttpClient
+) -> None:
+    """What webhook delivery needs: POST, no redirects, a small body cap, no raising on status."""
+    for path, status in [("/status/410", 410), ("/status/500", 500), ("/redirect?to=/echo", 302)]:
+        response = await client.request(
+            "POST",
+            peer.url(path),
+            content=b'{"code":200}',
+            headers={"Content-Type": "application/json", "webhook-id": "msg_1"},
+            max_body_bytes=4,
+            truncate_body=True,
+        )
+        assert response.status == status
+        assert not response.is_success
+        assert len(response.body) <= 4
+    posted = await client.request(
+        "POST", peer.url("/echo"), content=b"{}", headers={"webhook-id": "msg_1"}
+    )
+    assert posted.is_success
+    received = json.loads(posted.body)
+    assert (received["method"], received["body"]) == ("POST", "{}")
+    assert received["headers"]["webhook-id"] == "msg_1"
 
 
 # --- size limits ----------------------------------------------------------------------------

@@ -40,8 +40,13 @@ def test_text_to_video_720p_8s_plays_with_the_contract_geometry(
 ) -> None:
     key = server.create_account("viewer", 100)
     with server.client(key) as client:
-        task_id = _generate(client, prompt="A cinematic shot of mountains at sunrise",
-                            aspect_ratio="16:9", resolution="720p", duration="8")
+        task_id = _generate(
+            client,
+            prompt="A cinematic shot of mountains at sunrise",
+            aspect_ratio="16:9",
+            resolution="720p",
+            duration="8",
+        )
         data = wait_for_status(client, task_id)
         assert data["status"] == "SUCCESS", data
         assert data["consumed_credits"] == 28 and data["progress"] == 100
@@ -60,8 +65,9 @@ def test_video_url_supports_range_requests_and_rejects_bad_signatures(
 ) -> None:
     key = server.create_account("seeker", 100)
     with server.client(key) as client:
-        data = wait_for_status(client, _generate(client, prompt="seek", resolution="480p",
-                                                 duration=4))
+        data = wait_for_status(
+            client, _generate(client, prompt="seek", resolution="480p", duration=4)
+        )
         url = data["response"][0]
         full = client.get(url)
         part = client.get(url, headers={"Range": "bytes=100-299"})
@@ -80,9 +86,18 @@ def test_video_url_supports_range_requests_and_rejects_bad_signatures(
 def test_audio_track_has_the_video_length(server: LiveServer, tmp_path: Path) -> None:
     key = server.create_account("listener", 100)
     with server.client(key) as client:
-        data = wait_for_status(client, _generate(
-            client, prompt="birds singing by a river", aspect_ratio="9:16", resolution="480p",
-            duration=4, generate_audio=True, fixed_lens=True))
+        data = wait_for_status(
+            client,
+            _generate(
+                client,
+                prompt="birds singing by a river",
+                aspect_ratio="9:16",
+                resolution="480p",
+                duration=4,
+                generate_audio=True,
+                fixed_lens=True,
+            ),
+        )
         assert data["status"] == "SUCCESS", data
         assert data["consumed_credits"] == 14
         video = _download(client, data["response"][0], tmp_path / "a.mp4")
@@ -94,11 +109,18 @@ def test_same_seed_same_video_different_seed_different_video(
     server: LiveServer, tmp_path: Path
 ) -> None:
     key = server.create_account("seeder", 100)
-    body = {"prompt": "a lighthouse in a storm", "resolution": "480p", "duration": 4,
-            "aspect_ratio": "4:3"}
+    body = {
+        "prompt": "a lighthouse in a storm",
+        "resolution": "480p",
+        "duration": 4,
+        "aspect_ratio": "4:3",
+    }
     with server.client(key) as client:
-        ids = [_generate(client, **body, seed=1234), _generate(client, **body, seed=1234),
-               _generate(client, **body, seed=99)]
+        ids = [
+            _generate(client, **body, seed=1234),
+            _generate(client, **body, seed=1234),
+            _generate(client, **body, seed=99),
+        ]
         paths = []
         for i, task_id in enumerate(ids):
             data = wait_for_status(client, task_id)
@@ -115,9 +137,17 @@ def test_image_to_video_from_a_data_url_starts_with_the_image(
     key = server.create_account("painter", 100)
     image = base64.b64encode(png_bytes((200, 30, 30))).decode()
     with server.client(key) as client:
-        data = wait_for_status(client, _generate(
-            client, prompt="the red wall slowly glows", resolution="480p", duration=4,
-            aspect_ratio="16:9", image_urls=[f"data:image/png;base64,{image}"]))
+        data = wait_for_status(
+            client,
+            _generate(
+                client,
+                prompt="the red wall slowly glows",
+                resolution="480p",
+                duration=4,
+                aspect_ratio="16:9",
+                image_urls=[f"data:image/png;base64,{image}"],
+            ),
+        )
         assert data["status"] == "SUCCESS", data
         video = _download(client, data["response"][0], tmp_path / "i.mp4")
     frame = first_frame(video).astype(int)
@@ -129,9 +159,16 @@ def test_undecodable_inline_image_fails_the_task_with_a_refund(server: LiveServe
     key = server.create_account("garbage", 100)
     junk = base64.b64encode(b"\x89PNG but not really an image" * 10).decode()
     with server.client(key) as client:
-        data = wait_for_status(client, _generate(
-            client, prompt="x", resolution="480p", duration=4,
-            image_urls=[f"data:image/png;base64,{junk}"]))
+        data = wait_for_status(
+            client,
+            _generate(
+                client,
+                prompt="x",
+                resolution="480p",
+                duration=4,
+                image_urls=[f"data:image/png;base64,{junk}"],
+            ),
+        )
     assert data["status"] == "FAILED"
     assert data["consumed_credits"] == 0
     assert "image" in data["error_message"]
@@ -148,9 +185,16 @@ def test_image_url_at_a_private_address_fails_the_task_and_never_connects(
     try:
         key = server.create_account("sneaky", 100)
         with server.client(key) as client:
-            data = wait_for_status(client, _generate(
-                client, prompt="x", resolution="480p", duration=4,
-                image_urls=[f"http://127.0.0.1:{sink.server_port}/cat.png"]))
+            data = wait_for_status(
+                client,
+                _generate(
+                    client,
+                    prompt="x",
+                    resolution="480p",
+                    duration=4,
+                    image_urls=[f"http://127.0.0.1:{sink.server_port}/cat.png"],
+                ),
+            )
         assert data["status"] == "FAILED"
         assert "loopback" in data["error_message"]
         assert data["consumed_credits"] == 0
@@ -167,19 +211,24 @@ def image_host() -> Iterator[ThreadingHTTPServer]:
     host.shutdown()
 
 
-def test_image_to_video_from_an_http_url(
-    tmp_path: Path, image_host: ThreadingHTTPServer
-) -> None:
+def test_image_to_video_from_an_http_url(tmp_path: Path, image_host: ThreadingHTTPServer) -> None:
     # The image host on 127.0.0.1 plays a public server: only that address is carved out.
     policy = AddressPolicy.default(allow=["127.0.0.1/32"])
     live = LiveServer(make_settings(tmp_path), policy=policy).start()
     try:
         key = live.create_account("fetcher", 100)
         with live.client(key) as client:
-            data = wait_for_status(client, _generate(
-                client, prompt="a green field", resolution="480p", duration=4,
-                aspect_ratio="1:1",
-                image_urls=[f"http://127.0.0.1:{image_host.server_port}/field.png"]))
+            data = wait_for_status(
+                client,
+                _generate(
+                    client,
+                    prompt="a green field",
+                    resolution="480p",
+                    duration=4,
+                    aspect_ratio="1:1",
+                    image_urls=[f"http://127.0.0.1:{image_host.server_port}/field.png"],
+                ),
+            )
             assert data["status"] == "SUCCESS", data
             video = _download(client, data["response"][0], tmp_path / "h.mp4")
     finally:

@@ -5,6 +5,7 @@ A plain ASGI middleware (not BaseHTTPMiddleware): it sits on the hot path of eve
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import secrets
@@ -20,6 +21,10 @@ log = logging.getLogger("opendance.access")
 error_log = logging.getLogger("opendance.api")
 
 REQUEST_ID_HEADER = b"x-request-id"
+# Request ids must be unique, not secret: a random per-process prefix plus a counter is unique
+# across processes and costs nothing per request.
+_REQUEST_ID_PREFIX = secrets.token_hex(4)
+_request_counter = itertools.count(1)
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 
@@ -32,7 +37,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or secrets.token_hex(8)
+        request_id = _incoming_request_id(scope) or _new_request_id()
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
@@ -68,6 +73,10 @@ class RequestContextMiddleware:
                 request_id,
             )
             request_id_var.reset(token)
+
+
+def _new_request_id() -> str:
+    return f"{_REQUEST_ID_PREFIX}{next(_request_counter):08x}"
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

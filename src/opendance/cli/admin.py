@@ -88,7 +88,9 @@ def keys_revoke(ctx: typer.Context, key_id: str, as_json: JsonFlag = False) -> N
 def credits_grant(
     ctx: typer.Context,
     account: str,
-    amount: Annotated[int, typer.Argument(help="Credits to add; to take some back: credits grant NAME -- -5.")],
+    amount: Annotated[
+        int, typer.Argument(help="Credits to add; to take some back: credits grant NAME -- -5.")
+    ],
     note: Annotated[str | None, typer.Option(help="Why, for the ledger.")] = None,
     as_json: JsonFlag = False,
 ) -> None:

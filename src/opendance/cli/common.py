@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from pathlib import Path
@@ -41,6 +41,17 @@ def run_with_context(settings: Settings, use_case: Callable[[AppContext], Awaita
     except OpendanceError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from None
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """Run on uvloop where it is installed (it comes with uvicorn[standard]): the server's
+    throughput depends on it as much as on our own code."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def emit(data: Any, as_json: bool, human: str) -> None:

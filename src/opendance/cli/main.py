@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +9,13 @@ import typer
 
 from opendance import __version__
 from opendance.cli.admin import accounts_app, credits_app, keys_app
-from opendance.cli.common import build_settings, configure_logging, emit, run_with_context
+from opendance.cli.common import (
+    build_settings,
+    configure_logging,
+    emit,
+    run_async,
+    run_with_context,
+)
 
 app = typer.Typer(
     help="Opendance: a self-hostable video generation API server (Seedance 2.0 API).",
@@ -62,7 +67,7 @@ def serve(
 
     settings = build_settings(ctx, host=host, port=port, public_url=public_url)
     configure_logging(settings.log_level)
-    asyncio.run(run_server(settings, workers=workers, demo=not no_demo))
+    run_async(run_server(settings, workers=workers, demo=not no_demo))
 
 
 @app.command()
@@ -72,7 +77,7 @@ def worker(ctx: typer.Context) -> None:
 
     settings = build_settings(ctx)
     configure_logging(settings.log_level)
-    asyncio.run(run_worker(settings))
+    run_async(run_worker(settings))
 
 
 @app.command()

@@ -41,6 +41,11 @@ async def run_server(settings: Settings, *, workers: int, demo: bool) -> None:
             timeout_graceful_shutdown=10,
         )
         server = uvicorn.Server(config)
+        # uvicorn handles SIGINT/SIGTERM while it serves and re-raises them when it is done;
+        # with these handlers in place the re-raised signal lands here instead of killing the
+        # process before the workers are drained below.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _note_shutdown_signal)
         supervisor.start()
         _banner(settings, workers, demo_key.secret if demo_key else None)
         supervise = asyncio.create_task(supervisor.watch())
@@ -125,6 +130,10 @@ class WorkerSupervisor:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def _note_shutdown_signal(signum: int, _frame: object) -> None:
+    log.info("signal %d: stopping; workers finish their tasks first", signum)
 
 
 def _worker_env(settings: Settings) -> dict[str, str]:

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_POOL_SIZE = 16
 _BEGIN_OPTION = "opendance_sqlite_begin"
 
 
@@ -33,7 +34,19 @@ def normalise_url(url: str) -> str:
 class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = normalise_url(url)
-        self.engine: AsyncEngine = create_async_engine(self.url, echo=echo)
+        options: dict[str, Any] = {}
+        if make_url(self.url).get_backend_name() == "sqlite":
+            # Every aiosqlite connection is a thread; a pool that keeps enough of them open
+            # avoids opening (thread + file + PRAGMAs) one per request under concurrency. Our
+            # transactions always end in COMMIT or ROLLBACK, so the reset on return would only
+            # cost one more thread hop per request.
+            options.update(
+                pool_size=SQLITE_POOL_SIZE,
+                max_overflow=0,
+                pool_timeout=60,
+                pool_reset_on_return=None,
+            )
+        self.engine: AsyncEngine = create_async_engine(self.url, echo=echo, **options)
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)

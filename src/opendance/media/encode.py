@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Final
 import av
 import numpy as np
 from av.audio.stream import AudioStream
+from av.video.reformatter import VideoReformatter
 from av.video.stream import VideoStream
 
 if TYPE_CHECKING:
@@ -202,6 +203,7 @@ class _EncoderThread:
 
     def _run(self) -> None:
         video, ctx = self._video, self._video.codec_context
+        convert = FrameConverter(ctx.width, ctx.height, self._settings)
         try:
             index = 0
             while not self._aborted.is_set():
@@ -211,8 +213,7 @@ class _EncoderThread:
                     continue
                 if rgb is None:
                     break
-                frame = to_video_frame(rgb, ctx.width, ctx.height, index, self._settings)
-                self._container.mux(video.encode(frame))
+                self._container.mux(video.encode(convert(rgb, index)))
                 index += 1
                 if self._sound is not None:
                     self._sound.feed_until_video_frame(index)
@@ -244,25 +245,32 @@ def check_frame(rgb: object, width: int, height: int, index: int) -> None:
         raise EncodeError(f"frame {index} is {got}, expected uint8 ({height}, {width}, 3)")
 
 
-def to_video_frame(
-    rgb: npt.NDArray[np.uint8], width: int, height: int, index: int, settings: EncodeSettings
-) -> av.VideoFrame:
-    """Convert one checked RGB frame to the encoder's pixel format (BT.709), pts = ``index``.
+class FrameConverter:
+    """RGB arrays → encoder frames (BT.709, limited range), with one reusable swscale context.
 
-    ``from_numpy_buffer`` wraps the array without a copy; the conversion (swscale, GIL released)
-    writes a fresh YUV frame, so the caller's array is not referenced once this returns.
+    Reusing the context matters: ``VideoFrame.reformat`` builds a fresh one per frame, which
+    costs about a millisecond (tables, worker threads) every time.
     """
-    source = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(rgb), format="rgb24")
-    frame = source.reformat(
-        width=width,
-        height=height,
-        format=settings.pix_fmt,
-        dst_colorspace=_BT709,
-        dst_color_range=_LIMITED_RANGE,
-        threads=settings.threads,
-    )
-    frame.pts = index
-    return frame
+
+    def __init__(self, width: int, height: int, settings: EncodeSettings) -> None:
+        self._width, self._height, self._settings = width, height, settings
+        self._reformatter = VideoReformatter()
+
+    def __call__(self, rgb: npt.NDArray[np.uint8], index: int) -> av.VideoFrame:
+        """The frame with pts = ``index``. ``from_numpy_buffer`` wraps the array without a copy
+        and swscale writes a new YUV frame, so ``rgb`` is no longer referenced afterwards."""
+        source = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(rgb), format="rgb24")
+        frame = self._reformatter.reformat(
+            source,
+            width=self._width,
+            height=self._height,
+            format=self._settings.pix_fmt,
+            dst_colorspace=_BT709,
+            dst_color_range=_LIMITED_RANGE,
+            threads=self._settings.threads,
+        )
+        frame.pts = index
+        return frame
 
 
 def _fit_audio(

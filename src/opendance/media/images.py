@@ -110,7 +110,7 @@ def _to_rgb(image: Image.Image, background: tuple[int, int, int]) -> Image.Image
     if image.mode in _SIXTEEN_BIT_GREY:
         # Pillow will not convert 16-bit greyscale to RGB without clipping; keep the high byte.
         grey = np.asarray(image).astype(np.uint32) >> 8
-        image = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8), mode="L")
+        image = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))  # 2-D uint8: mode L
     if image.mode in _ALPHA_MODES or "transparency" in image.info:
         rgba = image.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, (*background, 255))

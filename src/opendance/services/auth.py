@@ -19,8 +19,7 @@ async def authenticate(ctx: AppContext, authorization: str | None) -> KeyOwner:
     secret = bearer_token(authorization)
     if secret is None:
         raise errors.InvalidApiKey()
-    async with ctx.db.read() as conn:
-        owner = await account_rows.find_key_owner(conn, secret)
+    owner = await ctx.reads.key_owner(secret)
     if owner is None:
         raise errors.InvalidApiKey("API key is invalid or revoked")
     now = utcnow()

@@ -9,6 +9,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
 from opendance.db.database import Database
+from opendance.db.hotreads import HotReads, hot_reads_for
 from opendance.db.migrate import migrate
 from opendance.db.tables import meta
 from opendance.engines.base import EngineCapabilities
@@ -29,8 +30,10 @@ class AppContext:
     policy: AddressPolicy
     resolver: Resolver
     capabilities: EngineCapabilities
+    reads: HotReads
 
     async def close(self) -> None:
+        self.reads.close()
         await self.db.dispose()
 
 
@@ -63,6 +66,7 @@ async def open_context(
         policy=policy,
         resolver=resolver or SystemResolver(),
         capabilities=capabilities_for(settings.engine),
+        reads=hot_reads_for(db),
     )
 
 

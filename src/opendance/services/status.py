@@ -6,15 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from opendance import errors
-from opendance.db import tasks as task_rows
 from opendance.db.tasks import TaskRecord
 from opendance.domain.task_states import TaskState
 from opendance.services.context import AppContext
 
 
 async def task_status(ctx: AppContext, account_id: str, task_id: str) -> dict[str, Any]:
-    async with ctx.db.read() as conn:
-        task = await task_rows.get_task_of_account(conn, task_id, account_id)
+    task = await ctx.reads.task_of_account(task_id, account_id)
     if task is None:
         raise errors.TaskNotFound(f"task {task_id!r} not found")
     return status_body(ctx, task)
@@ -40,4 +38,5 @@ def status_body(ctx: AppContext, task: TaskRecord) -> dict[str, Any]:
 
 
 def iso_utc(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``2026-02-07T10:30:00Z`` (moments are UTC already)."""
+    return moment.isoformat(timespec="seconds")[:19] + "Z"

@@ -15,6 +15,7 @@ from opendance.net.urls import check_public_url, parse_http_url
 from opendance.services.context import AppContext
 from opendance.services.validation import GenerateRequest, validate_generate
 
+
 async def submit_generate(ctx: AppContext, owner: KeyOwner, body: Any) -> str:
     """Create a task and return its id. Raises an ``ApiError``; on error nothing is changed."""
 

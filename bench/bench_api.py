@@ -1,0 +1,189 @@
+"""API throughput, measured with wrk against real uvicorn processes in one run.
+
+    python bench/bench_api.py [--seconds 10] [--connections 32]
+
+1. ``GET /v1/status`` of a finished task on ``opendance serve --workers 0`` (one uvicorn process,
+   keep-alive, rate limit off) against a bare FastAPI endpoint that returns the very same JSON
+   from memory, served by the same uvicorn configuration. Target: ratio >= 0.5.
+2. ``POST /v1/generate`` accepts per second on SQLite at the same concurrency (a figure; every
+   accepted request is a committed transaction: debit, task row, ledger row).
+
+Needs ``wrk`` (Debian package ``wrk``). wrk runs one thread; the server gets the other core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+
+from opendance.db import tasks as task_rows
+from opendance.db.tasks import Lease
+from opendance.services import admin
+from opendance.services.context import open_context
+from opendance.settings import Settings
+
+TARGET_STATUS_RATIO = 0.5
+ROOT = Path(__file__).resolve().parent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="opendance-bench-") as tmp:
+        data_dir = Path(tmp) / "data"
+        key, task_id = asyncio.run(_prepare(data_dir))
+        port = _free_port()
+        env = {
+            **os.environ,
+            "OPENDANCE_DATA_DIR": str(data_dir),
+            "OPENDANCE_RATE_LIMIT_PER_MINUTE": "0",
+            "OPENDANCE_LOG_LEVEL": "warning",
+        }
+        server = _start(
+            [
+                sys.executable,
+                "-m",
+                "opendance",
+                "serve",
+                "--workers",
+                "0",
+                "--no-demo",
+                "--port",
+                str(port),
+            ],
+            env,
+            port,
+        )
+        try:
+            status_url = f"http://127.0.0.1:{port}/v1/status?task_id={task_id}"
+            body = httpx.get(status_url, headers={"Authorization": f"Bearer {key}"}).text
+            assert json.loads(body)["data"]["status"] == "SUCCESS"
+            ours = _wrk(status_url, key, args)
+            submit = _wrk(f"http://127.0.0.1:{port}/v1/generate", key, args, post=True)
+        finally:
+            server.terminate()
+            server.wait(30)
+        bare_port = _free_port()
+        bare = _start(
+            [sys.executable, str(ROOT / "bare_status_app.py"), str(bare_port)],
+            {**os.environ, "BARE_BODY": body},
+            bare_port,
+        )
+        try:
+            baseline = _wrk(f"http://127.0.0.1:{bare_port}/v1/status?task_id={task_id}", key, args)
+        finally:
+            bare.terminate()
+            bare.wait(30)
+    ratio = ours / baseline
+    print(f"GET /v1/status        {ours:8.0f} req/s")
+    print(f"bare FastAPI baseline {baseline:8.0f} req/s")
+    print(f"status ratio          {ratio:8.2f}  (target >= {TARGET_STATUS_RATIO})")
+    print(
+        f"POST /v1/generate     {submit:8.0f} accepted/s on SQLite at concurrency "
+        f"{args.connections}"
+    )
+    return 0 if ratio >= TARGET_STATUS_RATIO else 1
+
+
+async def _prepare(data_dir: Path) -> tuple[str, str]:
+    """An account with plenty of credits, a key, and one finished task to poll."""
+    from opendance.db.accounts import find_key_owner
+    from opendance.services.submit import submit_generate
+
+    ctx = await open_context(Settings(data_dir=data_dir))
+    try:
+        await admin.create_account(ctx, "bench", 10**9)
+        key = (await admin.create_key(ctx, "bench")).secret
+        async with ctx.db.read() as conn:
+            owner = await find_key_owner(conn, key)
+        assert owner is not None
+        task_id = await submit_generate(ctx, owner, {"prompt": "bench", "duration": 4})
+        async with ctx.db.write() as conn:
+            task = await task_rows.claim_next(conn, owner="bench", lease_seconds=60)
+            assert task is not None
+            await task_rows.complete(
+                conn,
+                Lease(task.id, task.lease_token, "bench"),
+                video_key=f"videos/{task_id}.mp4",
+                poster_key=None,
+            )
+        return key, task_id
+    finally:
+        await ctx.close()
+
+
+def _wrk(url: str, key: str, args: argparse.Namespace, *, post: bool = False) -> float:
+    script = textwrap.dedent(f"""
+        wrk.headers["Authorization"] = "Bearer {key}"
+        {'wrk.method = "POST"' if post else ""}
+        {'wrk.body = [[{"prompt": "bench", "resolution": "480p", "duration": 4}]]' if post else ""}
+        {'wrk.headers["Content-Type"] = "application/json"' if post else ""}
+        done = function(summary, latency, requests)
+          io.write(string.format("ERRORS %d %d\\n", summary.errors.status, summary.requests))
+        end
+    """)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    try:
+        _run_wrk(url, handle.name, 2, args.connections)  # warm-up
+        out = _run_wrk(url, handle.name, args.seconds, args.connections)
+    finally:
+        os.unlink(handle.name)
+    errors = re.search(r"ERRORS (\d+) (\d+)", out)
+    if errors and int(errors.group(1)):
+        raise SystemExit(f"{errors.group(1)} non-2xx answers from {url}:\n{out}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert match, out
+    return float(match.group(1))
+
+
+def _run_wrk(url: str, script: str, seconds: int, connections: int) -> str:
+    return subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", script, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def _start(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"{cmd} did not start")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
