@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     worker_seen_seconds: float = Field(
         default=60.0, gt=0, description="/readyz counts workers that reported within this time."
     )
+    supervisor_pid: int | None = Field(
+        default=None,
+        description="Set by 'opendance serve' for its workers: they stop when it is gone.",
+    )
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     log_level: str = "info"
 

@@ -125,6 +125,33 @@ def test_sigterm_on_serve_lets_running_tasks_finish(tmp_path: Path) -> None:
     assert workers_left == (0,)  # every worker exited cleanly and unregistered
 
 
+def test_workers_do_not_outlive_a_killed_serve(tmp_path: Path) -> None:
+    process = ServeProcess(tmp_path / "data", free_port(), ("--workers", "2")).start()
+    deadline = time.monotonic() + 30
+    pids: list[int] = []
+    while len(pids) < 2 and time.monotonic() < deadline:
+        with _db(process.data_dir) as conn:
+            pids = [row[0] for row in conn.execute("SELECT pid FROM workers")]
+        time.sleep(0.1)
+    assert len(pids) == 2
+    assert process.proc is not None
+    process.proc.kill()
+    process.proc.wait()
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in pids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie is dead, just not reaped yet
+        return stat.read().split(")")[-1].split()[0] != "Z"
+
+
 def test_no_demo_flag_creates_nothing(tmp_path: Path) -> None:
     process = ServeProcess(tmp_path / "data", free_port(), ("--workers", "0", "--no-demo"))
     process.start()

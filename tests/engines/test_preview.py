@@ -55,7 +55,8 @@ def photo(spec: GenerationSpec) -> Frame:
     yy, xx = np.mgrid[0 : spec.height, 0 : spec.width].astype(np.float32)
     ripples = 60 * np.sin(xx / 3.1) * np.cos(yy / 4.3)
     rgb = [xx * 200 / spec.width + ripples, yy * 200 / spec.height - ripples, 128 + ripples]
-    return np.clip(np.dstack(rgb) + 30, 0, 255).astype(np.uint8)
+    image: Frame = np.clip(np.dstack(rgb) + 30, 0, 255).astype(np.uint8)
+    return image
 
 
 def unchanged_fraction(a: Frame, b: Frame) -> float:

@@ -53,7 +53,8 @@ def encode(out: Path, frames: object = None, **overrides: object) -> None:
 
 def decode_rgb(path: Path) -> list[npt.NDArray[np.uint8]]:
     with av.open(str(path)) as container:
-        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        frames = container.decode(video=0)
+        return [np.asarray(f.to_ndarray(format="rgb24"), np.uint8) for f in frames]
 
 
 def test_round_trip_without_audio_matches_the_contract(tmp_path: Path) -> None:
@@ -95,7 +96,7 @@ def test_timestamps_are_exact_frame_numbers(tmp_path: Path) -> None:
     out = tmp_path / "v.mp4"
     encode(out)
     with av.open(str(out)) as container:
-        times = [f.pts * f.time_base for f in container.decode(video=0)]
+        times = [(f.pts or 0) * (f.time_base or 0) for f in container.decode(video=0)]
     assert times == [Fraction(i, FPS) for i in range(N)]
 
 
@@ -169,10 +170,11 @@ def jpeg_rgb(data: bytes) -> npt.NDArray[np.uint8]:
 def test_poster_from_mp4_decodes_the_same_frame(tmp_path: Path) -> None:
     out = tmp_path / "v.mp4"
     encode(out)
-    expected = list(moving_frames())[poster_index(N)]
+    source = list(moving_frames())
     decoded = jpeg_rgb(poster_from_mp4(out))
     assert decoded.shape == (H, W, 3)
-    assert np.abs(decoded.astype(int) - expected).mean() < 4
+    errors = [np.abs(decoded.astype(int) - source[i]).mean() for i in range(N)]
+    assert int(np.argmin(errors)) == poster_index(N)  # that frame, not a neighbour
 
 
 def test_poster_can_be_scaled_down() -> None:

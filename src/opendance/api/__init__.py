@@ -1,1 +1,1 @@
-"""The HTTP API: FastAPI app factory, routes, envelope, middleware."""
+"""The HTTP API: the ASGI app factory, routes, envelope, middleware."""

@@ -6,9 +6,10 @@ import mimetypes
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
 from sqlalchemy import text
+from starlette.requests import Request
 from starlette.responses import FileResponse, Response
+from starlette.routing import Route
 
 from opendance import errors
 from opendance.api.envelope import JsonResponse, success
@@ -16,13 +17,12 @@ from opendance.api.ratelimit import RateLimiter
 from opendance.db import tasks as task_rows
 from opendance.db import workers as worker_rows
 from opendance.db.accounts import KeyOwner
-from opendance.services.auth import authenticate
+from opendance.services.auth import authenticate, authenticate_with_task
 from opendance.services.context import AppContext
-from opendance.services.status import task_status
+from opendance.services.status import found_status
 from opendance.services.submit import submit_generate
 from opendance.storage.base import ObjectNotFound
 
-router = APIRouter()
 # The key of a stored object never points at other bytes, so clients and proxies may cache it.
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -35,9 +35,13 @@ def _ctx(request: Request) -> AppContext:
 async def _caller(request: Request) -> KeyOwner:
     """Authenticate first (before anything else), then apply the key's rate limit."""
     owner = await authenticate(_ctx(request), request.headers.get("authorization"))
+    _rate_limit(request, owner)
+    return owner
+
+
+def _rate_limit(request: Request, owner: KeyOwner) -> None:
     limiter: RateLimiter = request.app.state.rate_limiter
     limiter.check(owner.key_id)
-    return owner
 
 
 async def _json_body(request: Request) -> Any:
@@ -58,7 +62,6 @@ async def _json_body(request: Request) -> Any:
         raise errors.InvalidRequest("the request body must be a JSON object") from None
 
 
-@router.post("/v1/generate")
 async def generate(request: Request) -> Response:
     owner = await _caller(request)
     body = await _json_body(request)
@@ -66,18 +69,19 @@ async def generate(request: Request) -> Response:
     return success({"task_id": task_id, "status": "IN_PROGRESS"})
 
 
-@router.get("/v1/status")
 async def status(request: Request) -> Response:
-    owner = await _caller(request)
+    ctx = _ctx(request)
     task_id = request.query_params.get("task_id", "").strip()
+    owner, task = await authenticate_with_task(ctx, request.headers.get("authorization"), task_id)
+    _rate_limit(request, owner)
     if not task_id:
         raise errors.InvalidRequest("the task_id query parameter is required")
-    return success(await task_status(_ctx(request), owner.account_id, task_id))
+    return success(found_status(ctx, task_id, task))
 
 
-@router.api_route("/files/{key:path}", methods=["GET", "HEAD"])
-async def stored_file(request: Request, key: str) -> Response:
+async def stored_file(request: Request) -> Response:
     ctx = _ctx(request)
+    key: str = request.path_params["key"]
     signature = request.query_params.get("sig", "")
     try:
         path = ctx.store.path_for(key)
@@ -89,12 +93,10 @@ async def stored_file(request: Request, key: str) -> Response:
     return FileResponse(path, media_type=media_type, headers={"Cache-Control": IMMUTABLE})
 
 
-@router.get("/healthz")
-async def healthz() -> Response:
+async def healthz(_request: Request) -> Response:
     return success({"status": "ok"})
 
 
-@router.get("/readyz")
 async def readyz(request: Request) -> Response:
     ctx = _ctx(request)
     try:
@@ -120,8 +122,7 @@ async def readyz(request: Request) -> Response:
     return success(data)
 
 
-@router.get("/")
-async def index(request: Request) -> Response:
+async def index(_request: Request) -> Response:
     return success(
         {
             "service": "opendance",
@@ -133,3 +134,14 @@ async def index(request: Request) -> Response:
             ],
         }
     )
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/v1/generate", generate, methods=["POST"]),
+        Route("/v1/status", status, methods=["GET"]),
+        Route("/files/{key:path}", stored_file, methods=["GET", "HEAD"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/", index, methods=["GET"]),
+    ]

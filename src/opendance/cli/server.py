@@ -76,12 +76,25 @@ async def run_worker(settings: Settings) -> None:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+    orphan_watch = asyncio.create_task(_stop_when_orphaned(worker, settings.supervisor_pid))
     try:
         await worker.run()
     finally:
+        orphan_watch.cancel()
         if drain_timer:
             drain_timer.cancel()
         await ctx.close()
+
+
+async def _stop_when_orphaned(worker: Worker, supervisor_pid: int | None) -> None:
+    """A worker of 'opendance serve' must not outlive it (e.g. serve was SIGKILLed): when its
+    parent is no longer the supervisor, it finishes its task and stops."""
+    if supervisor_pid is None:
+        return
+    while os.getppid() == supervisor_pid:  # noqa: ASYNC110 - polling a pid, no event exists
+        await asyncio.sleep(1.0)
+    log.warning("the supervising 'opendance serve' (pid %d) is gone; stopping", supervisor_pid)
+    worker.stop()
 
 
 class WorkerSupervisor:
@@ -143,6 +156,7 @@ def _worker_env(settings: Settings) -> dict[str, str]:
     values["data_dir"] = str(settings.data_dir.resolve())
     values["database_url"] = settings.resolved_database_url
     values["public_url"] = settings.resolved_public_url
+    values["supervisor_pid"] = os.getpid()
     for name, value in values.items():
         if value is not None:
             env[f"OPENDANCE_{name.upper()}"] = str(value)

@@ -12,20 +12,20 @@ The statements are the same SQLAlchemy Core expressions, compiled once for SQLit
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import orjson
 from sqlalchemy import JSON, Select, bindparam, select
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from opendance.db.accounts import KeyOwner, find_key_owner
 from opendance.db.database import Database
 from opendance.db.tables import api_keys, tasks
-from opendance.db.tasks import TaskRecord, get_task_of_account
+from opendance.db.tasks import TASK_VIEW_COLUMNS, TaskView
 from opendance.db.types import UTCDateTime
 from opendance.domain import ids
 from opendance.domain.task_states import TaskState
@@ -36,7 +36,12 @@ INLINE_BUSY_TIMEOUT_MS = 1000
 class HotReads(Protocol):
     async def key_owner(self, secret: str) -> KeyOwner | None: ...
 
-    async def task_of_account(self, task_id: str, account_id: str) -> TaskRecord | None: ...
+    async def key_owner_and_task(
+        self, secret: str, task_id: str
+    ) -> tuple[KeyOwner | None, TaskView | None]:
+        """The key's owner and, if it belongs to that owner's account, the task: one read for
+        the whole of an authenticated status poll."""
+        ...
 
     def close(self) -> None: ...
 
@@ -51,9 +56,16 @@ class EngineReads:
         async with self.db.read() as conn:
             return await find_key_owner(conn, secret)
 
-    async def task_of_account(self, task_id: str, account_id: str) -> TaskRecord | None:
+    async def key_owner_and_task(
+        self, secret: str, task_id: str
+    ) -> tuple[KeyOwner | None, TaskView | None]:
         async with self.db.read() as conn:
-            return await get_task_of_account(conn, task_id, account_id)
+            row = (
+                await conn.execute(
+                    _KEY_OWNER_AND_TASK, {"key_hash": ids.hash_api_key(secret), "task_id": task_id}
+                )
+            ).first()
+        return _owner_and_task(row._asdict() if row else None)
 
     def close(self) -> None:
         pass
@@ -62,8 +74,20 @@ class EngineReads:
 _KEY_OWNER = select(api_keys.c.id, api_keys.c.account_id, api_keys.c.last_used_at).where(
     api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.revoked_at.is_(None)
 )
-_TASK_OF_ACCOUNT = select(tasks).where(
-    tasks.c.id == bindparam("task_id"), tasks.c.account_id == bindparam("account_id")
+_KEY_OWNER_AND_TASK = (
+    select(
+        api_keys.c.id.label("key_id"),
+        api_keys.c.account_id.label("key_account_id"),
+        api_keys.c.last_used_at.label("key_last_used_at"),
+        *TASK_VIEW_COLUMNS,
+    )
+    .select_from(
+        api_keys.outerjoin(
+            tasks,
+            (tasks.c.id == bindparam("task_id")) & (tasks.c.account_id == api_keys.c.account_id),
+        )
+    )
+    .where(api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.revoked_at.is_(None))
 )
 
 
@@ -72,17 +96,23 @@ class _Compiled:
         compiled = statement.compile(dialect=sqlite_dialect.dialect())
         self.sql = str(compiled)
         self.params = list(compiled.positiontup or [])
-        self.converters = [_converter(column.type) for column in statement.selected_columns]
         self.names = [str(column.key) for column in statement.selected_columns]
+        # only the few columns whose SQLite value differs from the Python one get converted
+        self.conversions = [
+            (name, convert)
+            for name, column in zip(self.names, statement.selected_columns, strict=True)
+            if (convert := _converter(column.type)) is not None
+        ]
 
     def run(self, conn: sqlite3.Connection, **values: Any) -> dict[str, Any] | None:
         row = conn.execute(self.sql, [values[name] for name in self.params]).fetchone()
         if row is None:
             return None
-        return {
-            name: convert(value) if value is not None else None
-            for name, convert, value in zip(self.names, self.converters, row, strict=True)
-        }
+        result = dict(zip(self.names, row, strict=True))
+        for name, convert in self.conversions:
+            if result[name] is not None:
+                result[name] = convert(result[name])
+        return result
 
 
 class SqliteInlineReads:
@@ -95,7 +125,7 @@ class SqliteInlineReads:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._key_owner = _Compiled(_KEY_OWNER)
-        self._task = _Compiled(_TASK_OF_ACCOUNT)
+        self._key_and_task = _Compiled(_KEY_OWNER_AND_TASK)
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -113,12 +143,13 @@ class SqliteInlineReads:
         row = self._key_owner.run(self._conn(), key_hash=ids.hash_api_key(secret))
         return KeyOwner(row["id"], row["account_id"], row["last_used_at"]) if row else None
 
-    async def task_of_account(self, task_id: str, account_id: str) -> TaskRecord | None:
-        row = self._task.run(self._conn(), task_id=task_id, account_id=account_id)
-        if row is None:
-            return None
-        row["status"] = TaskState(row["status"])
-        return TaskRecord(**row)
+    async def key_owner_and_task(
+        self, secret: str, task_id: str
+    ) -> tuple[KeyOwner | None, TaskView | None]:
+        row = self._key_and_task.run(
+            self._conn(), key_hash=ids.hash_api_key(secret), task_id=task_id
+        )
+        return _owner_and_task(row)
 
     def close(self) -> None:
         with self._lock:
@@ -134,20 +165,26 @@ def hot_reads_for(db: Database) -> HotReads:
     return EngineReads(db)
 
 
-def _converter(column_type: Any) -> Callable[[Any], Any]:
+def _owner_and_task(row: dict[str, Any] | None) -> tuple[KeyOwner | None, TaskView | None]:
+    if row is None:
+        return None, None
+    owner = KeyOwner(row.pop("key_id"), row.pop("key_account_id"), row.pop("key_last_used_at"))
+    if row["id"] is None:
+        return owner, None
+    row["status"] = TaskState(row["status"])
+    return owner, TaskView(**row)
+
+
+def _converter(column_type: Any) -> Callable[[Any], Any] | None:
     if isinstance(column_type, UTCDateTime):
         return _parse_utc
     if isinstance(column_type, JSON):
-        return json.loads
-    return _identity
+        return orjson.loads
+    return None
 
 
 def _parse_utc(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
-
-
-def _identity(value: Any) -> Any:
-    return value
 
 
 __all__: Sequence[str] = ["EngineReads", "HotReads", "SqliteInlineReads", "hot_reads_for"]

@@ -53,6 +53,25 @@ class TaskRecord:
         return cls(**values)
 
 
+@dataclass(slots=True)
+class TaskView:
+    """What a client may see of a task: the columns the status body is made of."""
+
+    id: str
+    status: TaskState
+    request: dict[str, Any]
+    price: int
+    created_at: datetime
+    updated_at: datetime
+    progress: int
+    video_key: str | None
+    poster_key: str | None
+    error_message: str | None
+
+
+TASK_VIEW_COLUMNS = [tasks.c[name] for name in TaskView.__dataclass_fields__]
+
+
 @dataclass(frozen=True)
 class Lease:
     """What a worker holds while it runs a task."""
@@ -79,17 +98,6 @@ async def insert_task(conn: AsyncConnection, **values: Any) -> None:
 
 async def get_task(conn: AsyncConnection, task_id: str) -> TaskRecord | None:
     row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).first()
-    return TaskRecord.from_row(row) if row else None
-
-
-async def get_task_of_account(
-    conn: AsyncConnection, task_id: str, account_id: str
-) -> TaskRecord | None:
-    row = (
-        await conn.execute(
-            select(tasks).where(tasks.c.id == task_id, tasks.c.account_id == account_id)
-        )
-    ).first()
     return TaskRecord.from_row(row) if row else None
 
 

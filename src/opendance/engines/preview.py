@@ -301,7 +301,7 @@ def _landscape(rng: np.random.Generator, palette: _Palette, w: int, h: int) -> F
         falloff = np.exp(-((xx - gx) ** 2 + (yy - gy) ** 2) / radius**2)
         sky += (np.array(color, np.float32) - sky) * (0.35 * falloff[..., None])
     coarse = Image.fromarray(np.clip(sky, 0, 255).astype(np.uint8))
-    world = np.asarray(coarse.resize((w, h), Image.Resampling.BICUBIC), dtype=np.float32).copy()
+    world = np.asarray(coarse.resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32).copy()
 
     if palette.night:
         count = w * h // 4000
@@ -378,31 +378,38 @@ def _shape_rgba(kind: str, size: int, color: RGB, angle: float) -> Image.Image:
 
 
 class _Shape:
-    """A subject: a spinning shape on a Lissajous path through the world."""
+    """A subject: a spinning shape on a Lissajous path through the world.
 
-    def __init__(self, sprites: list[_Overlay], path: npt.NDArray[np.float64], step: int) -> None:
-        self.sprites, self.path, self.step = sprites, path, step
+    Each rotation step is drawn the first time a frame needs it and kept: the first frame is
+    ready sooner, and the drawing of later steps overlaps with the encoding of earlier frames.
+    """
+
+    def __init__(
+        self, kind: str, size: int, color: RGB, path: npt.NDArray[np.float64], step: int
+    ) -> None:
+        self.kind, self.size, self.color, self.path, self.step = kind, size, color, path, step
+        self.period = 2 * math.pi / _SYMMETRY[kind] if _SYMMETRY[kind] else 0.0
+        self.turns = _ORIENTATIONS if self.period else 1
+        self._sprites: dict[int, _Overlay] = {}
 
     @classmethod
     def draw(cls, rng: np.random.Generator, palette: _Palette, scale: int) -> _Shape:
         kind = str(rng.choice(list(_SYMMETRY)))
         size = max(round(scale * float(rng.uniform(0.09, 0.15))), 8)
         color = palette.accents[int(rng.integers(len(palette.accents)))]
-        period = 2 * math.pi / _SYMMETRY[kind] if _SYMMETRY[kind] else 0.0
-        turns = _ORIENTATIONS if period else 1
-        sprites = [
-            _Overlay(_shape_rgba(kind, size, color, period * k / turns)) for k in range(turns)
-        ]
         # amplitude x, y (fractions of the frame), frequency x, y (Hz), phase x, y
         path = np.concatenate(
             [rng.uniform(0.1, 0.38, 2), rng.uniform(0.04, 0.14, 2), rng.uniform(0, 2 * math.pi, 2)]
         )
-        step = int(rng.choice([-3, -2, 2, 3]))  # frames per orientation step; sign = direction
-        return cls(sprites, path, step)
+        step = int(rng.choice([-3, -2, 2, 3]))  # frames per rotation step; sign = direction
+        return cls(kind, size, color, path, step)
 
     def sprite(self, index: int) -> _Overlay:
-        turn = index // abs(self.step) * (1 if self.step > 0 else -1)
-        return self.sprites[turn % len(self.sprites)]
+        turn = index // abs(self.step) * (1 if self.step > 0 else -1) % self.turns
+        if turn not in self._sprites:
+            angle = self.period * turn / self.turns
+            self._sprites[turn] = _Overlay(_shape_rgba(self.kind, self.size, self.color, angle))
+        return self._sprites[turn]
 
     def position(
         self, t: float, world_w: int, world_h: int, width: int, height: int

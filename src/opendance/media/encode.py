@@ -37,10 +37,11 @@ if TYPE_CHECKING:
 class EncodeSettings:
     """Codec settings. One frozen value so the benchmark baseline encodes with the very same ones.
 
-    The defaults favour speed on a small CPU box (the preview engine's home): ``veryfast`` is about
-    twice as fast as ``medium`` at a modest size cost, CRF 23 is x264's visually-fine default, a
-    2 s GOP keeps seeking snappy. The thread count is fixed rather than derived from the machine
-    because x264's output depends on it: a fixed count keeps the bytes identical everywhere.
+    The defaults favour speed on a small CPU box (the preview engine's home): ``veryfast`` trades
+    some compression for a lot of speed, CRF 23 is x264's own visually-fine default, a 2 s GOP
+    keeps seeking snappy. The thread count is fixed, not derived from the machine, because x264's
+    output depends on it: with a fixed count the same frames give the same bytes on any machine
+    with the same FFmpeg/x264 build. Two threads suit the 2-core boxes the preview targets.
     """
 
     video_codec: str = "libx264"
@@ -89,11 +90,16 @@ def encode_mp4(
 ) -> None:
     """Encode ``frame_count`` RGB uint8 frames of shape (height, width, 3) to ``out_path``.
 
-    ``frames`` is consumed once, lazily (a generator is fine). A frame must not be changed after it
-    has been yielded. ``on_frame(n)`` is called after the n-th frame (1-based) went to the encoder.
+    ``frames`` is consumed once, lazily (a generator is fine), on the calling thread; colour
+    conversion, encoding and muxing run on a helper thread meanwhile, so an engine that renders
+    frame by frame overlaps with the encoder. A frame must not be changed after it was yielded.
+    ``on_frame(n)`` is called on the calling thread once the n-th frame (1-based) was accepted.
+
     Audio, if given, is resampled to the settings' rate and layout and cut or padded with silence
-    to exactly the video's duration. Raises :class:`EncodeError` for a wrong number or shape of
-    frames; ``out_path`` is then left untouched.
+    to exactly the video's duration (engines are expected to deliver that length already).
+
+    Raises :class:`EncodeError` for a wrong number or shape of frames, and re-raises whatever the
+    frame iterator raises; in every failure ``out_path`` is left as it was.
     """
     if frame_count <= 0 or fps <= 0 or width <= 0 or height <= 0:
         raise EncodeError(f"invalid geometry {width}x{height}, {frame_count} frames at {fps} fps")
@@ -132,7 +138,7 @@ def _write(
             for frame in frames:
                 if count == frame_count:
                     raise EncodeError(f"engine yielded more than the {frame_count} frames promised")
-                check_frame(frame, width, height, count)
+                _check_frame(frame, width, height, count)
                 encoder.submit(frame)
                 count += 1
                 if on_frame is not None:
@@ -164,12 +170,8 @@ class _EncoderThread:
         sound: _AudioFeeder | None,
         settings: EncodeSettings,
     ) -> None:
-        self._container, self._video, self._sound, self._settings = (
-            container,
-            video,
-            sound,
-            settings,
-        )
+        self._container, self._video, self._sound = container, video, sound
+        self._settings = settings
         self._queue: queue.Queue[npt.NDArray[np.uint8] | None] = queue.Queue(self._DEPTH)
         self._aborted = threading.Event()
         self._error: BaseException | None = None
@@ -203,7 +205,7 @@ class _EncoderThread:
 
     def _run(self) -> None:
         video, ctx = self._video, self._video.codec_context
-        convert = FrameConverter(ctx.width, ctx.height, self._settings)
+        convert = _FrameConverter(ctx.width, ctx.height, self._settings)
         try:
             index = 0
             while not self._aborted.is_set():
@@ -238,14 +240,14 @@ def _configure_video(
     ctx.color_range = _LIMITED_RANGE
 
 
-def check_frame(rgb: object, width: int, height: int, index: int) -> None:
+def _check_frame(rgb: object, width: int, height: int, index: int) -> None:
     """Raise :class:`EncodeError` unless ``rgb`` is a uint8 array of shape (height, width, 3)."""
     if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.shape != (height, width, 3):
         got = f"{rgb.dtype} {rgb.shape}" if isinstance(rgb, np.ndarray) else type(rgb).__name__
         raise EncodeError(f"frame {index} is {got}, expected uint8 ({height}, {width}, 3)")
 
 
-class FrameConverter:
+class _FrameConverter:
     """RGB arrays → encoder frames (BT.709, limited range), with one reusable swscale context.
 
     Reusing the context matters: ``VideoFrame.reformat`` builds a fresh one per frame, which

@@ -22,13 +22,12 @@ from PIL import Image
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-POSTER_POSITION: Final = 1 / 3
 JPEG_QUALITY: Final = 85
 
 
 def poster_index(frame_count: int) -> int:
-    """Index of the poster frame in a video of ``frame_count`` frames."""
-    return min(int(frame_count * POSTER_POSITION), max(frame_count - 1, 0))
+    """Index of the poster frame, one third into a video of ``frame_count`` frames."""
+    return min(frame_count // 3, max(frame_count - 1, 0))
 
 
 def poster_jpeg(
@@ -75,6 +74,8 @@ def poster_from_mp4(
 ) -> bytes:
     """The poster of an existing MP4, decoding from the nearest keyframe only."""
     with av.open(str(path), mode="r") as container:
+        if not container.streams.video:
+            raise ValueError(f"{Path(path).name} has no video track")
         stream = container.streams.video[0]
         count = stream.frames or _count_packets(container, stream)
         rate = stream.average_rate or stream.guessed_rate
@@ -83,11 +84,11 @@ def poster_from_mp4(
         target = round(poster_index(count) / rate / stream.time_base)  # pts of the poster frame
         container.seek(target, stream=stream, backward=True, any_frame=False)
         last: av.VideoFrame | None = None
-        for frame in container.decode(stream):
-            if frame.pts is not None and frame.pts > target and last is not None:
-                break
+        for frame in container.decode(stream):  # presentation order, from the keyframe on
+            if last is not None and (frame.pts or 0) > target:
+                break  # no frame has exactly that time: keep the one shown at it
             last = frame
-            if frame.pts == target:
+            if (frame.pts or 0) >= target:
                 break
         if last is None:
             raise ValueError(f"{Path(path).name}: could not decode the poster frame")

@@ -45,7 +45,11 @@ class ProbeResult:
 
 
 def probe_mp4(path: Path | str) -> ProbeResult:
-    """Measure the MP4 at ``path``; raise :class:`ProbeError` if it cannot be read."""
+    """Measure the MP4 at ``path``; raise :class:`ProbeError` if it cannot be read.
+
+    The error message names the file but not its directory (messages may reach clients); the
+    underlying error is chained for the logs.
+    """
     path = Path(path)
     try:
         boxes = top_level_boxes(path)
@@ -55,25 +59,25 @@ def probe_mp4(path: Path | str) -> ProbeResult:
             video = container.streams.video[0]
             audio = container.streams.audio[0] if container.streams.audio else None
             video_track, audio_track = _scan(container, video, audio)
+            ctx = video.codec_context
+            return ProbeResult(
+                width=ctx.width,
+                height=ctx.height,
+                fps=Fraction(video.average_rate or video.guessed_rate or 0),
+                frame_count=video_track.packets,
+                video_codec=ctx.name,
+                pix_fmt=ctx.pix_fmt or "",
+                duration=video_track.seconds(video),
+                has_audio=audio is not None,
+                audio_codec=audio.codec_context.name if audio else None,
+                audio_duration=audio_track.seconds(audio) if audio else None,
+                audio_sample_rate=audio.codec_context.sample_rate if audio else None,
+                audio_channels=audio.codec_context.channels if audio else None,
+                faststart=_is_faststart(boxes),
+                size_bytes=path.stat().st_size,
+            )
     except (av.error.FFmpegError, OSError, struct.error) as exc:
-        raise ProbeError(f"cannot read {path.name}: {exc}") from exc
-    ctx = video.codec_context
-    return ProbeResult(
-        width=ctx.width,
-        height=ctx.height,
-        fps=Fraction(video.average_rate or video.guessed_rate or 0),
-        frame_count=video_track.packets,
-        video_codec=ctx.name,
-        pix_fmt=ctx.pix_fmt or "",
-        duration=video_track.seconds(video),
-        has_audio=audio is not None,
-        audio_codec=audio.codec_context.name if audio else None,
-        audio_duration=audio_track.seconds(audio) if audio else None,
-        audio_sample_rate=audio.codec_context.sample_rate if audio else None,
-        audio_channels=audio.codec_context.channels if audio else None,
-        faststart=_is_faststart(boxes),
-        size_bytes=path.stat().st_size,
-    )
+        raise ProbeError(f"cannot read {path.name} ({type(exc).__name__})") from exc
 
 
 def check_output(

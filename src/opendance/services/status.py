@@ -6,19 +6,19 @@ from datetime import datetime
 from typing import Any
 
 from opendance import errors
-from opendance.db.tasks import TaskRecord
+from opendance.db.tasks import TaskRecord, TaskView
 from opendance.domain.task_states import TaskState
 from opendance.services.context import AppContext
 
 
-async def task_status(ctx: AppContext, account_id: str, task_id: str) -> dict[str, Any]:
-    task = await ctx.reads.task_of_account(task_id, account_id)
+def found_status(ctx: AppContext, task_id: str, task: TaskView | None) -> dict[str, Any]:
+    """The status body of a task looked up for its account (None: unknown or not theirs)."""
     if task is None:
         raise errors.TaskNotFound(f"task {task_id!r} not found")
     return status_body(ctx, task)
 
 
-def status_body(ctx: AppContext, task: TaskRecord) -> dict[str, Any]:
+def status_body(ctx: AppContext, task: TaskView | TaskRecord) -> dict[str, Any]:
     succeeded = task.status is TaskState.SUCCEEDED and task.video_key is not None
     return {
         "task_id": task.id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import tempfile
@@ -43,6 +44,11 @@ class LocalObjectStore:
         await asyncio.to_thread(self.path_for(key).unlink, missing_ok=True)
 
     def public_url(self, key: str) -> str:
+        return self._public_url(key)
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one store per process; keys are immutable
+    def _public_url(self, key: str) -> str:
+        # Status polls ask for the same URL over and over; its signature never changes.
         return f"{self.public_base_url}{FILES_ROUTE}/{key}?sig={signing.sign(self._secret, key)}"
 
     def verify(self, key: str, signature: str) -> bool:
