@@ -175,3 +175,23 @@ def test_video_urls_use_the_configured_public_url(tmp_path: Path) -> None:
     finally:
         live.stop()
     assert data["response"][0].startswith("https://videos.example.com/od/files/videos/")
+
+
+def test_unexpected_errors_are_500_with_request_id_and_no_internals(
+    api_only_server: LiveServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = api_only_server.create_account("unlucky", 10)
+
+    def explode(*_args: object) -> None:
+        raise RuntimeError("secret internals: /srv/opendance.db SELECT * FROM tasks")
+
+    monkeypatch.setattr("opendance.api.routes.found_status", explode)
+    with caplog.at_level(logging.ERROR, logger="opendance.api"), api_only_server.client(key) as c:
+        response = c.get("/v1/status", params={"task_id": "task_x"})
+    body = response.json()
+    assert response.status_code == 500
+    assert body["code"] == 500 and body["error"] == "INTERNAL_ERROR" and body["data"] is None
+    request_id = response.headers["x-request-id"]
+    assert request_id in body["message"]
+    assert "secret" not in response.text and "SELECT" not in response.text
+    assert any(request_id in r.getMessage() and r.exc_info for r in caplog.records)

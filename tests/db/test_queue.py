@@ -146,3 +146,29 @@ async def test_terminal_tasks_cannot_move_again(ctx: AppContext) -> None:
         assert not await fail_and_refund(conn, claimed, "too late")
         assert not await task_rows.release(conn, lease)
     assert (await _get(ctx, task_id)).status is TaskState.SUCCEEDED
+
+
+async def test_reaper_forgets_workers_that_died_silently(ctx: AppContext) -> None:
+    from opendance.db import workers as worker_rows
+    from opendance.db.tables import workers
+
+    async with ctx.db.write() as conn:
+        for name in ("alive", "dead"):
+            await worker_rows.register_worker(
+                conn,
+                id=name,
+                hostname="h",
+                pid=1,
+                engine="preview",
+                state="idle",
+                current_task_id=None,
+            )
+        await conn.execute(
+            update(workers)
+            .where(workers.c.id == "dead")
+            .values(last_seen_at=utcnow() - timedelta(hours=2))
+        )
+    await reap_expired_leases(ctx)
+    async with ctx.db.read() as conn:
+        left = [r.id for r in await conn.execute(workers.select())]
+    assert left == ["alive"]

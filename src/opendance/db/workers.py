@@ -41,3 +41,10 @@ async def live_workers(conn: AsyncConnection, *, seen_within: float) -> int:
             )
         ).scalar_one()
     )
+
+
+async def forget_silent_workers(conn: AsyncConnection, *, silent_for: float) -> int:
+    """Drop the rows of workers that died without unregistering (SIGKILL, power loss)."""
+    since = utcnow() - timedelta(seconds=silent_for)
+    result = await conn.execute(delete(workers).where(workers.c.last_seen_at < since))
+    return result.rowcount

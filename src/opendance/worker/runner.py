@@ -219,7 +219,11 @@ class Worker:
 async def reap_expired_leases(ctx: AppContext) -> int:
     """Requeue tasks whose worker vanished; fail (and refund) those that used up their attempts.
     Safe with many reapers: every move is conditional on the lease still being the expired one."""
-    async with ctx.db.read() as conn:
+    async with ctx.db.write() as conn:
+        # a dead worker's row lingers only long enough to be seen in diagnostics
+        await worker_rows.forget_silent_workers(
+            conn, silent_for=10 * ctx.settings.worker_seen_seconds
+        )
         expired = await task_rows.expired_leases(conn)
     moved = 0
     for task in expired:
