@@ -61,6 +61,11 @@ def assert_error(response: httpx.Response, status: int, code: str) -> None:
         ({"prompt": "ok", "duration": "8s"}, "INVALID_DURATION"),
         ({"prompt": "ok", "duration": True}, "INVALID_DURATION"),
         ({"prompt": "ok", "duration": [8]}, "INVALID_DURATION"),
+        ({"prompt": "ok", "duration": "²"}, "INVALID_DURATION"),
+        ({"prompt": "ok", "duration": "٨"}, "INVALID_DURATION"),
+        ({"prompt": "ok", "duration": "\uff10\uff18"}, "INVALID_DURATION"),  # fullwidth 08
+        ({"prompt": "ok", "duration": "08"}, "INVALID_DURATION"),
+        ({"prompt": "ok", "duration": " 8"}, "INVALID_DURATION"),
         ({"prompt": "ok", "generate_audio": "true"}, "INVALID_REQUEST"),
         ({"prompt": "ok", "generate_audio": 1}, "INVALID_REQUEST"),
         ({"prompt": "ok", "fixed_lens": "yes"}, "INVALID_REQUEST"),

@@ -125,6 +125,23 @@ def test_sigterm_on_serve_lets_running_tasks_finish(tmp_path: Path) -> None:
     assert workers_left == (0,)  # every worker exited cleanly and unregistered
 
 
+def test_ctrl_c_to_the_process_group_drains_running_tasks(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C (or a service manager) signals serve's whole process group."""
+    process = ServeProcess(tmp_path / "data", free_port(), ("--workers", "1")).start()
+    key = process.demo_key()
+    with _client(process.url, key) as client:
+        task_id = client.post(
+            "/v1/generate", json={"prompt": "ctrl-c", "resolution": "720p", "duration": 12}
+        ).json()["data"]["task_id"]
+        _wait_running(process.data_dir, task_id)
+    assert process.proc is not None
+    os.killpg(process.proc.pid, signal.SIGINT)
+    assert process.proc.wait(120) == 0
+    with _db(process.data_dir) as conn:
+        status = conn.execute("SELECT status FROM tasks WHERE id = ?", (task_id,)).fetchone()
+    assert status == ("succeeded",), process.output()
+
+
 def test_workers_do_not_outlive_a_killed_serve(tmp_path: Path) -> None:
     process = ServeProcess(tmp_path / "data", free_port(), ("--workers", "2")).start()
     deadline = time.monotonic() + 30

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import base64
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
+from sqlalchemy import select
 
+from opendance.db.tables import tasks
 from opendance.media.probe import check_output, probe_mp4
 from opendance.net.addresses import AddressPolicy
+from opendance.services.context import AppContext
 from tests.conftest import make_settings
 from tests.support.db import balance, ledger_consistent
 from tests.support.live import LiveServer, wait_for_status
@@ -74,6 +77,18 @@ def test_video_url_supports_range_requests_and_rejects_bad_signatures(
         head = client.head(url)
         tampered = client.get(url.replace("sig=", "sig=x"))
         unsigned = client.get(url.split("?")[0])
+        non_ascii = client.get(url.split("?")[0] + "?sig=%C3%A9")
+        base = url.split("/files/")[0]
+        traversal = [
+            client.get(f"{base}/files/{path}")
+            for path in (
+                "../opendance.db",
+                "%2e%2e/opendance.db",
+                "videos/..%2F..%2Fopendance.db",
+                "/etc/passwd",
+                "videos/../../opendance.db",
+            )
+        ]
     assert part.status_code == 206
     assert part.headers["content-range"] == f"bytes 100-299/{len(full.content)}"
     assert part.content == full.content[100:300]
@@ -81,6 +96,8 @@ def test_video_url_supports_range_requests_and_rejects_bad_signatures(
     assert full.headers["accept-ranges"] == "bytes"
     assert tampered.status_code == 404 and tampered.json()["error"] == "NOT_FOUND"
     assert unsigned.status_code == 404
+    assert non_ascii.status_code == 404 and non_ascii.json()["error"] == "NOT_FOUND"
+    assert [r.status_code for r in traversal] == [404] * 5
 
 
 def test_audio_track_has_the_video_length(server: LiveServer, tmp_path: Path) -> None:
@@ -127,8 +144,20 @@ def test_same_seed_same_video_different_seed_different_video(
             assert data["request"]["seed"] == (1234 if i < 2 else 99)
             paths.append(_download(client, data["response"][0], tmp_path / f"{i}.mp4"))
     first, again, other = (frame_hashes(p) for p in paths)
-    assert first == again
+    differing = [i for i, (a, b) in enumerate(zip(first, again, strict=False)) if a != b]
+    assert (len(first), len(again), differing) == (96, 96, []), server.call(_attempts(ids))
     assert first != other
+
+
+def _attempts(ids: list[str]) -> Callable[[AppContext], Awaitable[list[tuple[str, int]]]]:
+    """Diagnostics for a failure: how many times each task was claimed."""
+
+    async def read(ctx: AppContext) -> list[tuple[str, int]]:
+        async with ctx.db.read() as conn:
+            rows = await conn.execute(select(tasks.c.id, tasks.c.attempts))
+            return [(r.id, r.attempts) for r in rows if r.id in ids]
+
+    return read
 
 
 def test_image_to_video_from_a_data_url_starts_with_the_image(
@@ -196,7 +225,10 @@ def test_image_url_at_a_private_address_fails_the_task_and_never_connects(
                 ),
             )
         assert data["status"] == "FAILED"
-        assert "loopback" in data["error_message"]
+        assert (
+            data["error_message"]
+            == "image_urls[0] could not be fetched: the URL is not publicly reachable"
+        )
         assert data["consumed_credits"] == 0
         assert hits == []
     finally:

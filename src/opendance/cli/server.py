@@ -111,8 +111,13 @@ class WorkerSupervisor:
         self.procs = [self._spawn() for _ in range(self.count)]
 
     def _spawn(self) -> subprocess.Popen[bytes]:
+        # A session of their own: a Ctrl-C or a service manager's SIGTERM to serve's process
+        # group must not reach the workers directly, or the supervisor's own SIGTERM would be
+        # their second signal ("hand the task back now") instead of a drain.
         return subprocess.Popen(
-            [sys.executable, "-m", "opendance", "worker"], env=_worker_env(self.settings)
+            [sys.executable, "-m", "opendance", "worker"],
+            env=_worker_env(self.settings),
+            start_new_session=True,
         )
 
     async def watch(self) -> None:

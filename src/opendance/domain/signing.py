@@ -13,4 +13,5 @@ def sign(secret: bytes, key: str) -> str:
 
 
 def verify(secret: bytes, key: str, signature: str) -> bool:
-    return hmac.compare_digest(sign(secret, key), signature)
+    # bytes, not str: compare_digest refuses non-ASCII strings, and a URL may carry anything
+    return hmac.compare_digest(sign(secret, key).encode(), signature.encode("utf-8", "replace"))

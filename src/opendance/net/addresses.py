@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from typing import TypeAlias
 
-from opendance.net.errors import UrlRejected
+from opendance.net.errors import AddressRejected
 
 IPAddress: TypeAlias = IPv4Address | IPv6Address
 IPNetwork: TypeAlias = IPv4Network | IPv6Network
@@ -157,7 +157,7 @@ class AddressPolicy:
         """Raise ``UrlRejected`` ("url resolves to a private address (10.0.0.1)") if blocked."""
         reason = self.blocked_reason(ip)
         if reason is not None:
-            raise UrlRejected(subject, f"resolves to {reason}")
+            raise AddressRejected(subject, f"resolves to {reason}")
 
     def __repr__(self) -> str:
         allowed = ", ".join(str(net) for net in self.allowed)

@@ -26,7 +26,12 @@ import httpx
 
 from opendance import __version__
 from opendance.net.addresses import AddressPolicy, IPAddress, connect_address
-from opendance.net.errors import FetchFailed, NameResolutionError, ResponseTooLarge
+from opendance.net.errors import (
+    AddressRejected,
+    FetchFailed,
+    NameResolutionError,
+    ResponseTooLarge,
+)
 from opendance.net.limits import format_size
 from opendance.net.resolver import Resolver
 from opendance.net.urls import ParsedUrl, has_forbidden_characters, parse_http_url, resolve_checked
@@ -172,7 +177,9 @@ class SafeHttpClient:
                 url, policy=self.policy, resolver=self.resolver, subject=subject
             )
         except NameResolutionError as exc:
-            raise FetchFailed(str(exc)) from None
+            raise AddressRejected(
+                subject, f"host {exc.host} does not resolve ({exc.detail})"
+            ) from None
         # The bare transport, not AsyncClient: no cookie jar, no auth, no environment proxies,
         # and no client-side redirect bookkeeping that parses a hostile Location header.
         async with httpx.AsyncHTTPTransport(

@@ -2,7 +2,8 @@
 
     OpendanceError
     ├── UrlRejected           a URL is refused before any connection is made (syntax, scheme,
-    │                         credentials, or an address the policy blocks)
+    │   │                     credentials)
+    │   └── AddressRejected   ... because of where it leads: a blocked address, or no address
     ├── FetchFailed           a permitted URL could not be fetched (DNS, connect, timeout, status,
     │   │                     redirects)
     │   └── ResponseTooLarge  the body is over the caller's size cap
@@ -29,6 +30,19 @@ class UrlRejected(OpendanceError):
         self.subject = subject
         self.reason = reason
         super().__init__(f"{subject} {reason}")
+
+
+class AddressRejected(UrlRejected):
+    """The URL leads to an address the policy blocks, or its host does not resolve.
+
+    The message has the details for the server's log. Clients get only ``public_message``:
+    telling them which internal address a name resolves to, or that it does not resolve,
+    would turn the server into a map of the internal network.
+    """
+
+    @property
+    def public_message(self) -> str:
+        return f"{self.subject} is not publicly reachable"
 
 
 class FetchFailed(OpendanceError):

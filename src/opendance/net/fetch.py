@@ -8,14 +8,17 @@ ends up verbatim as the task's ``error_message``.
 
 from __future__ import annotations
 
+import logging
 import ssl
 
 from opendance.net.addresses import AddressPolicy
 from opendance.net.client import SafeHttpClient
 from opendance.net.data_urls import is_data_url, parse_data_image_url
-from opendance.net.errors import FetchFailed, ResponseTooLarge, UrlRejected
+from opendance.net.errors import AddressRejected, FetchFailed, ResponseTooLarge, UrlRejected
 from opendance.net.limits import MAX_IMAGE_BYTES, format_size
 from opendance.net.resolver import Resolver
+
+log = logging.getLogger("opendance.net")
 
 MAX_IMAGE_REDIRECTS = 5
 _ACCEPT = "image/jpeg, image/png, image/webp;q=0.9, */*;q=0.1"
@@ -57,6 +60,9 @@ async def fetch_image_bytes(
         raise FetchFailed(
             f"{label} could not be fetched: the image is larger than {format_size(max_bytes)}"
         ) from None
+    except AddressRejected as exc:
+        log.info("%s refused: %s", label, exc)
+        raise FetchFailed(f"{label} could not be fetched: {exc.public_message}") from None
     except (UrlRejected, FetchFailed) as exc:
         raise FetchFailed(f"{label} could not be fetched: {exc}") from None
     if not response.is_success:

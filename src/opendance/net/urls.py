@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from opendance.net.addresses import AddressPolicy, IPAddress
-from opendance.net.errors import NameResolutionError, UrlRejected
+from opendance.net.errors import AddressRejected, NameResolutionError, UrlRejected
 from opendance.net.hosts import Host, HostError, parse_host
 from opendance.net.resolver import Resolver
 
@@ -156,4 +156,4 @@ async def check_public_url(
     try:
         await resolve_checked(parsed, policy=policy, resolver=resolver, subject=subject)
     except NameResolutionError as exc:
-        raise UrlRejected(subject, f"host {exc.host} does not resolve ({exc.detail})") from None
+        raise AddressRejected(subject, f"host {exc.host} does not resolve ({exc.detail})") from None

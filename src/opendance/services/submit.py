@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from opendance import errors
@@ -10,10 +11,12 @@ from opendance.db import tasks as task_rows
 from opendance.db.accounts import KeyOwner
 from opendance.domain import ids, pricing
 from opendance.net.data_urls import is_data_url, parse_data_image_url
-from opendance.net.errors import UrlRejected
+from opendance.net.errors import AddressRejected, UrlRejected
 from opendance.net.urls import check_public_url, parse_http_url
 from opendance.services.context import AppContext
 from opendance.services.validation import GenerateRequest, validate_generate
+
+log = logging.getLogger("opendance.submit")
 
 
 async def submit_generate(ctx: AppContext, owner: KeyOwner, body: Any) -> str:
@@ -33,6 +36,11 @@ async def submit_generate(ctx: AppContext, owner: KeyOwner, body: Any) -> str:
             await check_public_url(
                 url, policy=ctx.policy, resolver=ctx.resolver, subject="callback_url"
             )
+        except AddressRejected as exc:
+            log.info("callback_url refused: %s", exc)
+            raise errors.InvalidCallbackUrl(
+                f"{exc.public_message}: it must be an http(s) URL on the public internet"
+            ) from None
         except UrlRejected as exc:
             raise errors.InvalidCallbackUrl(str(exc)) from None
 

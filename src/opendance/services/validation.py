@@ -13,6 +13,8 @@ from opendance.domain import presets
 MAX_PROMPT_CHARS = 2000
 MAX_IMAGES = 1
 MAX_SEED = 2**32 - 1
+# Exactly "4", "8", "12": str.isdigit() would also let "²" or "٨" through.
+_DURATION_STRINGS = frozenset(str(seconds) for seconds in presets.DURATIONS)
 
 UrlCheck = Callable[[str], Awaitable[None]]
 """Raises ``errors.ApiError`` (with the field's code) if the URL is not acceptable."""
@@ -102,8 +104,8 @@ def _duration(value: Any) -> int:
     seconds: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         seconds = value
-    elif isinstance(value, str) and value.strip().isdigit():
-        seconds = int(value.strip())
+    elif isinstance(value, str) and value in _DURATION_STRINGS:
+        seconds = int(value)
     if seconds not in presets.DURATIONS:
         raise errors.InvalidDuration(
             f"duration must be 4, 8 or 12 (seconds, as a number or a string); got {_show(value)}"

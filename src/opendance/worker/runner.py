@@ -188,18 +188,30 @@ class Worker:
             await self.ctx.store.delete(task.input_image_key)
 
     async def _heartbeat(self, lease: Lease, control: RunControl) -> None:
+        """Renew the lease until cancelled. A failed write (database busy) is retried on the
+        next beat; the render is stopped only when the lease is certainly gone: another worker
+        holds it, or it ran out without a successful renewal."""
+        renewed = time.monotonic()
         while True:
             await asyncio.sleep(self.settings.heartbeat_seconds)
-            async with self.ctx.db.write() as conn:
-                held = await task_rows.heartbeat(
-                    conn,
-                    lease,
-                    lease_seconds=self.settings.lease_seconds,
-                    progress=control.progress,
-                )
-                await worker_rows.worker_seen(
-                    conn, self.id, state="busy", current_task_id=lease.task_id
-                )
+            try:
+                async with self.ctx.db.write() as conn:
+                    held = await task_rows.heartbeat(
+                        conn,
+                        lease,
+                        lease_seconds=self.settings.lease_seconds,
+                        progress=control.progress,
+                    )
+                    await worker_rows.worker_seen(
+                        conn, self.id, state="busy", current_task_id=lease.task_id
+                    )
+            except Exception:
+                log.warning("task %s: heartbeat failed; retrying", lease.task_id, exc_info=True)
+                if time.monotonic() - renewed < self.settings.lease_seconds:
+                    continue
+                held = False
+            else:
+                renewed = time.monotonic()
             if not held:
                 control.cancel("the lease was lost; another worker owns the task now")
                 return

@@ -1,0 +1,98 @@
+"""A worker under lease trouble: failed heartbeats, a lease taken away mid-render."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
+
+from opendance.db import tasks as task_rows
+from opendance.db.tables import tasks
+from opendance.domain.task_states import TaskState
+from opendance.engines.preview import PreviewEngine
+from opendance.services.context import AppContext, open_context
+from opendance.settings import Settings
+from opendance.worker.runner import Worker, reap_expired_leases
+from tests.support.factories import account_with_key, submit
+
+
+@pytest.fixture
+async def ctx(settings: Settings) -> AsyncIterator[AppContext]:
+    context = await open_context(
+        settings.model_copy(update={"heartbeat_seconds": 0.1, "lease_seconds": 2.0})
+    )
+    yield context
+    await context.close()
+
+
+async def _task(ctx: AppContext, task_id: str) -> task_rows.TaskRecord:
+    async with ctx.db.read() as conn:
+        task = await task_rows.get_task(conn, task_id)
+    assert task is not None
+    return task
+
+
+async def _wait_for(ctx: AppContext, task_id: str, predicate: Any, timeout: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate(await _task(ctx, task_id)):
+        assert asyncio.get_running_loop().time() < deadline, await _task(ctx, task_id)
+        await asyncio.sleep(0.05)
+
+
+async def test_a_failed_heartbeat_write_is_retried_not_fatal(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = await account_with_key(ctx, "flaky-db")
+    task_id = await submit(ctx, owner, resolution="720p", duration=8)
+    real_heartbeat = task_rows.heartbeat
+    failures = 0
+
+    async def flaky(*args: Any, **kwargs: Any) -> bool:
+        nonlocal failures
+        if failures < 3:
+            failures += 1
+            raise OperationalError("UPDATE tasks", {}, Exception("database is locked"))
+        return await real_heartbeat(*args, **kwargs)
+
+    monkeypatch.setattr(task_rows, "heartbeat", flaky)
+    # Other workers reap all the while: a lease left to expire would be taken away.
+    reaper = asyncio.create_task(_reap_forever(ctx))
+    try:
+        await Worker(ctx, PreviewEngine()).run(max_tasks=1)
+    finally:
+        reaper.cancel()
+    done = await _task(ctx, task_id)
+    assert failures == 3
+    assert done.status is TaskState.SUCCEEDED and done.attempts == 1
+
+
+async def _reap_forever(ctx: AppContext) -> None:
+    while True:
+        await reap_expired_leases(ctx)
+        await asyncio.sleep(0.1)
+
+
+async def test_a_worker_that_loses_its_lease_writes_nothing(ctx: AppContext) -> None:
+    owner = await account_with_key(ctx, "robbed")
+    task_id = await submit(ctx, owner, resolution="720p", duration=12)
+    worker = Worker(ctx, PreviewEngine())
+    running = asyncio.create_task(worker.run(max_tasks=1))
+    await _wait_for(ctx, task_id, lambda t: t.status is TaskState.RUNNING and t.progress > 0)
+    # Another worker takes the task over (as after a reap and a new claim): new fencing token.
+    async with ctx.db.write() as conn:
+        await conn.execute(
+            update(tasks)
+            .where(tasks.c.id == task_id)
+            .values(lease_owner="thief", lease_token=tasks.c.lease_token + 1)
+        )
+    await asyncio.wait_for(running, 30)
+    after = await _task(ctx, task_id)
+    assert after.status is TaskState.RUNNING and after.lease_owner == "thief"
+    assert after.video_key is None
+    videos = Path(ctx.settings.objects_dir) / "videos"
+    assert not videos.exists() or list(videos.iterdir()) == []
