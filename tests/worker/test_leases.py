@@ -37,11 +37,10 @@ async def _task(ctx: AppContext, task_id: str) -> task_rows.TaskRecord:
     return task
 
 
-async def _wait_for(ctx: AppContext, task_id: str, predicate: Any, timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate(await _task(ctx, task_id)):
-        assert asyncio.get_running_loop().time() < deadline, await _task(ctx, task_id)
-        await asyncio.sleep(0.05)
+async def _wait_for(ctx: AppContext, task_id: str, predicate: Any) -> None:
+    async with asyncio.timeout(30):
+        while not predicate(await _task(ctx, task_id)):  # noqa: ASYNC110 - polling a row
+            await asyncio.sleep(0.05)
 
 
 async def test_a_failed_heartbeat_write_is_retried_not_fatal(
