@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import httpx
 import pytest
 
 from opendance.domain.pricing import PRICES
+from opendance.services.context import AppContext
 from tests.api.test_generate_validation import assert_error
 from tests.support.db import balance, ledger_consistent, snapshot
 from tests.support.live import LiveServer
@@ -107,3 +109,45 @@ def test_concurrent_requests_never_overdraw(api_only_server: LiveServer) -> None
     state = api_only_server.call(snapshot)
     assert state["tasks"] == 5
     assert api_only_server.call(ledger_consistent)
+
+
+def test_inline_image_without_credits_is_402_and_stores_nothing(
+    api_only_server: LiveServer,
+) -> None:
+    import base64
+
+    from tests.support.media import png_bytes
+
+    key = api_only_server.create_account("no-money", 0)
+    image = base64.b64encode(png_bytes((1, 2, 3), (2000, 2000))).decode()
+    with api_only_server.client(key) as client:
+        response = client.post(
+            "/v1/generate",
+            json={"prompt": "x", "image_urls": [f"data:image/png;base64,{image}"]},
+        )
+    assert_error(response, 402, "INSUFFICIENT_CREDITS")
+    inputs = api_only_server.settings.objects_dir / "inputs"
+    assert not inputs.exists() or list(inputs.iterdir()) == []
+
+
+def test_rejected_requests_do_not_touch_the_key(api_only_server: LiveServer) -> None:
+    from sqlalchemy import select
+
+    from opendance.db.tables import api_keys
+
+    key = api_only_server.create_account("untouched", 100)
+    with api_only_server.client(key) as client:
+        assert client.post("/v1/generate", json={"prompt": ""}).status_code == 400
+        assert client.get("/v1/status").status_code == 400
+
+    async def last_used(ctx: AppContext) -> object:
+        async with ctx.db.read() as conn:
+            return (await conn.execute(select(api_keys.c.last_used_at))).scalar_one()
+
+    assert api_only_server.call(last_used) is None
+    with api_only_server.client(key) as client:
+        assert client.post("/v1/generate", json={"prompt": "ok", "duration": 4}).status_code == 200
+    deadline = time.monotonic() + 5
+    while api_only_server.call(last_used) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert api_only_server.call(last_used) is not None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -172,3 +174,42 @@ async def test_reaper_forgets_workers_that_died_silently(ctx: AppContext) -> Non
     async with ctx.db.read() as conn:
         left = [r.id for r in await conn.execute(workers.select())]
     assert left == ["alive"]
+
+
+async def test_a_reaped_failure_deletes_the_stored_input_image(ctx: AppContext) -> None:
+    import base64
+
+    from tests.support.media import png_bytes
+
+    owner = await account_with_key(ctx, "inputs", credits=100)
+    image = base64.b64encode(png_bytes((9, 9, 9))).decode()
+    task_id = await submit(ctx, owner, image_urls=[f"data:image/png;base64,{image}"])
+    stored = ctx.settings.objects_dir / "inputs" / task_id
+    assert stored.is_file()
+    for _ in range(2):
+        assert await _claim(ctx, "doomed") is not None
+        await _expire(ctx, task_id)
+        await reap_expired_leases(ctx)
+    assert (await _get(ctx, task_id)).status is TaskState.FAILED
+    assert not stored.exists()
+
+
+def test_scratch_dirs_of_dead_workers_are_swept(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from opendance.worker.runner import scratch_dir
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = socket.gethostname()
+    stale = tmp_path / "work" / f"{host}-{dead.pid}-abcdef"
+    live = tmp_path / "work" / f"{host}-{os.getpid()}-123456"
+    other_host = tmp_path / "work" / f"elsewhere-{dead.pid}-abcdef"
+    for path in (stale, live, other_host):
+        path.mkdir(parents=True)
+        (path / "half.mp4.part").write_bytes(b"x")
+    mine = scratch_dir(tmp_path)
+    assert not stale.exists()
+    assert live.exists() and other_host.exists() and mine.is_dir()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 from pathlib import Path
 
@@ -11,13 +10,15 @@ import numpy as np
 from PIL import Image
 
 
-def frame_hashes(path: Path) -> list[str]:
-    """SHA-256 of every decoded frame (RGB), in order."""
+def decoded_frames(path: Path) -> list[np.ndarray]:
     with av.open(str(path)) as container:
-        return [
-            hashlib.sha256(frame.to_ndarray(format="rgb24").tobytes()).hexdigest()
-            for frame in container.decode(video=0)
-        ]
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB (99 for identical frames)."""
+    mse = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean())
+    return 99.0 if mse == 0 else 10 * float(np.log10(255**2 / mse))
 
 
 def first_frame(path: Path) -> np.ndarray:

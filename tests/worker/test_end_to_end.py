@@ -20,7 +20,7 @@ from opendance.services.context import AppContext
 from tests.conftest import make_settings
 from tests.support.db import balance, ledger_consistent
 from tests.support.live import LiveServer, wait_for_status
-from tests.support.media import first_frame, frame_hashes, png_bytes
+from tests.support.media import decoded_frames, first_frame, png_bytes, psnr
 
 
 def _download(client: httpx.Client, url: str, path: Path) -> Path:
@@ -143,10 +143,14 @@ def test_same_seed_same_video_different_seed_different_video(
             data = wait_for_status(client, task_id)
             assert data["request"]["seed"] == (1234 if i < 2 else 99)
             paths.append(_download(client, data["response"][0], tmp_path / f"{i}.mp4"))
-    first, again, other = (frame_hashes(p) for p in paths)
-    differing = [i for i, (a, b) in enumerate(zip(first, again, strict=False)) if a != b]
-    assert (len(first), len(again), differing) == (96, 96, []), server.call(_attempts(ids))
-    assert first != other
+    first, again, other = (decoded_frames(p) for p in paths)
+    # The engine's frames are bit-identical for the same seed (tests/engines); after H.264 the
+    # files agree to within compression noise, which x264 does not always repeat bit for bit.
+    assert len(first) == len(again) == len(other) == 96
+    assert min(psnr(a, b) for a, b in zip(first, again, strict=True)) > 40, server.call(
+        _attempts(ids)
+    )
+    assert min(psnr(a, b) for a, b in zip(first, other, strict=True)) < 25
 
 
 def _attempts(ids: list[str]) -> Callable[[AppContext], Awaitable[list[tuple[str, int]]]]:

@@ -17,7 +17,7 @@ from opendance.api.ratelimit import RateLimiter
 from opendance.db import tasks as task_rows
 from opendance.db import workers as worker_rows
 from opendance.db.accounts import KeyOwner
-from opendance.services.auth import authenticate, authenticate_with_task
+from opendance.services.auth import authenticate, authenticate_with_task, note_key_used
 from opendance.services.context import AppContext
 from opendance.services.status import found_status
 from opendance.services.submit import submit_generate
@@ -66,6 +66,7 @@ async def generate(request: Request) -> Response:
     owner = await _caller(request)
     body = await _json_body(request)
     task_id = await submit_generate(_ctx(request), owner, body)
+    note_key_used(_ctx(request), owner)
     return success({"task_id": task_id, "status": "IN_PROGRESS"})
 
 
@@ -76,7 +77,9 @@ async def status(request: Request) -> Response:
     _rate_limit(request, owner)
     if not task_id:
         raise errors.InvalidRequest("the task_id query parameter is required")
-    return success(found_status(ctx, task_id, task))
+    body = found_status(ctx, task_id, task)
+    note_key_used(ctx, owner)
+    return success(body)
 
 
 async def stored_file(request: Request) -> Response:

@@ -248,21 +248,22 @@ def _check_frame(rgb: object, width: int, height: int, index: int) -> None:
 
 
 class _FrameConverter:
-    """RGB arrays → encoder frames (BT.709, limited range), with one reusable swscale context.
+    """RGB arrays → encoder frames (BT.709, limited range).
 
-    Reusing the context matters: ``VideoFrame.reformat`` builds a fresh one per frame, which
-    costs about a millisecond (tables, worker threads) every time.
+    A fresh swscale context per frame costs about a millisecond, which the encoder thread
+    absorbs; a reused one carried state from frame to frame and from encode to encode, so the
+    same frames came out as different YUV now and then.
     """
 
     def __init__(self, width: int, height: int, settings: EncodeSettings) -> None:
         self._width, self._height, self._settings = width, height, settings
-        self._reformatter = VideoReformatter()
 
     def __call__(self, rgb: npt.NDArray[np.uint8], index: int) -> av.VideoFrame:
-        """The frame with pts = ``index``. ``from_numpy_buffer`` wraps the array without a copy
-        and swscale writes a new YUV frame, so ``rgb`` is no longer referenced afterwards."""
-        source = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(rgb), format="rgb24")
-        frame = self._reformatter.reformat(
+        """The frame with pts = ``index``; swscale writes a new YUV frame from a copy of ``rgb``."""
+        # from_ndarray copies (about 1 MB, well under a millisecond); wrapping the engine's
+        # array in place with from_numpy_buffer made repeated encodes of the same frames differ.
+        source = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame = VideoReformatter().reformat(
             source,
             width=self._width,
             height=self._height,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
 
 from opendance import errors
 from opendance.db import accounts as account_rows
@@ -10,6 +12,8 @@ from opendance.db.accounts import KeyOwner
 from opendance.db.tasks import TaskView
 from opendance.db.types import utcnow
 from opendance.services.context import AppContext
+
+log = logging.getLogger("opendance.auth")
 
 # last_used_at is for people ("used 3 minutes ago"); writing it on every poll would turn every
 # read into a write, so it is refreshed at most this often.
@@ -40,11 +44,38 @@ def _secret(authorization: str | None) -> str:
 async def _accepted(ctx: AppContext, owner: KeyOwner | None) -> KeyOwner:
     if owner is None:
         raise errors.InvalidApiKey("API key is invalid or revoked")
-    now = utcnow()
-    if owner.last_used_at is None or now - owner.last_used_at > LAST_USED_RESOLUTION:
-        async with ctx.db.write() as conn:
-            await account_rows.touch_key(conn, owner.key_id, now)
     return owner
+
+
+def note_key_used(ctx: AppContext, owner: KeyOwner) -> None:
+    """After a successful request: refresh the key's last_used_at, in the background and at
+    most once a minute. A failed request changes nothing, and a busy database never delays or
+    fails the response over a timestamp."""
+    now = utcnow()
+    last = max(owner.last_used_at or _NEVER, _touched.get(owner.key_id, _NEVER))
+    if now - last <= LAST_USED_RESOLUTION:
+        return
+    # remembered at once, so the polls that arrive before the write lands do not repeat it
+    _touched[owner.key_id] = now
+    if len(_touched) > 100_000:
+        _touched.clear()
+    task = asyncio.get_running_loop().create_task(_touch(ctx, owner.key_id, now))
+    _touches.add(task)
+    task.add_done_callback(_touches.discard)
+
+
+async def _touch(ctx: AppContext, key_id: str, when: datetime) -> None:
+    try:
+        async with ctx.db.write() as conn:
+            await account_rows.touch_key(conn, key_id, when)
+    except Exception:
+        log.warning("could not record the last use of key %s", key_id, exc_info=True)
+
+
+# strong references: the loop keeps only weak ones to running tasks
+_touches: set[asyncio.Task[None]] = set()
+_touched: dict[str, datetime] = {}
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -10,7 +11,7 @@ from opendance.db import accounts as account_rows
 from opendance.db import tasks as task_rows
 from opendance.db.accounts import KeyOwner
 from opendance.domain import ids, pricing
-from opendance.net.data_urls import is_data_url, parse_data_image_url
+from opendance.net.data_urls import DataImage, is_data_url, parse_data_image_url
 from opendance.net.errors import AddressRejected, UrlRejected
 from opendance.net.urls import check_public_url, parse_http_url
 from opendance.services.context import AppContext
@@ -21,11 +22,15 @@ log = logging.getLogger("opendance.submit")
 
 async def submit_generate(ctx: AppContext, owner: KeyOwner, body: Any) -> str:
     """Create a task and return its id. Raises an ``ApiError``; on error nothing is changed."""
+    inline: list[DataImage] = []
 
     async def check_image_url(url: str) -> None:
         try:
             if is_data_url(url):
-                parse_data_image_url(url, subject="image_urls[0]")
+                # up to 20 MB of base64: decoded once, off the event loop
+                inline.append(
+                    await asyncio.to_thread(parse_data_image_url, url, subject="image_urls[0]")
+                )
             else:
                 parse_http_url(url, subject="image_urls[0]")
         except UrlRejected as exc:
@@ -51,7 +56,14 @@ async def submit_generate(ctx: AppContext, owner: KeyOwner, body: Any) -> str:
     price = pricing.price(request.resolution, request.duration, request.generate_audio)
     task_id = ids.new_task_id()
     seed = request.seed if request.seed is not None else ids.new_seed()
-    input_key = await _store_inline_image(ctx, task_id, request)
+    image = inline[0] if inline else None
+    input_key = None
+    if image is not None:
+        # Checked before the write so that a key without credits cannot make the server store
+        # megabytes; the debit below stays the authority (the balance may change meanwhile).
+        await _require_balance(ctx, owner, price)
+        input_key = f"inputs/{task_id}"
+        await ctx.store.put_bytes(input_key, image.data, image.mime)
     try:
         async with ctx.db.write() as conn:
             if not await account_rows.try_debit(conn, owner.account_id, price):
@@ -62,7 +74,7 @@ async def submit_generate(ctx: AppContext, owner: KeyOwner, body: Any) -> str:
                 id=task_id,
                 account_id=owner.account_id,
                 api_key_id=owner.key_id,
-                request=echo_request(request, seed),
+                request=echo_request(request, seed, image),
                 seed=seed,
                 price=price,
                 engine=ctx.settings.engine,
@@ -79,7 +91,9 @@ async def submit_generate(ctx: AppContext, owner: KeyOwner, body: Any) -> str:
     return task_id
 
 
-def echo_request(request: GenerateRequest, seed: int) -> dict[str, Any]:
+def echo_request(
+    request: GenerateRequest, seed: int, inline_image: DataImage | None = None
+) -> dict[str, Any]:
     """The normalised request as stored and shown by /v1/status (duration as a string, as in
     the contract). An inline data: image is not echoed back byte for byte: status polls would
     carry megabytes; its media type and size stand in for it."""
@@ -90,7 +104,12 @@ def echo_request(request: GenerateRequest, seed: int) -> dict[str, Any]:
         "duration": str(request.duration),
         "generate_audio": request.generate_audio,
         "fixed_lens": request.fixed_lens,
-        "image_urls": [_echo_image_url(url) for url in request.image_urls],
+        "image_urls": [
+            f"data:{inline_image.mime};base64,<{len(inline_image.data)} bytes>"
+            if inline_image is not None and is_data_url(url)
+            else url
+            for url in request.image_urls
+        ],
         "seed": seed,
     }
     if request.callback_url:
@@ -98,23 +117,11 @@ def echo_request(request: GenerateRequest, seed: int) -> dict[str, Any]:
     return echoed
 
 
-def _echo_image_url(url: str) -> str:
-    if not is_data_url(url):
-        return url
-    image = parse_data_image_url(url)
-    return f"data:{image.mime};base64,<{len(image.data)} bytes>"
-
-
-async def _store_inline_image(
-    ctx: AppContext, task_id: str, request: GenerateRequest
-) -> str | None:
-    """Keep a data: image in the object store, so the task row stays small."""
-    if not request.image_urls or not is_data_url(request.image_urls[0]):
-        return None
-    image = parse_data_image_url(request.image_urls[0])
-    key = f"inputs/{task_id}"
-    await ctx.store.put_bytes(key, image.data, image.mime)
-    return key
+async def _require_balance(ctx: AppContext, owner: KeyOwner, price: int) -> None:
+    async with ctx.db.read() as conn:
+        balance = await account_rows.balance_of(conn, owner.account_id)
+    if balance < price:
+        raise errors.InsufficientCredits(price=price, balance=balance)
 
 
 def _check_capabilities(ctx: AppContext, request: GenerateRequest) -> None:

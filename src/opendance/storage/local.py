@@ -60,15 +60,22 @@ class LocalObjectStore:
         try:
             os.replace(source, target)  # atomic when on the same file system
         except OSError:
-            tmp = target.with_name(target.name + ".part")
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, target)
+            tmp = target.with_name(f".{target.name}.part")
+            try:
+                shutil.copyfile(source, tmp)
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
             source.unlink(missing_ok=True)
 
     def _write(self, key: str, data: bytes) -> None:
         target = self.path_for(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".put-")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, target)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

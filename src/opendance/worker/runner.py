@@ -15,7 +15,6 @@ import os
 import secrets
 import shutil
 import socket
-import tempfile
 import time
 from pathlib import Path
 
@@ -50,7 +49,9 @@ class Worker:
         self.current: RunControl | None = None
         self.completed = 0
         self._last_reap = 0.0
-        self._workdir = Path(tempfile.mkdtemp(prefix="opendance-worker-"))
+        # Scratch space next to the object store: finished videos move into the store with an
+        # atomic rename, and a killed worker's leftovers are found and swept by the next one.
+        self._workdir = scratch_dir(ctx.settings.data_dir)
 
     async def run(self, *, max_tasks: int | None = None) -> None:
         """Work until ``stop()`` (or ``max_tasks`` tasks done)."""
@@ -228,6 +229,30 @@ class Worker:
         await reap_expired_leases(self.ctx)
 
 
+def scratch_dir(data_dir: Path) -> Path:
+    """A fresh scratch directory for this process; sweeps those of dead workers on this host."""
+    root = data_dir / "work"
+    root.mkdir(parents=True, exist_ok=True)
+    host = socket.gethostname()
+    for stale in root.glob(f"{host}-*"):
+        pid = stale.name.rsplit("-", 2)[-2]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    path = root / f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
+    path.mkdir()
+    return path
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 async def reap_expired_leases(ctx: AppContext) -> int:
     """Requeue tasks whose worker vanished; fail (and refund) those that used up their attempts.
     Safe with many reapers: every move is conditional on the lease still being the expired one."""
@@ -238,6 +263,7 @@ async def reap_expired_leases(ctx: AppContext) -> int:
         )
         expired = await task_rows.expired_leases(conn)
     moved = 0
+    dropped_inputs: list[str] = []
     for task in expired:
         async with ctx.db.write() as conn:
             if task.attempts >= ctx.settings.max_attempts:
@@ -246,6 +272,8 @@ async def reap_expired_leases(ctx: AppContext) -> int:
                     "timeout); credits refunded"
                 )
                 ok = await fail_expired_and_refund(conn, task, message)
+                if ok and task.input_image_key:
+                    dropped_inputs.append(task.input_image_key)
             else:
                 ok = await task_rows.requeue_expired(conn, task)
         if ok:
@@ -256,6 +284,8 @@ async def reap_expired_leases(ctx: AppContext) -> int:
                 task.lease_owner,
                 "failed" if task.attempts >= ctx.settings.max_attempts else "requeued",
             )
+    for key in dropped_inputs:
+        await ctx.store.delete(key)
     return moved
 
 
