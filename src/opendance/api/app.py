@@ -42,7 +42,7 @@ async def _api_error(_request: Request, exc: Exception) -> Response:
 async def _http_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        return failure(errors.MethodNotAllowed())
+        return failure(errors.MethodNotAllowed(), exc.headers)  # keeps Allow
     if exc.status_code == 404:
         return failure(errors.NotFound())
     return failure(errors.InvalidRequest(str(exc.detail)))

@@ -3,12 +3,13 @@ The HTTP status always equals ``code``."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 from starlette.responses import Response
 
-from opendance.errors import ApiError
+from opendance.errors import ApiError, RateLimited
 
 
 class JsonResponse(Response):
@@ -22,14 +23,12 @@ def success(data: Any) -> JsonResponse:
     return JsonResponse({"code": 200, "message": "success", "data": data})
 
 
-def failure(error: ApiError, headers: dict[str, str] | None = None) -> JsonResponse:
+def failure(error: ApiError, headers: Mapping[str, str] | None = None) -> JsonResponse:
     body = {"code": error.status, "message": error.message, "error": error.code, "data": None}
     return JsonResponse(body, status_code=error.status, headers=headers)
 
 
 def error_headers(error: ApiError) -> dict[str, str]:
-    from opendance.errors import RateLimited
-
     if isinstance(error, RateLimited):
         return {"Retry-After": str(error.retry_after)}
     return {}

@@ -6,19 +6,17 @@ import mimetypes
 from typing import Any
 
 import orjson
-from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from opendance import errors
-from opendance.api.envelope import JsonResponse, success
+from opendance.api.envelope import success
 from opendance.api.ratelimit import RateLimiter
-from opendance.db import tasks as task_rows
-from opendance.db import workers as worker_rows
 from opendance.db.accounts import KeyOwner
 from opendance.services.auth import authenticate, authenticate_with_task, note_key_used
 from opendance.services.context import AppContext
+from opendance.services.health import readiness
 from opendance.services.status import found_status
 from opendance.services.submit import submit_generate
 from opendance.storage.base import ObjectNotFound
@@ -101,28 +99,7 @@ async def healthz(_request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    ctx = _ctx(request)
-    try:
-        async with ctx.db.read() as conn:
-            await conn.execute(text("SELECT 1"))
-            workers = await worker_rows.live_workers(
-                conn, seen_within=ctx.settings.worker_seen_seconds
-            )
-            queued = await task_rows.queue_depth(conn)
-    except Exception:
-        raise errors.NotReady("the database is not reachable") from None
-    data = {"database": "ok", "workers": workers, "queued": queued}
-    if workers == 0:
-        return JsonResponse(
-            {
-                "code": 503,
-                "message": "no worker has reported recently; tasks will wait in the queue",
-                "error": "NOT_READY",
-                "data": data,
-            },
-            status_code=503,
-        )
-    return success(data)
+    return success(await readiness(_ctx(request)))
 
 
 async def index(_request: Request) -> Response:

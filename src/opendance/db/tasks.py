@@ -3,7 +3,8 @@
 The tasks table is the queue. A worker claims the oldest queued task with a lease (owner,
 expiry) and a fencing token that every claim bumps; heartbeats extend the lease; a completion
 counts only if the worker still holds the token it claimed with. Every change of ``status`` goes
-through ``_move``, guarded by the transition table of ``opendance.domain.task_states``.
+through ``_move`` (a claim through ``claim_next``), guarded by the transition table of
+``opendance.domain.task_states``.
 """
 
 from __future__ import annotations
@@ -118,7 +119,9 @@ async def claim_next(
     row = (
         await conn.execute(
             update(tasks)
-            .where(tasks.c.id == oldest, tasks.c.status == TaskState.QUEUED.value)
+            .where(
+                tasks.c.id == oldest, tasks.c.status.in_(_values(sources_for(TaskState.RUNNING)))
+            )
             .values(
                 status=TaskState.RUNNING.value,
                 lease_owner=owner,
@@ -247,7 +250,11 @@ async def _move(
         values["finished_at"] = now
     result = await conn.execute(
         update(tasks)
-        .where(*guards, tasks.c.status.in_([s.value for s in sources_for(target)]))
+        .where(*guards, tasks.c.status.in_(_values(sources_for(target))))
         .values(status=target.value, updated_at=now, **values)
     )
     return result.rowcount == 1
+
+
+def _values(states: frozenset[TaskState]) -> list[str]:
+    return sorted(state.value for state in states)

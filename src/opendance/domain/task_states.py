@@ -45,16 +45,6 @@ ALLOWED_SOURCES: Final[dict[TaskState, frozenset[TaskState]]] = {
 }
 
 
-class IllegalTransition(Exception):
-    """A task was asked to move between states that the transition table forbids."""
-
-
 def sources_for(target: TaskState) -> frozenset[TaskState]:
     """The states from which a task may move to ``target``."""
     return ALLOWED_SOURCES[target]
-
-
-def check_transition(source: TaskState, target: TaskState) -> None:
-    """Raise ``IllegalTransition`` unless ``source -> target`` is an allowed move."""
-    if source not in ALLOWED_SOURCES[target]:
-        raise IllegalTransition(f"a task cannot move from {source} to {target}")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from opendance.engines.base import Engine, EngineCapabilities
+from opendance.engines.preview import PreviewEngine
 from opendance.errors import OpendanceError
 
 CAPABILITIES: dict[str, EngineCapabilities] = {
-    "preview": EngineCapabilities(audio=True, image_to_video=True),
+    "preview": PreviewEngine.capabilities,
 }
 
 
@@ -25,6 +26,4 @@ def capabilities_for(name: str) -> EngineCapabilities:
 
 def create_engine(name: str) -> Engine:
     capabilities_for(name)
-    from opendance.engines.preview import PreviewEngine
-
     return PreviewEngine()

@@ -1,21 +1,18 @@
-"""One render, run in a thread: engine frames -> MP4 file + poster JPEG."""
+"""One render, run in a thread: engine frames -> MP4 file (checked) + poster JPEG."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from opendance.engines.base import Engine
+from opendance.engines.base import Engine, EngineError
 from opendance.media.encode import encode_mp4
-from opendance.media.poster import poster_jpeg
+from opendance.media.poster import PosterTap
+from opendance.media.probe import check_output, probe_mp4
 from opendance.worker.control import RunControl
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
-
     from opendance.domain.spec import GenerationSpec
 
 # Engines that generate before yielding (diffusion) report most of the work themselves;
@@ -26,7 +23,7 @@ ENGINE_SHARE = 0.85
 @dataclass(frozen=True)
 class RenderedVideo:
     video_path: Path
-    poster: bytes | None
+    poster: bytes
 
 
 def render_to_file(
@@ -46,10 +43,9 @@ def render_to_file(
         control.report(ENGINE_SHARE * engine_done + (1 - ENGINE_SHARE) * encode_done)
 
     result = engine.generate(spec, on_engine_progress)
-    poster_index = spec.frame_count // 3
-    captured: list[npt.NDArray[np.uint8]] = []
+    poster = PosterTap(spec.frame_count)
     encode_mp4(
-        _capture(result.frames, poster_index, captured),
+        poster.wrap(result.frames),
         width=spec.width,
         height=spec.height,
         fps=spec.fps,
@@ -58,14 +54,16 @@ def render_to_file(
         out_path=out_path,
         on_frame=on_frame,
     )
-    return RenderedVideo(out_path, poster_jpeg(captured[0]) if captured else None)
-
-
-def _capture(
-    frames: Iterable[npt.NDArray[np.uint8]], index: int, into: list[npt.NDArray[np.uint8]]
-) -> Iterator[npt.NDArray[np.uint8]]:
-    """Pass frames through, keeping a copy of one for the poster (no second decode needed)."""
-    for i, frame in enumerate(frames):
-        if i == index:
-            into.append(frame.copy())
-        yield frame
+    # Nothing leaves the worker that breaks the contract's geometry, whatever the engine did.
+    problems = check_output(
+        probe_mp4(out_path),
+        width=spec.width,
+        height=spec.height,
+        fps=spec.fps,
+        frame_count=spec.frame_count,
+        audio=spec.generate_audio,
+    )
+    if problems:
+        out_path.unlink(missing_ok=True)
+        raise EngineError("the video came out wrong (" + "; ".join(problems) + ")")
+    return RenderedVideo(out_path, poster.jpeg())

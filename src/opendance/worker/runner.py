@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import secrets
@@ -146,7 +147,7 @@ class Worker:
         )
         first_frame = await load_first_frame(self.ctx, task, spec.width, spec.height)
         if first_frame is not None:
-            spec = GenerationSpec(**{**spec.__dict__, "first_frame": first_frame})
+            spec = dataclasses.replace(spec, first_frame=first_frame)
         control.report(0.0)
         return await asyncio.to_thread(render_to_file, self.engine, spec, out_path, control)
 
@@ -154,10 +155,9 @@ class Worker:
         # Keys carry the fencing token: a stalled worker that lost its lease can never
         # overwrite the video of the worker that finished the task.
         video_key = f"videos/{task.id}-{lease.token}.mp4"
-        poster_key = f"posters/{task.id}-{lease.token}.jpg" if rendered.poster else None
+        poster_key = f"posters/{task.id}-{lease.token}.jpg"
         await self.ctx.store.put_file(video_key, rendered.video_path, "video/mp4")
-        if poster_key and rendered.poster:
-            await self.ctx.store.put_bytes(poster_key, rendered.poster, "image/jpeg")
+        await self.ctx.store.put_bytes(poster_key, rendered.poster, "image/jpeg")
         async with self.ctx.db.write() as conn:
             done = await task_rows.complete(conn, lease, video_key=video_key, poster_key=poster_key)
         if done:
@@ -166,8 +166,7 @@ class Worker:
             return
         log.warning("task %s: lease lost before completion; result discarded", task.id)
         await self.ctx.store.delete(video_key)
-        if poster_key:
-            await self.ctx.store.delete(poster_key)
+        await self.ctx.store.delete(poster_key)
 
     async def _fail(self, task: TaskRecord, lease: Lease, message: str) -> None:
         async with self.ctx.db.write() as conn:

@@ -1,0 +1,31 @@
+"""Readiness: can this process serve, and will submitted tasks be worked on?"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+
+from opendance import errors
+from opendance.db import tasks as task_rows
+from opendance.db import workers as worker_rows
+from opendance.services.context import AppContext
+
+
+async def readiness(ctx: AppContext) -> dict[str, Any]:
+    """The database answers and a worker reported recently; raises ``NotReady`` otherwise."""
+    try:
+        async with ctx.db.read() as conn:
+            await conn.execute(text("SELECT 1"))
+            workers = await worker_rows.live_workers(
+                conn, seen_within=ctx.settings.worker_seen_seconds
+            )
+            queued = await task_rows.queue_depth(conn)
+    except Exception:
+        raise errors.NotReady("the database is not reachable") from None
+    if workers == 0:
+        raise errors.NotReady(
+            f"no worker has reported in the last {ctx.settings.worker_seen_seconds:g} s; "
+            f"{queued} task(s) wait in the queue"
+        )
+    return {"database": "ok", "workers": workers, "queued": queued}
