@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from opendance.engines.base import EngineCapabilities
+from tests.conftest import make_settings
 from tests.support.db import snapshot
 from tests.support.live import LiveServer
 
@@ -238,3 +241,49 @@ def test_data_url_image_is_accepted_and_not_echoed_in_full(alice: httpx.Client) 
     data = alice.get("/v1/status", params={"task_id": created.json()["data"]["task_id"]}).json()
     echoed = data["data"]["request"]["image_urls"][0]
     assert echoed.startswith("data:image/png;base64,<") and png_1x1 not in echoed
+
+
+def test_body_over_the_limit_is_413_without_reading_it_all(tmp_path: Path) -> None:
+    live = LiveServer(make_settings(tmp_path, max_body_bytes=1000), with_worker=False).start()
+    try:
+        key = live.create_account("big", 100)
+        with live.client(key) as client:
+            response = client.post("/v1/generate", json={"prompt": "x" * 5000})
+            chunked = client.post(
+                "/v1/generate",
+                content=iter([b'{"prompt": "', b"x" * 2000, b'"}']),
+                headers={"Content-Type": "application/json"},
+            )
+        assert_error(response, 413, "PAYLOAD_TOO_LARGE")
+        assert_error(chunked, 413, "PAYLOAD_TOO_LARGE")
+    finally:
+        live.stop()
+
+
+def test_options_the_engine_cannot_serve_are_refused_free_of_charge(
+    api_only_server: LiveServer,
+) -> None:
+    assert api_only_server.ctx is not None
+    api_only_server.ctx.capabilities = EngineCapabilities(audio=False, image_to_video=False)
+    key = api_only_server.create_account("picky", 100)
+    before = api_only_server.call(snapshot)
+    with api_only_server.client(key) as client:
+        audio = post(client, {"prompt": "x", "generate_audio": True})
+        image = post(client, {"prompt": "x", "image_urls": ["https://img.example/a.png"]})
+        plain = post(client, {"prompt": "x", "duration": 4, "resolution": "480p"})
+    assert_error(audio, 400, "UNSUPPORTED_OPTION")
+    assert_error(image, 400, "UNSUPPORTED_OPTION")
+    assert plain.status_code == 200
+    after = api_only_server.call(snapshot)
+    assert after["tasks"] == before["tasks"] + 1
+
+
+def test_generate_is_rate_limited_too(tmp_path: Path) -> None:
+    live = LiveServer(make_settings(tmp_path, rate_limit_per_minute=2), with_worker=False).start()
+    try:
+        key = live.create_account("burst", 100)
+        with live.client(key) as client:
+            codes = [post(client, {"prompt": "x", "duration": 4}).status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+    finally:
+        live.stop()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -138,15 +138,15 @@ async def revoke_key(conn: AsyncConnection, key_id: str) -> ApiKeyRecord:
     return _key_record(row)
 
 
+KEY_OWNER_BY_HASH = select(api_keys.c.id, api_keys.c.account_id, api_keys.c.last_used_at).where(
+    api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.revoked_at.is_(None)
+)
+"""The owner of an active (not revoked) key, by the key's hash."""
+
+
 async def find_key_owner(conn: AsyncConnection, secret: str) -> KeyOwner | None:
     """The owner of an active (not revoked) key, or None."""
-    row = (
-        await conn.execute(
-            select(api_keys.c.id, api_keys.c.account_id, api_keys.c.last_used_at).where(
-                api_keys.c.key_hash == ids.hash_api_key(secret), api_keys.c.revoked_at.is_(None)
-            )
-        )
-    ).first()
+    row = (await conn.execute(KEY_OWNER_BY_HASH, {"key_hash": ids.hash_api_key(secret)})).first()
     return KeyOwner(row.id, row.account_id, row.last_used_at) if row else None
 
 

@@ -22,7 +22,7 @@ import orjson
 from sqlalchemy import JSON, Select, bindparam, select
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from opendance.db.accounts import KeyOwner, find_key_owner
+from opendance.db.accounts import KEY_OWNER_BY_HASH, KeyOwner, find_key_owner
 from opendance.db.database import Database
 from opendance.db.tables import api_keys, tasks
 from opendance.db.tasks import TASK_VIEW_COLUMNS, TaskView
@@ -71,9 +71,6 @@ class EngineReads:
         pass
 
 
-_KEY_OWNER = select(api_keys.c.id, api_keys.c.account_id, api_keys.c.last_used_at).where(
-    api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.revoked_at.is_(None)
-)
 _KEY_OWNER_AND_TASK = (
     select(
         api_keys.c.id.label("key_id"),
@@ -124,7 +121,7 @@ class SqliteInlineReads:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._key_owner = _Compiled(_KEY_OWNER)
+        self._key_owner = _Compiled(KEY_OWNER_BY_HASH)
         self._key_and_task = _Compiled(_KEY_OWNER_AND_TASK)
 
     def _conn(self) -> sqlite3.Connection:
