@@ -42,3 +42,31 @@ def test_cli_errors_are_clear_and_exit_non_zero(tmp_path: Path) -> None:
     assert overdraw.returncode == 1 and "balance" in overdraw.stderr
     missing_key = cli(data, "keys", "revoke", "key_nope", check=False)
     assert missing_key.returncode == 1 and "no API key" in missing_key.stderr
+
+
+def test_webhook_secret_is_created_once_and_rotates_with_overlap(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from standardwebhooks import Webhook
+
+    from opendance.domain.webhooks import signed_headers
+    from opendance.services.webhook_secrets import AccountSecrets
+
+    data = tmp_path / "d"
+    cli(data, "accounts", "create", "hooked")
+    first = cli_json(data, "webhooks", "secret", "hooked")
+    assert first["secret"].startswith("whsec_")
+    assert cli_json(data, "webhooks", "secret", "hooked")["secret"] == first["secret"]
+    rotated = cli_json(data, "webhooks", "secret", "hooked", "--rotate")
+    assert rotated["secret"] != first["secret"]
+    assert rotated["previous_secret"] == first["secret"]
+    assert cli(data, "webhooks", "secret", "hooked").stdout.strip() == rotated["secret"]
+
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    secrets = AccountSecrets(rotated["secret"], first["secret"], now)
+    headers = signed_headers(secrets.in_force(now), "msg_x", int(now.timestamp()), b"{}")
+    assert Webhook(first["secret"]).verify(b"{}", headers) == {}
+    assert Webhook(rotated["secret"]).verify(b"{}", headers) == {}
+    assert secrets.in_force(now + timedelta(hours=25)) == [rotated["secret"]]

@@ -16,6 +16,7 @@ from opendance.cli.common import (
     run_async,
     run_with_context,
 )
+from opendance.cli.webhooks import webhooks_app
 
 app = typer.Typer(
     help="Opendance: a self-hostable video generation API server (Seedance 2.0 API).",
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
 app.add_typer(credits_app, name="credits")
+app.add_typer(webhooks_app, name="webhooks")
 
 
 @app.callback()

@@ -39,6 +39,11 @@ accounts = Table(
     # conditional debit can be one UPDATE that never lets the balance go below zero.
     Column("balance", BigInteger, nullable=False, default=0),
     Column("created_at", UTCDateTime, nullable=False),
+    # Standard Webhooks signing secret; after a rotation the previous one keeps signing too
+    # until the overlap ends, so receivers can switch without losing a delivery.
+    Column("webhook_secret", String(100), nullable=True),
+    Column("webhook_previous_secret", String(100), nullable=True),
+    Column("webhook_secret_rotated_at", UTCDateTime, nullable=True),
     CheckConstraint("balance >= 0", name="balance_not_negative"),
 )
 
