@@ -54,6 +54,11 @@ class Settings(BaseSettings):
         default=None,
         description="Set by 'opendance serve' for its workers: they stop when it is gone.",
     )
+    webhook_retry_schedule: str = Field(
+        default="5s,5m,30m,2h,5h,10h,10h",
+        description="Waits before each webhook retry; after the last, the delivery fails.",
+    )
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0)
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     log_level: str = "info"
 
@@ -61,6 +66,14 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_trailing_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _valid_schedule(cls, value: str) -> str:
+        from opendance.domain.webhooks import parse_retry_schedule
+
+        parse_retry_schedule(value)
+        return value
 
     @model_validator(mode="after")
     def _heartbeat_well_within_lease(self) -> Settings:

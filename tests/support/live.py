@@ -20,6 +20,7 @@ from opendance.net.addresses import AddressPolicy
 from opendance.net.resolver import Resolver
 from opendance.services import admin
 from opendance.services.context import AppContext, open_context
+from opendance.services.webhooks import Dispatcher
 from opendance.settings import Settings
 from opendance.worker.runner import Worker
 
@@ -83,10 +84,14 @@ class LiveServer:
                 lifespan="off",
             )
             self._server = uvicorn.Server(config)
-            worker_task = None
+            worker_task = dispatch_task = None
             if self.with_worker:
                 self.worker = Worker(self.ctx, create_engine(self.settings.engine))
                 worker_task = asyncio.create_task(self.worker.run())
+                dispatcher = Dispatcher(self.ctx, owner=self.worker.id)
+                dispatch_task = asyncio.create_task(
+                    dispatcher.run(self.worker.stopping, poll_seconds=0.05)
+                )
         except BaseException as exc:
             self._error = exc
             self._ready.set()
@@ -95,9 +100,10 @@ class LiveServer:
         try:
             await self._server.serve()
         finally:
-            if self.worker and worker_task:
+            if self.worker and worker_task and dispatch_task:
                 self.worker.abort()
                 await worker_task
+                await dispatch_task
             await self.ctx.close()
 
     def call(self, fn: Callable[[AppContext], Awaitable[T]], timeout: float = 30) -> T:

@@ -19,6 +19,7 @@ from opendance.api.app import create_app
 from opendance.engines.registry import create_engine
 from opendance.services.admin import DEMO_CREDITS, ensure_demo_account
 from opendance.services.context import open_context
+from opendance.services.webhooks import Dispatcher
 from opendance.settings import Settings
 from opendance.worker.runner import Worker
 
@@ -77,9 +78,14 @@ async def run_worker(settings: Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
     orphan_watch = asyncio.create_task(_stop_when_orphaned(worker, settings.supervisor_pid))
+    # Every worker process also sends webhooks; claims keep several dispatchers apart.
+    dispatcher = Dispatcher(ctx, owner=worker.id)
+    dispatching = asyncio.create_task(dispatcher.run(worker.stopping))
     try:
         await worker.run()
+        await dispatching
     finally:
+        dispatching.cancel()
         orphan_watch.cancel()
         if drain_timer:
             drain_timer.cancel()

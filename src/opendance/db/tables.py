@@ -120,6 +120,45 @@ workers = Table(
     Column("last_seen_at", UTCDateTime, nullable=False),
 )
 
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    # The Standard Webhooks message id ("webhook-id"): the same on every retry.
+    Column("id", String(40), primary_key=True),
+    Column("task_id", String(40), ForeignKey("tasks.id"), nullable=False, index=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    # The body exactly as sent, frozen when the task became terminal.
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    # A dispatcher's claim: only the holder of the current token may record an outcome.
+    Column("claimed_by", String(120), nullable=True),
+    Column("claim_token", BigInteger, nullable=False, default=0),
+    Column("claim_expires_at", UTCDateTime, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(40), ForeignKey("webhook_deliveries.id"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    # an attempt is recorded once, whichever dispatcher made it
+    UniqueConstraint("delivery_id", "attempt"),
+)
+
 meta = Table(
     "meta",
     metadata,
@@ -127,4 +166,14 @@ meta = Table(
     Column("value", Text, nullable=False),
 )
 
-__all__ = ["accounts", "api_keys", "ledger", "meta", "metadata", "tasks", "workers"]
+__all__ = [
+    "accounts",
+    "api_keys",
+    "ledger",
+    "meta",
+    "metadata",
+    "tasks",
+    "webhook_attempts",
+    "webhook_deliveries",
+    "workers",
+]

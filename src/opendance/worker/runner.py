@@ -26,6 +26,7 @@ from opendance.domain.spec import GenerationSpec
 from opendance.engines.base import Engine, EngineError
 from opendance.services.billing import fail_and_refund, fail_expired_and_refund
 from opendance.services.context import AppContext
+from opendance.services.webhooks import enqueue_terminal_event
 from opendance.worker.control import RenderCancelled, RunControl
 from opendance.worker.inputs import InputImageError, load_first_frame
 from opendance.worker.render import RenderedVideo, render_to_file
@@ -160,6 +161,8 @@ class Worker:
         await self.ctx.store.put_bytes(poster_key, rendered.poster, "image/jpeg")
         async with self.ctx.db.write() as conn:
             done = await task_rows.complete(conn, lease, video_key=video_key, poster_key=poster_key)
+            if done:
+                await enqueue_terminal_event(self.ctx, conn, task.id)
         if done:
             log.info("task %s succeeded", task.id)
             await self._drop_input(task)
@@ -171,6 +174,8 @@ class Worker:
     async def _fail(self, task: TaskRecord, lease: Lease, message: str) -> None:
         async with self.ctx.db.write() as conn:
             failed = await fail_and_refund(conn, task, message, lease=lease)
+            if failed:
+                await enqueue_terminal_event(self.ctx, conn, task.id)
         if failed:
             log.info("task %s failed: %s", task.id, message)
             await self._drop_input(task)
@@ -271,6 +276,8 @@ async def reap_expired_leases(ctx: AppContext) -> int:
                     "timeout); credits refunded"
                 )
                 ok = await fail_expired_and_refund(conn, task, message)
+                if ok:
+                    await enqueue_terminal_event(ctx, conn, task.id)
                 if ok and task.input_image_key:
                     dropped_inputs.append(task.input_image_key)
             else:

@@ -1,0 +1,157 @@
+"""Webhook delivery: the outbox row written with a task's terminal transition, and the
+dispatcher that sends due deliveries, signed, retried, and recorded attempt by attempt.
+
+A delivery failure never touches the task or its credits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import secrets
+import time
+from datetime import datetime, timedelta
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from opendance.db import deliveries as delivery_rows
+from opendance.db import tasks as task_rows
+from opendance.db.deliveries import DELIVERED, FAILED, PENDING, STOPPED, Delivery, Outcome
+from opendance.db.types import utcnow
+from opendance.domain.webhooks import parse_retry_schedule, signed_headers
+from opendance.net.client import SafeHttpClient
+from opendance.net.errors import AddressRejected, FetchFailed, UrlRejected
+from opendance.services.context import AppContext
+from opendance.services.status import status_body
+from opendance.services.webhook_secrets import account_secrets
+
+log = logging.getLogger("opendance.webhooks")
+
+# Receivers' answers are not needed beyond their status; a few KB is plenty for diagnostics.
+MAX_RESPONSE_BYTES = 4096
+CLAIM_SECONDS = 120.0
+
+
+async def enqueue_terminal_event(ctx: AppContext, conn: AsyncConnection, task_id: str) -> None:
+    """In the transaction that made the task terminal: if it has a callback_url, the delivery
+    of the very body /v1/status now returns. A crash after commit loses nothing."""
+    task = await task_rows.get_task(conn, task_id)
+    if task is None or not task.callback_url or not task.status.terminal:
+        return
+    body = {"code": 200, "message": "success", "data": status_body(ctx, task)}
+    await delivery_rows.enqueue(
+        conn,
+        delivery_id="msg_" + secrets.token_urlsafe(16),
+        task_id=task.id,
+        account_id=task.account_id,
+        url=task.callback_url,
+        payload=orjson.dumps(body).decode(),
+    )
+
+
+class Dispatcher:
+    """Sends due deliveries. Any number may run at once (in every worker process): a claim with
+    a fencing token gives each attempt to exactly one of them."""
+
+    def __init__(self, ctx: AppContext, *, owner: str, batch: int = 16) -> None:
+        self.ctx = ctx
+        self.owner = owner
+        self.batch = batch
+        self.client = SafeHttpClient(ctx.policy, ctx.resolver)
+        self.schedule = parse_retry_schedule(ctx.settings.webhook_retry_schedule)
+
+    async def run(self, stop: asyncio.Event, *, poll_seconds: float = 0.5) -> None:
+        while not stop.is_set():
+            try:
+                sent = await self.dispatch_due()
+            except Exception:
+                log.exception("webhook dispatch round failed")
+                sent = 0
+            if not sent:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), poll_seconds)
+
+    async def dispatch_due(self) -> int:
+        """One round: claim what is due and attempt each, concurrently. Returns the count."""
+        async with self.ctx.db.write() as conn:
+            claimed = await delivery_rows.claim_due(
+                conn, owner=self.owner, limit=self.batch, claim_seconds=CLAIM_SECONDS
+            )
+        await asyncio.gather(*(self._attempt(delivery) for delivery in claimed))
+        return len(claimed)
+
+    async def _attempt(self, delivery: Delivery) -> None:
+        async with self.ctx.db.write() as conn:
+            keys = await account_secrets(conn, delivery.account_id)
+        started = utcnow()
+        clock = time.monotonic()
+        body = delivery.payload.encode()
+        headers = signed_headers(
+            keys.in_force(started), delivery.id, int(started.timestamp()), body
+        )
+        status_code: int | None = None
+        error: str | None = None
+        retry_after: float | None = None
+        try:
+            response = await self.client.request(
+                "POST",
+                delivery.url,
+                headers=headers,
+                content=body,
+                timeout=self.ctx.settings.webhook_timeout_seconds,
+                max_body_bytes=MAX_RESPONSE_BYTES,
+                max_redirects=0,
+                truncate_body=True,
+                subject="callback_url",
+            )
+            status_code = response.status
+            if status_code in (429, 503):
+                retry_after = _retry_after(response.headers.get("retry-after"))
+        except AddressRejected as exc:
+            log.info("delivery %s refused: %s", delivery.id, exc)
+            error = exc.public_message
+        except (UrlRejected, FetchFailed) as exc:
+            error = str(exc)
+        duration_ms = round((time.monotonic() - clock) * 1000)
+        outcome = self._outcome(delivery, started, duration_ms, status_code, error, retry_after)
+        async with self.ctx.db.write() as conn:
+            recorded = await delivery_rows.record(conn, delivery, outcome)
+        if not recorded:
+            log.warning("delivery %s: claim lost; outcome not recorded", delivery.id)
+
+    def _outcome(
+        self,
+        delivery: Delivery,
+        started: datetime,
+        duration_ms: int,
+        status_code: int | None,
+        error: str | None,
+        retry_after: float | None,
+    ) -> Outcome:
+        if status_code is not None and 200 <= status_code < 300:
+            status, next_at = DELIVERED, started
+        elif status_code == 410:
+            status, next_at = STOPPED, started  # the receiver asked us to stop
+        else:
+            if status_code is not None and error is None:
+                error = f"HTTP {status_code}" + (
+                    " (redirects are not followed)" if 300 <= status_code < 400 else ""
+                )
+            retry = delivery.attempts  # index of the wait before the next attempt
+            if retry >= len(self.schedule):
+                status, next_at = FAILED, started
+            else:
+                wait = self.schedule[retry] * random.uniform(0.9, 1.1)
+                if retry_after is not None:
+                    wait = max(wait, retry_after)
+                status, next_at = PENDING, started + timedelta(seconds=wait)
+        return Outcome(status, next_at, started, duration_ms, status_code, error)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value and value.strip().isdigit():
+        return float(value.strip())
+    return None
