@@ -217,3 +217,33 @@ async def test_two_dispatchers_never_send_the_same_attempt_twice(settings: Any) 
     finally:
         await ctx.close()
         receiver.stop()
+
+
+def test_deliveries_are_listed_per_account_and_can_be_redelivered(hooked: LiveServer) -> None:
+    from tests.support.processes import cli, cli_json
+
+    receiver = Receiver(answers=[410]).start()
+    try:
+        key = hooked.create_account("owner", 100)
+        other = hooked.create_account("stranger", 100)
+        task_id, _ = _submit(hooked, key, callback_url=receiver.url)
+        _wait(lambda: _deliveries(hooked, task_id)[0].status == "stopped")
+        with hooked.client(key) as client, hooked.client(other) as stranger:
+            mine = client.get("/v1/webhooks/deliveries", params={"task_id": task_id}).json()
+            theirs = stranger.get("/v1/webhooks/deliveries", params={"task_id": task_id}).json()
+        assert theirs["data"] == {"deliveries": []}
+        (delivery,) = mine["data"]["deliveries"]
+        assert delivery["status"] == "stopped"
+        assert [a["status_code"] for a in delivery["attempts"]] == [410]
+
+        data_dir = hooked.settings.data_dir
+        listed = cli_json(data_dir, "webhooks", "deliveries", "--task", task_id)
+        assert [d["id"] for d in listed] == [delivery["id"]]
+        receiver.answers[:] = [200]
+        cli(data_dir, "webhooks", "redeliver", delivery["id"])
+        _wait(lambda: _deliveries(hooked, task_id)[0].status == "delivered")
+        assert [r[0]["webhook-id"] for r in receiver.received] == [delivery["id"]] * 2
+        missing = cli(data_dir, "webhooks", "redeliver", "msg_nope", check=False)
+        assert missing.returncode == 1 and "no webhook delivery" in missing.stderr
+    finally:
+        receiver.stop()

@@ -19,6 +19,7 @@ from opendance.services.context import AppContext
 from opendance.services.health import readiness
 from opendance.services.status import found_status
 from opendance.services.submit import submit_generate
+from opendance.services.webhook_views import deliveries_view
 from opendance.storage.base import ObjectNotFound
 
 # The key of a stored object never points at other bytes, so clients and proxies may cache it.
@@ -80,6 +81,14 @@ async def status(request: Request) -> Response:
     return success(body)
 
 
+async def webhook_deliveries(request: Request) -> Response:
+    """The caller's webhook deliveries (optionally of one task) and their attempts."""
+    owner = await _caller(request)
+    task_id = request.query_params.get("task_id") or None
+    found = await deliveries_view(_ctx(request), account_id=owner.account_id, task_id=task_id)
+    return success({"deliveries": found})
+
+
 async def stored_file(request: Request) -> Response:
     ctx = _ctx(request)
     key: str = request.path_params["key"]
@@ -120,6 +129,7 @@ def routes() -> list[Route]:
     return [
         Route("/v1/generate", generate, methods=["POST"]),
         Route("/v1/status", status, methods=["GET"]),
+        Route("/v1/webhooks/deliveries", webhook_deliveries, methods=["GET"]),
         Route("/files/{key:path}", stored_file, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

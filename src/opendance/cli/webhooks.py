@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from opendance.cli.common import build_settings, emit, run_with_context
-from opendance.services import webhook_secrets
+from opendance.services import webhook_secrets, webhook_views
 
 webhooks_app = typer.Typer(help="Webhooks (callback_url deliveries).", no_args_is_help=True)
 
@@ -31,3 +31,33 @@ def secret(
         "rotated_at": secrets.rotated_at,
     }
     emit(data, as_json, secrets.current)
+
+
+@webhooks_app.command("deliveries")
+def deliveries(
+    ctx: typer.Context,
+    task: Annotated[str | None, typer.Option(help="Only this task's deliveries.")] = None,
+    account: Annotated[str | None, typer.Option(help="Only this account's deliveries.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Webhook deliveries (newest first) with every attempt."""
+    found = run_with_context(
+        build_settings(ctx),
+        lambda c: webhook_views.deliveries_view(c, account_name=account, task_id=task),
+    )
+    lines = [
+        f"{d['id']}\t{d['status']}\t{len(d['attempts'])} attempt(s)\t{d['task_id']}\t{d['url']}"
+        for d in found
+    ]
+    emit(found, as_json, "\n".join(lines) or "(no deliveries)")
+
+
+@webhooks_app.command("redeliver")
+def redeliver(
+    ctx: typer.Context,
+    delivery_id: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Send a delivery once more (same webhook-id), e.g. after fixing the receiver."""
+    run_with_context(build_settings(ctx), lambda c: webhook_views.redeliver(c, delivery_id))
+    emit({"id": delivery_id, "status": "pending"}, as_json, f"{delivery_id} queued again")

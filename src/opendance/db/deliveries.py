@@ -162,3 +162,35 @@ async def attempts_of(conn: AsyncConnection, delivery_id: str) -> list[dict[str,
         .order_by(webhook_attempts.c.attempt)
     )
     return [r._asdict() for r in rows]
+
+
+async def list_deliveries(
+    conn: AsyncConnection,
+    *,
+    account_id: str | None = None,
+    task_id: str | None = None,
+    limit: int = 100,
+) -> list[Delivery]:
+    query = select(webhook_deliveries).order_by(webhook_deliveries.c.created_at.desc())
+    if account_id is not None:
+        query = query.where(webhook_deliveries.c.account_id == account_id)
+    if task_id is not None:
+        query = query.where(webhook_deliveries.c.task_id == task_id)
+    return [Delivery.from_row(r) for r in await conn.execute(query.limit(limit))]
+
+
+async def redeliver(conn: AsyncConnection, delivery_id: str) -> bool:
+    """Make a finished delivery due again (one more attempt, same webhook-id)."""
+    now = utcnow()
+    result = await conn.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.id == delivery_id)
+        .values(
+            status=PENDING,
+            next_attempt_at=now,
+            claimed_by=None,
+            claim_expires_at=None,
+            updated_at=now,
+        )
+    )
+    return result.rowcount == 1
