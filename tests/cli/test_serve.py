@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -224,3 +225,63 @@ def test_sigterm_lets_a_standalone_worker_finish_its_task(tmp_path: Path) -> Non
         if worker.poll() is None:
             worker.kill()
         api.stop()
+
+
+def test_pending_webhook_survives_sigkill_of_everything(tmp_path: Path) -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(self.headers["webhook-id"])
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    port = free_port()  # nobody listens yet: the receiver is down
+    env = {"OPENDANCE_ALLOW_PRIVATE_URLS": "true", "OPENDANCE_WEBHOOK_RETRY_SCHEDULE": "1s"}
+    data = tmp_path / "data"
+    first = ServeProcess(data, free_port(), ("--workers", "1"), env=env).start()
+    key = first.demo_key()
+    with _client(first.url, key) as client:
+        task_id = client.post(
+            "/v1/generate",
+            json={
+                "prompt": "hook",
+                "resolution": "480p",
+                "duration": 4,
+                "callback_url": f"http://127.0.0.1:{port}/hook",
+            },
+        ).json()["data"]["task_id"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with _db(data) as conn:
+            row = conn.execute(
+                "SELECT id, attempts FROM webhook_deliveries WHERE task_id = ?", (task_id,)
+            ).fetchone()
+        if row and row[1] >= 1:
+            break
+        time.sleep(0.1)
+    assert row and row[1] >= 1
+    with _db(data) as conn:
+        worker_pids = [r[0] for r in conn.execute("SELECT pid FROM workers")]
+    assert first.proc is not None
+    for pid in [first.proc.pid, *worker_pids]:
+        os.kill(pid, signal.SIGKILL)
+    first.proc.wait()
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    second = ServeProcess(data, free_port(), ("--workers", "1"), env=env).start()
+    try:
+        deadline = time.monotonic() + 60
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert received == [row[0]]
+    finally:
+        second.stop()
+        receiver.shutdown()

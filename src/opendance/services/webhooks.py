@@ -32,7 +32,9 @@ log = logging.getLogger("opendance.webhooks")
 
 # Receivers' answers are not needed beyond their status; a few KB is plenty for diagnostics.
 MAX_RESPONSE_BYTES = 4096
-CLAIM_SECONDS = 120.0
+# A claim outlives one attempt (the timeout) with room to record it; if its dispatcher dies,
+# another one may take the delivery over this long afterwards.
+CLAIM_MARGIN_SECONDS = 15.0
 
 
 async def enqueue_terminal_event(ctx: AppContext, conn: AsyncConnection, task_id: str) -> None:
@@ -78,7 +80,10 @@ class Dispatcher:
         """One round: claim what is due and attempt each, concurrently. Returns the count."""
         async with self.ctx.db.write() as conn:
             claimed = await delivery_rows.claim_due(
-                conn, owner=self.owner, limit=self.batch, claim_seconds=CLAIM_SECONDS
+                conn,
+                owner=self.owner,
+                limit=self.batch,
+                claim_seconds=self.ctx.settings.webhook_timeout_seconds + CLAIM_MARGIN_SECONDS,
             )
         await asyncio.gather(*(self._attempt(delivery) for delivery in claimed))
         return len(claimed)
