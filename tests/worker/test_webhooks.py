@@ -247,3 +247,17 @@ def test_deliveries_are_listed_per_account_and_can_be_redelivered(hooked: LiveSe
         assert missing.returncode == 1 and "no webhook delivery" in missing.stderr
     finally:
         receiver.stop()
+
+
+def test_503_with_retry_after_waits_at_least_that_long(hooked: LiveServer) -> None:
+    receiver = Receiver(answers=[503, 200], headers={"Retry-After": "2"}).start()
+    try:
+        key = hooked.create_account("throttled", 100)
+        task_id, _ = _submit(hooked, key, callback_url=receiver.url)
+        _wait(lambda: _deliveries(hooked, task_id)[0].status == "delivered")
+        attempts = _attempts(hooked, _deliveries(hooked, task_id)[0].id)
+        gap = (attempts[1]["started_at"] - attempts[0]["started_at"]).total_seconds()
+        assert [a["status_code"] for a in attempts] == [503, 200]
+        assert gap >= 2.0  # the schedule says 0.2 s; the receiver asked for 2 s
+    finally:
+        receiver.stop()
