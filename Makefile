@@ -38,6 +38,7 @@ check: lint typecheck test
 bench: $(DEV)
 	$(BIN)/python bench/bench_preview_engine.py
 	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/bench_webhooks.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

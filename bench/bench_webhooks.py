@@ -151,7 +151,11 @@ async def _submit_and_poll(port: int, key: str, hook_port: int, count: int) -> d
         async def poll(task_id: str) -> None:
             await asyncio.sleep(random.random())
             while True:
-                data = (await client.get("/v1/status", params={"task_id": task_id})).json()
+                try:
+                    response = await client.get("/v1/status", params={"task_id": task_id})
+                except httpx.TransportError:
+                    continue  # a keep-alive connection the server closed as we reused it
+                data = response.json()
                 if data["data"]["status"] == "SUCCESS":
                     seen[task_id] = time.time()
                     return

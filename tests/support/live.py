@@ -89,6 +89,7 @@ class LiveServer:
                 self.worker = Worker(self.ctx, create_engine(self.settings.engine))
                 worker_task = asyncio.create_task(self.worker.run())
                 dispatcher = Dispatcher(self.ctx, owner=self.worker.id)
+                self.worker.on_terminal = dispatcher.wake
                 dispatch_task = asyncio.create_task(
                     dispatcher.run(self.worker.stopping, poll_seconds=0.05)
                 )

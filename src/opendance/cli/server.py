@@ -80,6 +80,7 @@ async def run_worker(settings: Settings) -> None:
     orphan_watch = asyncio.create_task(_stop_when_orphaned(worker, settings.supervisor_pid))
     # Every worker process also sends webhooks; claims keep several dispatchers apart.
     dispatcher = Dispatcher(ctx, owner=worker.id)
+    worker.on_terminal = dispatcher.wake
     dispatching = asyncio.create_task(dispatcher.run(worker.stopping))
     try:
         await worker.run()

@@ -7,7 +7,6 @@ A delivery failure never touches the task or its credits.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import secrets
@@ -64,17 +63,24 @@ class Dispatcher:
         self.batch = batch
         self.client = SafeHttpClient(ctx.policy, ctx.resolver)
         self.schedule = parse_retry_schedule(ctx.settings.webhook_retry_schedule)
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """A delivery was just enqueued in this process: look now, not at the next poll."""
+        self._wake.set()
 
     async def run(self, stop: asyncio.Event, *, poll_seconds: float = 0.5) -> None:
+        """Dispatch until ``stop``; between rounds, wait for ``wake()`` or the poll interval
+        (deliveries enqueued by other processes are found by polling)."""
         while not stop.is_set():
+            self._wake.clear()
             try:
                 sent = await self.dispatch_due()
             except Exception:
                 log.exception("webhook dispatch round failed")
                 sent = 0
             if not sent:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), poll_seconds)
+                await _first_of(stop, self._wake, timeout=poll_seconds)
 
     async def dispatch_due(self) -> int:
         """One round: claim what is due and attempt each, concurrently. Returns the count."""
@@ -154,6 +160,15 @@ class Dispatcher:
                     wait = max(wait, retry_after)
                 status, next_at = PENDING, started + timedelta(seconds=wait)
         return Outcome(status, next_at, started, duration_ms, status_code, error)
+
+
+async def _first_of(*events: asyncio.Event, timeout: float) -> None:  # noqa: ASYNC109
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -17,6 +17,7 @@ import secrets
 import shutil
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from opendance.db import tasks as task_rows
@@ -50,6 +51,8 @@ class Worker:
         self.aborting = asyncio.Event()  # hand the current task back now
         self.current: RunControl | None = None
         self.completed = 0
+        # called after a task became terminal (e.g. to wake this process's webhook dispatcher)
+        self.on_terminal: Callable[[], None] = lambda: None
         self._last_reap = 0.0
         # Scratch space next to the object store: finished videos move into the store with an
         # atomic rename, and a killed worker's leftovers are found and swept by the next one.
@@ -165,6 +168,7 @@ class Worker:
                 await enqueue_terminal_event(self.ctx, conn, task.id)
         if done:
             log.info("task %s succeeded", task.id)
+            self.on_terminal()
             await self._drop_input(task)
             return
         log.warning("task %s: lease lost before completion; result discarded", task.id)
@@ -178,6 +182,7 @@ class Worker:
                 await enqueue_terminal_event(self.ctx, conn, task.id)
         if failed:
             log.info("task %s failed: %s", task.id, message)
+            self.on_terminal()
             await self._drop_input(task)
 
     async def _hand_back(self, lease: Lease, control: RunControl) -> None:
