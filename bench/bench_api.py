@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import httpx
@@ -34,6 +33,7 @@ from opendance.db.tasks import Lease
 from opendance.services import admin
 from opendance.services.context import open_context
 from opendance.settings import Settings
+from support import free_port, wait_until_healthy
 
 TARGET_STATUS_RATIO = 0.5
 ROOT = Path(__file__).resolve().parent
@@ -56,7 +56,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="opendance-bench-") as tmp:
         data_dir = Path(tmp) / "data"
         key, task_id = asyncio.run(_prepare(data_dir))
-        port, bare_port = _free_port(), _free_port()
+        port, bare_port = free_port(), free_port()
         env = {
             **os.environ,
             "OPENDANCE_DATA_DIR": str(data_dir),
@@ -175,24 +175,12 @@ def _run_wrk(url: str, script: str, seconds: int, connections: int) -> str:
 
 def _start(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit(f"{cmd} did not start")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    try:
+        wait_until_healthy(port)
+    except SystemExit:
+        proc.kill()
+        raise
+    return proc
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import os
 import random
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -28,6 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+
+from support import free_port, wait_until_healthy
 
 
 def main() -> int:
@@ -53,7 +54,7 @@ def main() -> int:
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     with tempfile.TemporaryDirectory(prefix="opendance-bench-") as tmp:
         data = Path(tmp) / "data"
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "OPENDANCE_DATA_DIR": str(data),
@@ -101,7 +102,7 @@ def main() -> int:
             stderr=subprocess.DEVNULL,
         )
         try:
-            _wait_up(port)
+            wait_until_healthy(port)
             seen = asyncio.run(_submit_and_poll(port, key, receiver.server_port, args.tasks))
             db = sqlite3.connect(data / "opendance.db")
             finished = {
@@ -168,23 +169,6 @@ async def _submit_and_poll(port: int, key: str, hook_port: int, count: int) -> d
 def _pct(values: list[float], percent: float) -> float:
     index = min(len(values) - 1, max(0, round(percent / 100 * (len(values) - 1))))
     return values[index]
-
-
-def _wait_up(port: int) -> None:
-    for _ in range(300):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise SystemExit("server did not start")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 if __name__ == "__main__":
