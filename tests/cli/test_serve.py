@@ -285,3 +285,30 @@ def test_pending_webhook_survives_sigkill_of_everything(tmp_path: Path) -> None:
     finally:
         second.stop()
         receiver.shutdown()
+
+
+def test_a_taken_port_fails_cleanly_before_the_demo_key_is_spent(tmp_path: Path) -> None:
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    data = tmp_path / "data"
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "opendance", "serve", "--port", str(taken.getsockname()[1])],
+            env=opendance_env(data),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        taken.close()
+    assert result.returncode != 0
+    assert "Created the 'demo' account" not in result.stdout
+    # the next start on a free port still creates the demo account and shows its key
+    process = ServeProcess(data, free_port(), ("--workers", "0")).start()
+    try:
+        assert process.demo_key()
+    finally:
+        process.stop()

@@ -86,10 +86,15 @@ class ServeProcess:
     def output(self) -> str:
         return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
 
-    def demo_key(self) -> str:
-        match = re.search(r"^\s+(od_[A-Za-z0-9_\-]+)\s*$", self.output(), re.MULTILINE)
-        assert match, self.output()
-        return match.group(1)
+    def demo_key(self, timeout: float = 30) -> str:
+        """The demo key from the banner (printed just after the port is bound)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            match = re.search(r"^\s+(od_[A-Za-z0-9_\-]+)\s*$", self.output(), re.MULTILINE)
+            if match:
+                return match.group(1)
+            assert time.monotonic() < deadline, self.output()
+            time.sleep(0.05)
 
     def stop(self, timeout: float = 90) -> int:
         assert self.proc is not None

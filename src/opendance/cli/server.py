@@ -18,7 +18,7 @@ from opendance import __version__
 from opendance.api.app import create_app
 from opendance.engines.registry import create_engine
 from opendance.services.admin import DEMO_CREDITS, ensure_demo_account
-from opendance.services.context import open_context
+from opendance.services.context import AppContext, open_context
 from opendance.services.webhooks import Dispatcher
 from opendance.settings import Settings
 from opendance.worker.runner import Worker
@@ -30,10 +30,8 @@ async def run_server(settings: Settings, *, workers: int, demo: bool) -> None:
     ctx = await open_context(settings)
     supervisor = WorkerSupervisor(settings, workers)
     try:
-        demo_key = await ensure_demo_account(ctx) if demo else None
-        app = create_app(ctx)
         config = uvicorn.Config(
-            app,
+            create_app(ctx),
             host=settings.host,
             port=settings.port,
             log_config=None,
@@ -47,16 +45,33 @@ async def run_server(settings: Settings, *, workers: int, demo: bool) -> None:
         # process before the workers are drained below.
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, _note_shutdown_signal)
-        supervisor.start()
-        _banner(settings, workers, demo_key.secret if demo_key else None)
-        supervise = asyncio.create_task(supervisor.watch())
+        started = asyncio.create_task(_once_listening(server, ctx, supervisor, workers, demo))
         try:
             await server.serve()
         finally:
-            supervise.cancel()
+            started.cancel()
     finally:
         await asyncio.to_thread(supervisor.stop)
         await ctx.close()
+
+
+async def _once_listening(
+    server: uvicorn.Server,
+    ctx: AppContext,
+    supervisor: WorkerSupervisor,
+    workers: int,
+    demo: bool,
+) -> None:
+    """Only once the port is ours: make the demo account (its key is shown once, so never
+    before a bind that could fail), start the workers, print the banner, supervise."""
+    while not server.started:
+        if server.should_exit:
+            return
+        await asyncio.sleep(0.02)
+    demo_key = await ensure_demo_account(ctx) if demo else None
+    supervisor.start()
+    _banner(ctx.settings, workers, demo_key.secret if demo_key else None)
+    await supervisor.watch()
 
 
 async def run_worker(settings: Settings) -> None:
