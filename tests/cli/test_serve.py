@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -228,19 +227,7 @@ def test_sigterm_lets_a_standalone_worker_finish_its_task(tmp_path: Path) -> Non
 
 
 def test_pending_webhook_survives_sigkill_of_everything(tmp_path: Path) -> None:
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    received: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers["Content-Length"]))
-            received.append(self.headers["webhook-id"])
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
+    from tests.support.receivers import Receiver
 
     port = free_port()  # nobody listens yet: the receiver is down
     env = {"OPENDANCE_ALLOW_PRIVATE_URLS": "true", "OPENDANCE_WEBHOOK_RETRY_SCHEDULE": "1s"}
@@ -274,17 +261,16 @@ def test_pending_webhook_survives_sigkill_of_everything(tmp_path: Path) -> None:
         os.kill(pid, signal.SIGKILL)
     first.proc.wait()
 
-    receiver = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    receiver = Receiver(port=port).start()
     second = ServeProcess(data, free_port(), ("--workers", "1"), env=env).start()
     try:
         deadline = time.monotonic() + 60
-        while not received and time.monotonic() < deadline:
+        while not receiver.received and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert received == [row[0]]
+        assert receiver.webhook_ids == [row[0]]
     finally:
         second.stop()
-        receiver.shutdown()
+        receiver.stop()
 
 
 def test_a_taken_port_fails_cleanly_before_the_demo_key_is_spent(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 from collections.abc import AsyncIterator
 
 import pytest
@@ -20,6 +19,7 @@ from opendance.settings import Settings
 from tests.net.servers import ConnectionSink
 from tests.net.test_ssrf_matrix import HOSTILE_URLS, _url
 from tests.support.factories import account_with_key, submit
+from tests.support.receivers import Receiver
 
 
 @pytest.fixture
@@ -69,27 +69,12 @@ async def test_a_silent_receiver_times_out_without_blocking_others(ctx: AppConte
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(16)  # accepts connections, never answers
-    answered: list[str] = []
-
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers["Content-Length"]))
-            answered.append(self.headers["webhook-id"])
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    good = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=good.serve_forever, daemon=True).start()
+    good = Receiver(answers=[204]).start()
     try:
         owner = await account_with_key(ctx, "mixed")
         targets = {
             "msg_silent": f"http://127.0.0.1:{silent.getsockname()[1]}/hook",
-            "msg_good": f"http://127.0.0.1:{good.server_port}/hook",
+            "msg_good": good.url,
         }
         for delivery_id, url in targets.items():
             task_id = await submit(ctx, owner)
@@ -107,10 +92,10 @@ async def test_a_silent_receiver_times_out_without_blocking_others(ctx: AppConte
         elapsed = asyncio.get_running_loop().time() - started
         async with ctx.db.read() as conn:
             by_id = {d.id: d for d in await delivery_rows.list_deliveries(conn)}
-        assert answered == ["msg_good"]
+        assert good.webhook_ids == ["msg_good"]
         assert by_id["msg_good"].status == "delivered"
         assert by_id["msg_silent"].status == "pending" and by_id["msg_silent"].last_error
         assert elapsed < 5  # the 1 s timeout, not forever
     finally:
         silent.close()
-        good.shutdown()
+        good.stop()

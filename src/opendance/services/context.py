@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from dataclasses import dataclass
 
@@ -75,20 +76,15 @@ async def _signing_secret(db: Database, settings: Settings) -> bytes:
     so that every API process signs and verifies the same URLs."""
     if settings.secret_key:
         return settings.secret_key.encode("utf-8")
+    stored = select(meta.c.value).where(meta.c.key == SIGNING_SECRET_KEY)
     async with db.read() as conn:
-        value = (
-            await conn.execute(select(meta.c.value).where(meta.c.key == SIGNING_SECRET_KEY))
-        ).scalar_one_or_none()
+        value = (await conn.execute(stored)).scalar_one_or_none()
     if value is None:
-        try:
+        with contextlib.suppress(IntegrityError):  # another process made it first
             async with db.write() as conn:
                 await conn.execute(
                     insert(meta).values(key=SIGNING_SECRET_KEY, value=secrets.token_urlsafe(32))
                 )
-        except IntegrityError:
-            pass  # another process made it first
         async with db.read() as conn:
-            value = (
-                await conn.execute(select(meta.c.value).where(meta.c.key == SIGNING_SECRET_KEY))
-            ).scalar_one()
+            value = (await conn.execute(stored)).scalar_one()
     return str(value).encode("utf-8")
