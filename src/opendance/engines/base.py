@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -42,6 +43,17 @@ class GenerationResult:
 
 
 @dataclass(frozen=True)
+class EncodedVideo:
+    """A finished MP4 the engine already has (e.g. fetched from an upstream service).
+
+    The worker publishes it as is, after the same geometry check every video passes; an engine
+    returns this only when the file already matches the spec, and frames otherwise.
+    """
+
+    path: Path
+
+
+@dataclass(frozen=True)
 class EngineCapabilities:
     audio: bool
     image_to_video: bool
@@ -53,7 +65,9 @@ class Engine(Protocol):
     name: str
     capabilities: EngineCapabilities
 
-    def generate(self, spec: GenerationSpec, on_progress: ProgressCallback) -> GenerationResult:
+    def generate(
+        self, spec: GenerationSpec, on_progress: ProgressCallback
+    ) -> GenerationResult | EncodedVideo:
         """Make the video described by ``spec``; call ``on_progress`` as work advances."""
         ...
 

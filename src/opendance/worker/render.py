@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from opendance.engines.base import Engine, EngineError
+from opendance.engines.base import EncodedVideo, Engine, EngineError
 from opendance.media.encode import encode_mp4
-from opendance.media.poster import PosterTap
+from opendance.media.poster import PosterTap, poster_from_mp4
 from opendance.media.probe import check_output, probe_mp4
 from opendance.worker.control import RunControl
 
@@ -43,17 +45,25 @@ def render_to_file(
         control.report(ENGINE_SHARE * engine_done + (1 - ENGINE_SHARE) * encode_done)
 
     result = engine.generate(spec, on_engine_progress)
-    poster = PosterTap(spec.frame_count)
-    encode_mp4(
-        poster.wrap(result.frames),
-        width=spec.width,
-        height=spec.height,
-        fps=spec.fps,
-        frame_count=spec.frame_count,
-        audio=result.audio,
-        out_path=out_path,
-        on_frame=on_frame,
-    )
+    poster_jpeg: Callable[[], bytes]
+    if isinstance(result, EncodedVideo):
+        shutil.move(result.path, out_path)
+
+        def poster_jpeg() -> bytes:  # decoded only once the file passed the check
+            return poster_from_mp4(out_path)
+    else:
+        poster = PosterTap(spec.frame_count)
+        encode_mp4(
+            poster.wrap(result.frames),
+            width=spec.width,
+            height=spec.height,
+            fps=spec.fps,
+            frame_count=spec.frame_count,
+            audio=result.audio,
+            out_path=out_path,
+            on_frame=on_frame,
+        )
+        poster_jpeg = poster.jpeg
     # Nothing leaves the worker that breaks the contract's geometry, whatever the engine did.
     problems = check_output(
         probe_mp4(out_path),
@@ -66,4 +76,5 @@ def render_to_file(
     if problems:
         out_path.unlink(missing_ok=True)
         raise EngineError("the video came out wrong (" + "; ".join(problems) + ")")
-    return RenderedVideo(out_path, poster.jpeg())
+    control.report(1.0)
+    return RenderedVideo(out_path, poster_jpeg())
