@@ -86,7 +86,7 @@ class LiveServer:
             self._server = uvicorn.Server(config)
             worker_task = dispatch_task = None
             if self.with_worker:
-                self.worker = Worker(self.ctx, create_engine(self.settings.engine))
+                self.worker = Worker(self.ctx, create_engine(self.settings))
                 worker_task = asyncio.create_task(self.worker.run())
                 dispatcher = Dispatcher(self.ctx, owner=self.worker.id)
                 self.worker.on_terminal = dispatcher.wake

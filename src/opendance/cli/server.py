@@ -76,7 +76,7 @@ async def _once_listening(
 
 async def run_worker(settings: Settings) -> None:
     ctx = await open_context(settings)
-    worker = Worker(ctx, create_engine(settings.engine))
+    worker = Worker(ctx, create_engine(settings))
     loop = asyncio.get_running_loop()
     drain_timer: asyncio.TimerHandle | None = None
 

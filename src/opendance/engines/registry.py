@@ -1,29 +1,64 @@
-"""Engines by name. The API asks only for capabilities (no heavy imports); workers build one."""
+"""Engines by name. The API asks only for capabilities (no heavy imports: an API process never
+loads torch); workers build the engine. Each entry imports its engine module only when used."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from opendance.engines.base import Engine, EngineCapabilities
-from opendance.engines.preview import PreviewEngine
 from opendance.errors import OpendanceError
 
-CAPABILITIES: dict[str, EngineCapabilities] = {
-    "preview": PreviewEngine.capabilities,
-}
+if TYPE_CHECKING:
+    from opendance.settings import Settings
 
 
 class UnknownEngine(OpendanceError):
     """No engine of this name is available."""
 
 
-def capabilities_for(name: str) -> EngineCapabilities:
+@dataclass(frozen=True)
+class EngineEntry:
+    capabilities: Callable[[Settings], EngineCapabilities]
+    create: Callable[[Settings], Engine]
+
+
+def _preview_capabilities(_settings: Settings) -> EngineCapabilities:
+    from opendance.engines.preview import PreviewEngine
+
+    return PreviewEngine.capabilities
+
+
+def _create_preview(_settings: Settings) -> Engine:
+    from opendance.engines.preview import PreviewEngine
+
+    return PreviewEngine()
+
+
+ENGINES: dict[str, EngineEntry] = {
+    "preview": EngineEntry(_preview_capabilities, _create_preview),
+}
+
+
+def engine_names() -> list[str]:
+    return sorted(ENGINES)
+
+
+def _entry(name: str) -> EngineEntry:
     try:
-        return CAPABILITIES[name]
+        return ENGINES[name]
     except KeyError:
         raise UnknownEngine(
-            f"unknown engine {name!r}; available: {', '.join(sorted(CAPABILITIES))}"
+            f"unknown engine {name!r}; available: {', '.join(engine_names())}"
         ) from None
 
 
-def create_engine(name: str) -> Engine:
-    capabilities_for(name)
-    return PreviewEngine()
+def capabilities_for(settings: Settings) -> EngineCapabilities:
+    """What the configured engine can do, without loading it."""
+    return _entry(settings.engine).capabilities(settings)
+
+
+def create_engine(settings: Settings) -> Engine:
+    """Build the configured engine (for a worker; may load a model)."""
+    return _entry(settings.engine).create(settings)

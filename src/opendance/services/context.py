@@ -66,7 +66,7 @@ async def open_context(
         store=store,
         policy=policy,
         resolver=resolver or SystemResolver(),
-        capabilities=capabilities_for(settings.engine),
+        capabilities=capabilities_for(settings),
         reads=hot_reads_for(db),
     )
 
