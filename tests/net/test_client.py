@@ -418,3 +418,45 @@ async def test_https_fails_with_an_untrusted_certificate(
         await fetch_image_bytes(
             server.url("/image.png", host="images.test"), policy=policy, resolver=resolver
         )
+
+
+# --- downloads to a file ---------------------------------------------------------------------
+
+
+async def test_download_streams_a_2xx_body_to_the_writer(
+    client: SafeHttpClient, peer: PeerServer
+) -> None:
+    chunks: list[bytes] = []
+    saved = await client.download(peer.url("/image.png"), chunks.append, max_body_bytes=MB)
+    assert saved.status == 200 and saved.is_success
+    assert b"".join(chunks) == image_bytes("PNG") and saved.size == len(image_bytes("PNG"))
+
+
+async def test_download_writes_nothing_for_other_statuses(
+    client: SafeHttpClient, peer: PeerServer
+) -> None:
+    chunks: list[bytes] = []
+    saved = await client.download(peer.url("/status/404"), chunks.append)
+    assert (saved.status, saved.size, chunks) == (404, 0, [])
+    redirect = await client.download(peer.url("/redirect?to=/image.png"), chunks.append)
+    assert redirect.status == 302 and redirect.headers["location"] == "/image.png" and not chunks
+
+
+async def test_download_stops_at_the_size_limit(client: SafeHttpClient, peer: PeerServer) -> None:
+    written = 0
+
+    def count(chunk: bytes) -> None:
+        nonlocal written
+        written += len(chunk)
+
+    with pytest.raises(ResponseTooLarge):
+        await client.download(peer.url("/huge-unsized"), count, max_body_bytes=MB)
+    assert written <= MB
+
+
+async def test_download_is_checked_like_any_request(
+    client: SafeHttpClient, sink: ConnectionSink
+) -> None:
+    with pytest.raises(UrlRejected):
+        await client.download(f"http://127.0.0.2:{sink.port}/v.mp4", lambda _chunk: None)
+    assert sink.connections() == 0

@@ -10,7 +10,7 @@ time; ``fetch_image_bytes`` is the image download on top of the client.
 from __future__ import annotations
 
 from opendance.net.addresses import DEFAULT_BLOCKED, AddressPolicy, BlockedNetwork, IPAddress
-from opendance.net.client import SafeHttpClient, SafeResponse
+from opendance.net.client import SafeHttpClient, SafeResponse, SavedResponse
 from opendance.net.data_urls import DataImage, is_data_url, parse_data_image_url
 from opendance.net.errors import FetchFailed, NameResolutionError, ResponseTooLarge, UrlRejected
 from opendance.net.fetch import fetch_image_bytes
@@ -32,6 +32,7 @@ __all__ = [
     "ResponseTooLarge",
     "SafeHttpClient",
     "SafeResponse",
+    "SavedResponse",
     "StaticResolver",
     "SystemResolver",
     "UrlRejected",

@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urljoin
 
 import httpx
@@ -62,6 +63,25 @@ class SafeResponse:
     @property
     def is_success(self) -> bool:
         return 200 <= self.status < 300
+
+
+@dataclass(frozen=True, slots=True)
+class SavedResponse:
+    """A response whose body went to the caller's ``write`` (2xx only). ``size`` is the number
+    of body bytes written; for any other status nothing was written and ``size`` is 0."""
+
+    status: int
+    headers: httpx.Headers
+    size: int
+    final_url: str
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status < 300
+
+
+_T = TypeVar("_T")
+_BodyReader = Callable[[httpx.Response, ParsedUrl, "_Exchange"], Awaitable[_T]]
 
 
 @functools.cache
@@ -112,6 +132,85 @@ class SafeHttpClient:
         blocked address, and ``FetchFailed`` for DNS, connection, TLS, timeout, size and
         redirect-limit failures.
         """
+
+        async def read(
+            response: httpx.Response, url: ParsedUrl, exchange: _Exchange
+        ) -> SafeResponse:
+            body, truncated = await _read_body(response, exchange)
+            return SafeResponse(
+                response.status_code, httpx.Headers(response.headers), body, url.url, truncated
+            )
+
+        return await self._exchange(
+            method,
+            url,
+            read,
+            headers=headers,
+            content=content,
+            timeout=timeout,
+            max_body_bytes=max_body_bytes,
+            max_redirects=max_redirects,
+            truncate_body=truncate_body,
+            subject=subject,
+        )
+
+    async def download(
+        self,
+        url: str,
+        write: Callable[[bytes], object],
+        *,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 15.0,  # noqa: ASYNC109 -- one deadline over DNS, hops and body
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_redirects: int = 0,
+        subject: str = "url",
+    ) -> SavedResponse:
+        """GET ``url`` and stream a 2xx body to ``write`` chunk by chunk, never holding it in
+        memory (large files). Other statuses are returned with nothing written.
+
+        ``write`` is called on the event loop, so it must be quick (a local file). The checks,
+        the deadline and the errors are those of :meth:`request`; a body over
+        ``max_body_bytes`` raises ``ResponseTooLarge`` after at most that many bytes were
+        written, and the caller discards what it wrote.
+        """
+
+        async def save(
+            response: httpx.Response, url: ParsedUrl, exchange: _Exchange
+        ) -> SavedResponse:
+            size = 0
+            if 200 <= response.status_code < 300:
+                size = await _stream_body(response, exchange.max_body_bytes, write)
+            return SavedResponse(
+                response.status_code, httpx.Headers(response.headers), size, url.url
+            )
+
+        return await self._exchange(
+            "GET",
+            url,
+            save,
+            headers=headers,
+            content=None,
+            timeout=timeout,
+            max_body_bytes=max_body_bytes,
+            max_redirects=max_redirects,
+            truncate_body=False,
+            subject=subject,
+        )
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        read: _BodyReader[_T],
+        *,
+        headers: Mapping[str, str] | None,
+        content: bytes | None,
+        timeout: float,  # noqa: ASYNC109 -- one deadline over DNS, hops and body
+        max_body_bytes: int,
+        max_redirects: int,
+        truncate_body: bool,
+        subject: str,
+    ) -> _T:
         if not 0 <= max_redirects <= MAX_REDIRECTS_LIMIT:
             raise ValueError(f"max_redirects must be between 0 and {MAX_REDIRECTS_LIMIT}")
         if timeout <= 0 or max_body_bytes < 0:
@@ -132,15 +231,20 @@ class SafeHttpClient:
         )
         try:
             async with asyncio.timeout(timeout):
-                return await self._follow(parsed, subject, exchange, max_redirects)
+                return await self._follow(parsed, subject, exchange, max_redirects, read)
         except (TimeoutError, httpx.TimeoutException):
             raise FetchFailed(f"timed out after {timeout:g} s") from None
         except httpx.HTTPError as exc:
             raise FetchFailed(_describe_transport_error(exc)) from None
 
     async def _follow(
-        self, url: ParsedUrl, subject: str, exchange: _Exchange, max_redirects: int
-    ) -> SafeResponse:
+        self,
+        url: ParsedUrl,
+        subject: str,
+        exchange: _Exchange,
+        max_redirects: int,
+        read: _BodyReader[_T],
+    ) -> _T:
         for hop in range(max_redirects + 1):
             async with self._open(url, subject, exchange) as response:
                 location = response.headers.get("location")
@@ -149,14 +253,7 @@ class SafeHttpClient:
                     or response.status_code not in REDIRECT_STATUSES
                     or location is None
                 ):
-                    body, truncated = await _read_body(response, exchange)
-                    return SafeResponse(
-                        response.status_code,
-                        httpx.Headers(response.headers),
-                        body,
-                        url.url,
-                        truncated,
-                    )
+                    return await read(response, url, exchange)
                 status = response.status_code
             if hop == max_redirects:
                 break
@@ -286,6 +383,22 @@ async def _read_body(response: httpx.Response, exchange: _Exchange) -> tuple[byt
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks), False
+
+
+async def _stream_body(
+    response: httpx.Response, limit: int, write: Callable[[bytes], object]
+) -> int:
+    """Hand the body to ``write`` in chunks; raise once it exceeds ``limit`` bytes."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    size = 0
+    async for chunk in response.aiter_raw():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        write(chunk)
+    return size
 
 
 def _too_large(limit: int) -> ResponseTooLarge:
