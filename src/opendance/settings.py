@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -60,6 +60,26 @@ class Settings(BaseSettings):
     )
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    # The upstream engine: forwards tasks to another Seedance-compatible API.
+    upstream_url: str | None = Field(
+        default=None,
+        description="Base URL of the Seedance-compatible API the upstream engine forwards to.",
+    )
+    upstream_api_key: SecretStr | None = Field(
+        default=None, description="Bearer API key for upstream_url (never logged or shown)."
+    )
+    upstream_timeout_seconds: float = Field(
+        default=1800.0,
+        gt=0,
+        description="Overall deadline of one upstream task, download included.",
+    )
+    upstream_poll_seconds: float = Field(
+        default=2.0, gt=0, description="First wait between status polls (it backs off to 5x)."
+    )
+    upstream_audio: bool = Field(default=True, description="The upstream can generate audio.")
+    upstream_image_to_video: bool = Field(
+        default=True, description="The upstream accepts an input image (first frame)."
+    )
     log_level: str = "info"
 
     @field_validator("public_url")

@@ -36,8 +36,21 @@ def _create_preview(_settings: Settings) -> Engine:
     return PreviewEngine()
 
 
+def _upstream_capabilities(settings: Settings) -> EngineCapabilities:
+    from opendance.engines.upstream import upstream_capabilities
+
+    return upstream_capabilities(settings)
+
+
+def _create_upstream(settings: Settings) -> Engine:
+    from opendance.engines.upstream import UpstreamEngine
+
+    return UpstreamEngine.from_settings(settings)
+
+
 ENGINES: dict[str, EngineEntry] = {
     "preview": EngineEntry(_preview_capabilities, _create_preview),
+    "upstream": EngineEntry(_upstream_capabilities, _create_upstream),
 }
 
 
