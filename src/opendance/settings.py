@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -65,7 +65,9 @@ class Settings(BaseSettings):
         default=None,
         description="Base URL of the Seedance-compatible API the upstream engine forwards to.",
     )
-    upstream_api_key: SecretStr | None = Field(
+    # A plain string like secret_key: 'opendance serve' hands every setting to its workers
+    # through the environment, and a SecretStr would arrive there masked.
+    upstream_api_key: str | None = Field(
         default=None, description="Bearer API key for upstream_url (never logged or shown)."
     )
     upstream_timeout_seconds: float = Field(

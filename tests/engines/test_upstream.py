@@ -145,11 +145,6 @@ def test_create_refuses_a_url_that_is_not_http(tmp_path: Path) -> None:
         create_engine(settings)
 
 
-def test_the_key_stays_out_of_the_settings_repr(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, upstream_api_key=KEY)  # type: ignore[call-arg]
-    assert KEY not in repr(settings) and KEY not in str(settings.model_dump())
-
-
 def test_capabilities_are_what_the_operator_declares(tmp_path: Path) -> None:
     base = {"data_dir": tmp_path, "engine": "upstream"}
     assert capabilities_for(Settings(**base)) == EngineCapabilities(True, True)  # type: ignore[arg-type]

@@ -24,6 +24,7 @@ from tests.net.servers import free_port
 from tests.support.db import balance, ledger_consistent
 from tests.support.live import LiveServer, wait_for_status
 from tests.support.media import first_frame, png_bytes
+from tests.support.processes import ServeProcess
 
 pytestmark = pytest.mark.slow
 
@@ -265,3 +266,27 @@ def test_options_the_operator_turned_off_are_refused_at_submit(tmp_path: Path) -
         assert image.status_code == 400 and image.json()["error"] == "UNSUPPORTED_OPTION"
     finally:
         ours.stop()
+
+
+def test_opendance_serve_workers_reach_the_upstream(upstream: LiveServer, tmp_path: Path) -> None:
+    """The real deployment: `opendance serve` hands the upstream settings (the key too) to
+    its worker processes through the environment."""
+    key = upstream.create_account("reseller", 100)
+    env = {
+        "OPENDANCE_ENGINE": "upstream",
+        "OPENDANCE_UPSTREAM_URL": upstream.url,
+        "OPENDANCE_UPSTREAM_API_KEY": key,
+        "OPENDANCE_UPSTREAM_POLL_SECONDS": "0.1",
+    }
+    serve = ServeProcess(tmp_path / "serve", free_port(), ("--workers", "1"), env=env).start()
+    try:
+        client = httpx.Client(
+            base_url=serve.url, headers={"Authorization": f"Bearer {serve.demo_key()}"}
+        )
+        with client:
+            task_id = _generate(client, prompt="x", resolution="480p", duration=4)
+            data = wait_for_status(client, task_id, timeout=60)
+        assert data["status"] == "SUCCESS", (data, serve.output())
+        assert upstream.call(lambda c: balance(c, "reseller")) == 92
+    finally:
+        serve.stop()

@@ -34,11 +34,7 @@ class UpstreamConfig:
     @classmethod
     def from_settings(cls, settings: Settings) -> UpstreamConfig:
         url = (settings.upstream_url or "").strip()
-        key = (
-            settings.upstream_api_key.get_secret_value().strip()
-            if settings.upstream_api_key
-            else ""
-        )
+        key = (settings.upstream_api_key or "").strip()
         missing = [
             name
             for name, value in (
