@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -50,14 +51,23 @@ def download_video(
     resolver: Resolver,
     timeout: float,
     max_bytes: int = MAX_VIDEO_BYTES,
+    on_chunk: Callable[[], None] = lambda: None,
 ) -> None:
     """Write the video at ``url`` to ``dest``; raise ``VideoDownloadFailed``.
 
-    Runs its own event loop: the engine is synchronous, in a worker thread with no loop.
+    ``on_chunk`` is called as data arrives; whatever it raises (a cancellation) stops the
+    download. Runs its own event loop: the engine is synchronous, in a worker thread.
     """
     asyncio.run(
         _download(
-            url, dest, upstream_origin, policy, resolver, timeout=timeout, max_bytes=max_bytes
+            url,
+            dest,
+            upstream_origin,
+            policy,
+            resolver,
+            timeout=timeout,
+            max_bytes=max_bytes,
+            on_chunk=on_chunk,
         )
     )
 
@@ -71,10 +81,16 @@ async def _download(
     *,
     timeout: float,  # noqa: ASYNC109 -- one deadline over all hops and the body
     max_bytes: int,
+    on_chunk: Callable[[], None],
 ) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     with dest.open("wb") as sink:
+
+        def write(chunk: bytes) -> None:
+            sink.write(chunk)
+            on_chunk()
+
         for _hop in range(MAX_VIDEO_REDIRECTS + 1):
             try:
                 parsed = parse_http_url(url, subject="the video URL")
@@ -91,7 +107,7 @@ async def _download(
             try:
                 answer: SavedResponse = await client.download(
                     parsed.url,
-                    sink.write,
+                    write,
                     headers={"Accept": "video/mp4, */*;q=0.5"},
                     timeout=remaining,
                     max_body_bytes=max_bytes,

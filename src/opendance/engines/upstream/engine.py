@@ -137,6 +137,8 @@ class UpstreamEngine:
                 resolver=self.resolver,
                 timeout=waiter.call_timeout(math.inf),
                 max_bytes=self.max_video_bytes,
+                # keeps reporting, so a cancellation stops a long download too
+                on_chunk=lambda: waiter.progress(waiter.fraction),
             )
         except VideoDownloadFailed as exc:
             raise EngineError(
