@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from opendance import __version__
+from opendance.cli import client_commands
 from opendance.cli.admin import accounts_app, credits_app, keys_app
 from opendance.cli.common import (
     build_settings,
@@ -27,6 +28,7 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
 app.add_typer(credits_app, name="credits")
 app.add_typer(webhooks_app, name="webhooks")
+client_commands.register(app)  # generate, status, download: HTTP clients of the API
 
 
 @app.callback()

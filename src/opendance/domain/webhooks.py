@@ -45,9 +45,14 @@ def secret_key(secret: str) -> bytes:
 
 def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     """One ``v1,<base64>`` signature of a message."""
+    mac = digest(secret_key(secret), message_id, timestamp, body)
+    return "v1," + base64.b64encode(mac).decode("ascii")
+
+
+def digest(key: bytes, message_id: str, timestamp: int, body: bytes) -> bytes:
+    """The raw HMAC-SHA256 of a message: what senders sign and receivers compare."""
     signed = f"{message_id}.{timestamp}.".encode() + body
-    digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode("ascii")
+    return hmac.new(key, signed, hashlib.sha256).digest()
 
 
 def signature_header(

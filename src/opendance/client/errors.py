@@ -1,0 +1,237 @@
+"""What the SDK raises. Every class here derives from ``OpendanceClientError``.
+
+    OpendanceClientError
+    ├── ConfigurationError              no API key, bad base URL
+    ├── TransportError                  the server could not be reached or stopped answering
+    ├── UnexpectedResponse              an answer that is not the API's JSON envelope
+    ├── WaitTimeout                     wait(): the deadline passed while the task ran on
+    ├── VideoNotReady                   download(): the task has no video (yet, or it failed)
+    └── ApiError                        the API answered with an error envelope
+        ├── BadRequest                  400, one subclass per code:
+        │   ├── InvalidPrompt, InvalidAspectRatio, InvalidResolution, InvalidDuration,
+        │   ├── TooManyImages, InvalidImageUrl, InvalidCallbackUrl, InvalidRequest,
+        │   └── UnsupportedOption
+        ├── InvalidApiKey               401
+        ├── InsufficientCredits         402 (price, balance)
+        ├── NotFound                    404
+        │   └── TaskNotFound            404
+        ├── MethodNotAllowed            405
+        ├── PayloadTooLarge             413
+        ├── RateLimited                 429 (retry_after)
+        ├── InternalError               500
+        └── NotReady                    503
+
+An error code this SDK does not know yet becomes a plain ``ApiError`` (or ``BadRequest`` for a
+400), so code written today keeps working against a newer server.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from opendance.client.models import Task
+
+
+class OpendanceClientError(Exception):
+    """Base class of everything the Opendance SDK raises."""
+
+
+class ConfigurationError(OpendanceClientError):
+    """The client is missing its API key or has an unusable base URL."""
+
+
+class TransportError(OpendanceClientError):
+    """The server could not be reached, or the connection failed mid-answer."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        self.url = url
+        super().__init__(message)
+
+
+class UnexpectedResponse(OpendanceClientError):
+    """The server answered, but not with the API's JSON envelope (a proxy page, say)."""
+
+    def __init__(self, message: str, *, status_code: int) -> None:
+        self.status_code = status_code
+        super().__init__(message)
+
+
+class WaitTimeout(OpendanceClientError):
+    """The wait's deadline passed; the task itself goes on and can be polled again later."""
+
+    def __init__(self, task: Task, timeout: float) -> None:
+        self.task = task
+        self.task_id = task.task_id
+        self.timeout = timeout
+        super().__init__(f"task {task.task_id} is still {task.status} after {timeout:g} s")
+
+
+class VideoNotReady(OpendanceClientError):
+    """The task has no video to download: it is still running, or it failed."""
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+        why = f"failed: {task.error_message}" if task.failed else f"is still {task.status}"
+        super().__init__(f"task {task.task_id} has no video: it {why}")
+
+
+class ApiError(OpendanceClientError):
+    """An error answer of the API: ``status_code``, the stable ``error`` code, ``message``."""
+
+    code: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        error: str,
+        data: Any = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.message = message
+        self.status_code = status_code
+        self.error = error
+        self.data = data
+        self.request_id = request_id
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.error}, HTTP {self.status_code})"
+
+
+class BadRequest(ApiError):
+    """400: the request was refused as it stands; its ``error`` names the field."""
+
+
+class InvalidPrompt(BadRequest):
+    code = "INVALID_PROMPT"
+
+
+class InvalidAspectRatio(BadRequest):
+    code = "INVALID_ASPECT_RATIO"
+
+
+class InvalidResolution(BadRequest):
+    code = "INVALID_RESOLUTION"
+
+
+class InvalidDuration(BadRequest):
+    code = "INVALID_DURATION"
+
+
+class TooManyImages(BadRequest):
+    code = "TOO_MANY_IMAGES"
+
+
+class InvalidImageUrl(BadRequest):
+    code = "INVALID_IMAGE_URL"
+
+
+class InvalidCallbackUrl(BadRequest):
+    code = "INVALID_CALLBACK_URL"
+
+
+class InvalidRequest(BadRequest):
+    code = "INVALID_REQUEST"
+
+
+class UnsupportedOption(BadRequest):
+    code = "UNSUPPORTED_OPTION"
+
+
+class InvalidApiKey(ApiError):
+    code = "INVALID_API_KEY"
+
+
+class InsufficientCredits(ApiError):
+    """402: the balance is below the price. ``price`` and ``balance`` are ``None`` when the
+    server's answer does not carry them."""
+
+    code = "INSUFFICIENT_CREDITS"
+    # The contract fixes no fields for them; Opendance says both in the message, and a server
+    # may also put them in ``data``.
+    _FIGURES = re.compile(r"costs (\d+) credits? but the balance is (-?\d+)")
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        data = self.data if isinstance(self.data, dict) else {}
+        self.price: int | None = _int_or_none(data.get("price"))
+        self.balance: int | None = _int_or_none(data.get("balance"))
+        match = self._FIGURES.search(message)
+        if match and self.price is None:
+            self.price = int(match.group(1))
+        if match and self.balance is None:
+            self.balance = int(match.group(2))
+
+
+class NotFound(ApiError):
+    code = "NOT_FOUND"
+
+
+class TaskNotFound(NotFound):
+    code = "TASK_NOT_FOUND"
+
+
+class MethodNotAllowed(ApiError):
+    code = "METHOD_NOT_ALLOWED"
+
+
+class PayloadTooLarge(ApiError):
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class RateLimited(ApiError):
+    """429: too many requests for this key. ``retry_after`` is the server's wait, in seconds."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class InternalError(ApiError):
+    code = "INTERNAL_ERROR"
+
+
+class NotReady(ApiError):
+    code = "NOT_READY"
+
+
+ERRORS_BY_CODE: dict[str, type[ApiError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidPrompt,
+        InvalidAspectRatio,
+        InvalidResolution,
+        InvalidDuration,
+        TooManyImages,
+        InvalidImageUrl,
+        InvalidCallbackUrl,
+        InvalidRequest,
+        UnsupportedOption,
+        InvalidApiKey,
+        InsufficientCredits,
+        NotFound,
+        TaskNotFound,
+        MethodNotAllowed,
+        PayloadTooLarge,
+        RateLimited,
+        InternalError,
+        NotReady,
+    )
+}
+
+
+def error_class(code: str, status_code: int) -> type[ApiError]:
+    known = ERRORS_BY_CODE.get(code)
+    if known is not None:
+        return known
+    return BadRequest if status_code == 400 else ApiError
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
