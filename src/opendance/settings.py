@@ -37,7 +37,45 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         default=1200, ge=0, description="Requests per API key per minute; 0 turns it off."
     )
-    engine: str = "preview"
+    engine: str = Field(default="preview", description="preview, ltx2, wan or upstream.")
+    # --- model engines (ltx2, wan): local diffusers directories, never a hub download ---
+    model_path: Path | None = Field(
+        default=None, description="The engine's diffusers pipeline directory (ltx2, wan)."
+    )
+    image_model_path: Path | None = Field(
+        default=None,
+        description="wan only: a WanImageToVideoPipeline directory for image-to-video "
+        "(not needed for a Wan 2.2 TI2V model, which does both).",
+    )
+    audio_model_path: Path | None = Field(
+        default=None,
+        description="wan only: a StableAudioPipeline directory that adds the soundtrack.",
+    )
+    device: str = Field(default="auto", description="auto, cpu, cuda, cuda:N or mps.")
+    dtype: str = Field(default="auto", description="auto, bf16, fp16 or fp32.")
+    cpu_offload: bool = Field(
+        default=False, description="Keep idle model parts in host memory (slower, less VRAM)."
+    )
+    vae_tiling: bool | None = Field(
+        default=None, description="Decode in tiles (less VRAM); default: on for CUDA."
+    )
+    vae_slicing: bool = False
+    attention_backend: str | None = Field(
+        default=None, description="A diffusers attention backend, e.g. flash, sage, native."
+    )
+    compile_transformer: bool = Field(
+        default=False, description="torch.compile the transformer (slow first task)."
+    )
+    inference_steps: int | None = Field(
+        default=None, ge=1, le=200, description="Denoising steps; default: the engine's own."
+    )
+    guidance_scale: float | None = Field(default=None, ge=0, le=30)
+    engine_process: str = Field(
+        default="auto",
+        description="Where the engine runs: 'process' (a child process; a crash or an "
+        "out-of-memory kill fails one task, not the worker), 'thread', or 'auto' (model "
+        "engines in a process, the others in a thread).",
+    )
     lease_seconds: float = Field(default=30.0, gt=0, description="A worker's lease on its task.")
     heartbeat_seconds: float = Field(default=5.0, gt=0)
     max_attempts: int = Field(default=3, ge=1, description="Lease losses before a task fails.")
@@ -83,6 +121,20 @@ class Settings(BaseSettings):
         default=True, description="The upstream accepts an input image (first frame)."
     )
     log_level: str = "info"
+
+    @field_validator("dtype")
+    @classmethod
+    def _known_dtype(cls, value: str) -> str:
+        if value not in ("auto", "bf16", "fp16", "fp32"):
+            raise ValueError("dtype must be auto, bf16, fp16 or fp32")
+        return value
+
+    @field_validator("engine_process")
+    @classmethod
+    def _known_engine_process(cls, value: str) -> str:
+        if value not in ("auto", "process", "thread"):
+            raise ValueError("engine_process must be auto, process or thread")
+        return value
 
     @field_validator("public_url")
     @classmethod

@@ -17,6 +17,7 @@ from opendance.cli.common import (
     run_async,
     run_with_context,
 )
+from opendance.cli.models import models_app
 from opendance.cli.webhooks import webhooks_app
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app.add_typer(accounts_app, name="accounts")
 app.add_typer(keys_app, name="keys")
 app.add_typer(credits_app, name="credits")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(models_app, name="models")
 client_commands.register(app)  # generate, status, download: HTTP clients of the API
 
 
@@ -35,10 +37,10 @@ client_commands.register(app)  # generate, status, download: HTTP clients of the
 def root(
     ctx: typer.Context,
     data_dir: Annotated[
-        Path | None, typer.Option(help="Data directory [env OPENDANCE_DATA_DIR].")
+        Path | None, typer.Option(help="Data directory (env OPENDANCE_DATA_DIR).")
     ] = None,
     database_url: Annotated[
-        str | None, typer.Option(help="Database URL [env OPENDANCE_DATABASE_URL].")
+        str | None, typer.Option(help="Database URL (env OPENDANCE_DATABASE_URL).")
     ] = None,
 ) -> None:
     ctx.obj = {k: v for k, v in {"data_dir": data_dir, "database_url": database_url}.items() if v}
@@ -50,11 +52,40 @@ def version() -> None:
     typer.echo(__version__)
 
 
+EngineOption = Annotated[
+    str | None,
+    typer.Option("--engine", help="preview, ltx2, wan or upstream (env OPENDANCE_ENGINE)."),
+]
+ModelOption = Annotated[
+    Path | None,
+    typer.Option("--model", help="Local diffusers directory (env OPENDANCE_MODEL_PATH)."),
+]
+ImageModelOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--image-model", help="wan: image-to-video pipeline (env OPENDANCE_IMAGE_MODEL_PATH)."
+    ),
+]
+AudioModelOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--audio-model", help="wan: StableAudio pipeline (env OPENDANCE_AUDIO_MODEL_PATH)."
+    ),
+]
+DeviceOption = Annotated[
+    str | None,
+    typer.Option("--device", help="auto, cpu, cuda, cuda:N, mps (env OPENDANCE_DEVICE)."),
+]
+DtypeOption = Annotated[
+    str | None, typer.Option("--dtype", help="auto, bf16, fp16, fp32 (env OPENDANCE_DTYPE).")
+]
+
+
 @app.command()
 def serve(
     ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="Bind address [env OPENDANCE_HOST].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [env OPENDANCE_PORT].")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (env OPENDANCE_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (env OPENDANCE_PORT).")] = None,
     workers: Annotated[
         int,
         typer.Option(help="Worker processes to start beside the API (0: the API alone).", min=0),
@@ -63,23 +94,56 @@ def serve(
         bool, typer.Option("--no-demo", help="Do not create the demo account on an empty database.")
     ] = False,
     public_url: Annotated[
-        str | None, typer.Option(help="Base of video URLs [env OPENDANCE_PUBLIC_URL].")
+        str | None, typer.Option(help="Base of video URLs (env OPENDANCE_PUBLIC_URL).")
     ] = None,
+    engine: EngineOption = None,
+    model: ModelOption = None,
+    image_model: ImageModelOption = None,
+    audio_model: AudioModelOption = None,
+    device: DeviceOption = None,
+    dtype: DtypeOption = None,
 ) -> None:
     """Run the API server (and workers)."""
     from opendance.cli.server import run_server
 
-    settings = build_settings(ctx, host=host, port=port, public_url=public_url)
+    settings = build_settings(
+        ctx,
+        host=host,
+        port=port,
+        public_url=public_url,
+        engine=engine,
+        model_path=model,
+        image_model_path=image_model,
+        audio_model_path=audio_model,
+        device=device,
+        dtype=dtype,
+    )
     configure_logging(settings.log_level)
     run_async(run_server(settings, workers=workers, demo=not no_demo))
 
 
 @app.command()
-def worker(ctx: typer.Context) -> None:
+def worker(
+    ctx: typer.Context,
+    engine: EngineOption = None,
+    model: ModelOption = None,
+    image_model: ImageModelOption = None,
+    audio_model: AudioModelOption = None,
+    device: DeviceOption = None,
+    dtype: DtypeOption = None,
+) -> None:
     """Run one worker process: take tasks from the queue and render them."""
     from opendance.cli.server import run_worker
 
-    settings = build_settings(ctx)
+    settings = build_settings(
+        ctx,
+        engine=engine,
+        model_path=model,
+        image_model_path=image_model,
+        audio_model_path=audio_model,
+        device=device,
+        dtype=dtype,
+    )
     configure_logging(settings.log_level)
     run_async(run_worker(settings))
 

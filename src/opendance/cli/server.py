@@ -16,11 +16,11 @@ import uvicorn
 
 from opendance import __version__
 from opendance.api.app import create_app
-from opendance.engines.registry import create_engine
 from opendance.services.admin import DEMO_CREDITS, ensure_demo_account
 from opendance.services.context import AppContext, open_context
 from opendance.services.webhooks import Dispatcher
 from opendance.settings import Settings
+from opendance.worker.host import create_host
 from opendance.worker.runner import Worker
 
 log = logging.getLogger("opendance.server")
@@ -76,7 +76,7 @@ async def _once_listening(
 
 async def run_worker(settings: Settings) -> None:
     ctx = await open_context(settings)
-    worker = Worker(ctx, create_engine(settings))
+    worker = Worker(ctx, create_host(settings))
     loop = asyncio.get_running_loop()
     drain_timer: asyncio.TimerHandle | None = None
 

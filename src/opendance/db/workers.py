@@ -33,14 +33,14 @@ async def unregister_worker(conn: AsyncConnection, worker_id: str) -> None:
 
 
 async def live_workers(conn: AsyncConnection, *, seen_within: float) -> int:
+    """Workers that reported recently and can take tasks (not still loading their model)."""
     since = utcnow() - timedelta(seconds=seen_within)
-    return int(
-        (
-            await conn.execute(
-                select(func.count()).select_from(workers).where(workers.c.last_seen_at >= since)
-            )
-        ).scalar_one()
+    query = (
+        select(func.count())
+        .select_from(workers)
+        .where(workers.c.last_seen_at >= since, workers.c.state != "loading")
     )
+    return int((await conn.execute(query)).scalar_one())
 
 
 async def forget_silent_workers(conn: AsyncConnection, *, silent_for: float) -> int:

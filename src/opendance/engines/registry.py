@@ -22,6 +22,9 @@ class UnknownEngine(OpendanceError):
 class EngineEntry:
     capabilities: Callable[[Settings], EngineCapabilities]
     create: Callable[[Settings], Engine]
+    loads_model: bool = False
+    """Holds a model in memory: run it in a child process (a crash fails one task, not the
+    worker), load it once and reuse it for every task."""
 
 
 def _preview_capabilities(_settings: Settings) -> EngineCapabilities:
@@ -48,9 +51,35 @@ def _create_upstream(settings: Settings) -> Engine:
     return UpstreamEngine.from_settings(settings)
 
 
+def _ltx2_capabilities(settings: Settings) -> EngineCapabilities:
+    from opendance.engines.diffusers.ltx2 import ltx2_capabilities
+
+    return ltx2_capabilities(settings)
+
+
+def _create_ltx2(settings: Settings) -> Engine:
+    from opendance.engines.diffusers.ltx2 import LTX2Engine
+
+    return LTX2Engine(settings)
+
+
+def _wan_capabilities(settings: Settings) -> EngineCapabilities:
+    from opendance.engines.diffusers.wan import wan_capabilities
+
+    return wan_capabilities(settings)
+
+
+def _create_wan(settings: Settings) -> Engine:
+    from opendance.engines.diffusers.wan import WanEngine
+
+    return WanEngine(settings)
+
+
 ENGINES: dict[str, EngineEntry] = {
     "preview": EngineEntry(_preview_capabilities, _create_preview),
     "upstream": EngineEntry(_upstream_capabilities, _create_upstream),
+    "ltx2": EngineEntry(_ltx2_capabilities, _create_ltx2, loads_model=True),
+    "wan": EngineEntry(_wan_capabilities, _create_wan, loads_model=True),
 }
 
 
@@ -70,6 +99,13 @@ def _entry(name: str) -> EngineEntry:
 def capabilities_for(settings: Settings) -> EngineCapabilities:
     """What the configured engine can do, without loading it."""
     return _entry(settings.engine).capabilities(settings)
+
+
+def runs_in_child_process(settings: Settings) -> bool:
+    """Where the worker runs the configured engine (``OPENDANCE_ENGINE_PROCESS``)."""
+    if settings.engine_process == "auto":
+        return _entry(settings.engine).loads_model
+    return settings.engine_process == "process"
 
 
 def create_engine(settings: Settings) -> Engine:

@@ -29,8 +29,9 @@ from opendance.services.billing import fail_and_refund, fail_expired_and_refund
 from opendance.services.context import AppContext
 from opendance.services.webhooks import enqueue_terminal_event
 from opendance.worker.control import RenderCancelled, RunControl
+from opendance.worker.host import EngineHost, as_host
 from opendance.worker.inputs import InputImageError, load_first_frame
-from opendance.worker.render import RenderedVideo, render_to_file
+from opendance.worker.render import RenderedVideo
 
 log = logging.getLogger("opendance.worker")
 
@@ -42,9 +43,11 @@ def new_worker_id() -> str:
 
 
 class Worker:
-    def __init__(self, ctx: AppContext, engine: Engine, *, worker_id: str | None = None) -> None:
+    def __init__(
+        self, ctx: AppContext, engine: Engine | EngineHost, *, worker_id: str | None = None
+    ) -> None:
         self.ctx = ctx
-        self.engine = engine
+        self.host: EngineHost = as_host(engine)
         self.id = worker_id or new_worker_id()
         self.settings = ctx.settings
         self.stopping = asyncio.Event()  # finish the current task, claim no more
@@ -66,17 +69,27 @@ class Worker:
                 id=self.id,
                 hostname=socket.gethostname(),
                 pid=os.getpid(),
-                engine=self.engine.name,
-                state="idle",
+                engine=self.host.name,
+                state="loading",
                 current_task_id=None,
             )
-        log.info("worker %s ready (engine %s)", self.id, self.engine.name)
         last_seen = time.monotonic()
         try:
+            # A model loads once per worker, before the first claim; /readyz does not count a
+            # loading worker, so a fleet is not reported ready while its models load.
+            load_seconds = await asyncio.to_thread(self.host.start)
+            await self._seen("idle", None)
+            log.info(
+                "worker %s ready (engine %s, loaded in %.1f s)",
+                self.id,
+                self.host.name,
+                load_seconds,
+            )
             while not self.stopping.is_set():
                 if max_tasks is not None and self.completed >= max_tasks:
                     break
                 await self._reap_if_due()
+                await asyncio.to_thread(self.host.ensure_ready)
                 task = await self._claim()
                 if task is not None:
                     await self._process(task)
@@ -87,6 +100,7 @@ class Worker:
                     last_seen = time.monotonic()
                 await _wait(self.stopping, self.settings.poll_seconds)
         finally:
+            await asyncio.to_thread(self.host.close)
             async with self.ctx.db.write() as conn:
                 await worker_rows.unregister_worker(conn, self.id)
             shutil.rmtree(self._workdir, ignore_errors=True)
@@ -153,7 +167,7 @@ class Worker:
         if first_frame is not None:
             spec = dataclasses.replace(spec, first_frame=first_frame)
         control.report(0.0)
-        return await asyncio.to_thread(render_to_file, self.engine, spec, out_path, control)
+        return await asyncio.to_thread(self.host.render, spec, out_path, control)
 
     async def _finish(self, task: TaskRecord, lease: Lease, rendered: RenderedVideo) -> None:
         # Keys carry the fencing token: a stalled worker that lost its lease can never

@@ -1,0 +1,87 @@
+"""``opendance models``: tiny pipelines to try the model engines without weights, and a check
+that the configured model loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from opendance.cli.common import build_settings, emit
+
+models_app = typer.Typer(help="Model engines: make tiny test pipelines, check the configured one.")
+
+KINDS = ("ltx2", "wan", "wan-i2v", "stable-audio")
+
+
+@models_app.command("make-tiny")
+def make_tiny(
+    kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(KINDS)}.")],
+    directory: Annotated[Path, typer.Argument(help="Where to save the pipeline.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Save a tiny random-weight pipeline of the real architecture (noise video, seconds on a
+    CPU): point OPENDANCE_MODEL_PATH (ltx2, wan), OPENDANCE_IMAGE_MODEL_PATH (wan-i2v) or
+    OPENDANCE_AUDIO_MODEL_PATH (stable-audio) at it."""
+    if kind not in KINDS:
+        typer.echo(f"error: unknown kind {kind!r}; one of {', '.join(KINDS)}", err=True)
+        raise typer.Exit(code=2)
+    try:
+        from opendance.engines.diffusers.tiny import make_tiny as build
+    except ImportError as exc:
+        typer.echo(f"error: {_missing_extra(exc)}", err=True)
+        raise typer.Exit(code=1) from None
+    path = build(kind, directory)
+    emit(
+        {"kind": kind, "path": str(path.resolve())},
+        as_json,
+        f"saved a tiny {kind} pipeline to {path}",
+    )
+
+
+@models_app.command("check")
+def check(
+    ctx: typer.Context,
+    engine: Annotated[str | None, typer.Option(help="Engine (env OPENDANCE_ENGINE).")] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Model directory (env OPENDANCE_MODEL_PATH).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Load the configured engine once, as a worker would, and report what it can do."""
+    import time
+
+    from opendance.engines.registry import create_engine
+    from opendance.errors import OpendanceError
+
+    settings = build_settings(ctx, engine=engine, model_path=model)
+    started = time.monotonic()
+    try:
+        loaded = create_engine(settings)
+    except ImportError as exc:
+        typer.echo(f"error: {_missing_extra(exc)}", err=True)
+        raise typer.Exit(code=1) from None
+    except OpendanceError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    seconds = time.monotonic() - started
+    caps = loaded.capabilities
+    emit(
+        {
+            "engine": loaded.name,
+            "load_seconds": round(seconds, 2),
+            "audio": caps.audio,
+            "image_to_video": caps.image_to_video,
+        },
+        as_json,
+        f"engine {loaded.name} loaded in {seconds:.1f} s; audio: {caps.audio}, "
+        f"image-to-video: {caps.image_to_video}",
+    )
+
+
+def _missing_extra(exc: ImportError) -> str:
+    return (
+        f"the model engines need the optional model stack ({exc.name or exc}): "
+        "pip install torch first, then pip install 'opendance[models]'"
+    )
