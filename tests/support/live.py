@@ -15,13 +15,13 @@ import httpx
 import uvicorn
 
 from opendance.api.app import create_app
-from opendance.engines.registry import create_engine
 from opendance.net.addresses import AddressPolicy
 from opendance.net.resolver import Resolver
 from opendance.services import admin
 from opendance.services.context import AppContext, open_context
 from opendance.services.webhooks import Dispatcher
 from opendance.settings import Settings
+from opendance.worker.host import create_host
 from opendance.worker.runner import Worker
 
 T = TypeVar("T")
@@ -86,7 +86,8 @@ class LiveServer:
             self._server = uvicorn.Server(config)
             worker_task = dispatch_task = None
             if self.with_worker:
-                self.worker = Worker(self.ctx, create_engine(self.settings))
+                # the operator's path: model engines get their child process, the others a thread
+                self.worker = Worker(self.ctx, create_host(self.settings))
                 worker_task = asyncio.create_task(self.worker.run())
                 dispatcher = Dispatcher(self.ctx, owner=self.worker.id)
                 self.worker.on_terminal = dispatcher.wake

@@ -11,7 +11,7 @@ Pure functions (numpy and Pillow only), so the policy is tested without a model.
   native 16 fps every second generated frame is shown twice (a 2:3-free, even cadence).
 * Geometry. The contract's frame sizes are multiples of 32, so models whose latent grid is 32
   or finer generate at exactly that size. A model with a coarser grid generates at the nearest
-  size on its grid with the same aspect and is resized (Lanczos) to the contract size exactly.
+  multiple of its grid on each side and is resized (Lanczos) to the contract size exactly.
 """
 
 from __future__ import annotations

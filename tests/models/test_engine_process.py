@@ -1,0 +1,66 @@
+"""The model's child process: a crash fails one task with a refund and the worker carries on
+with a fresh child; a model that cannot load stops the worker with the reason."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from opendance.settings import Settings
+from opendance.worker.host import CRASH_MESSAGE, EngineLoadFailed, ProcessHost
+from tests.models.tasks import assert_contract_video, run_task, status_of
+from tests.support.db import balance, ledger_consistent
+from tests.support.live import LiveServer
+
+
+def _wait_for_claim(server: LiveServer, key: str, task_id: str) -> None:
+    deadline = time.monotonic() + 60
+    while status_of(server, key, task_id)["progress"] == 0:
+        assert time.monotonic() < deadline, "the task was never started"
+        time.sleep(0.05)
+
+
+def test_a_killed_model_process_fails_its_task_with_a_refund_and_is_replaced(
+    ltx2_server: LiveServer, tmp_path: Path
+) -> None:
+    key = ltx2_server.create_account("crash", 100)
+    assert ltx2_server.worker is not None
+    host = ltx2_server.worker.host
+    assert isinstance(host, ProcessHost)
+    with ltx2_server.client(key) as client:
+        body = {"prompt": "doomed", "resolution": "480p", "duration": 12}
+        task_id = client.post("/v1/generate", json=body).json()["data"]["task_id"]
+    _wait_for_claim(ltx2_server, key, task_id)
+    pid = host.pid
+    assert pid is not None and pid != os.getpid()
+    os.kill(pid, signal.SIGKILL)  # what the kernel's OOM killer does
+    deadline = time.monotonic() + 60
+    while (data := status_of(ltx2_server, key, task_id))["status"] == "IN_PROGRESS":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert data["status"] == "FAILED" and data["error_message"] == CRASH_MESSAGE
+    assert data["consumed_credits"] == 0
+    assert ltx2_server.call(lambda c: balance(c, "crash")) == 100
+    # the same worker goes on with a new child process
+    _, _, probe, _ = run_task(
+        ltx2_server, key, tmp_path, prompt="after", resolution="480p", duration=4
+    )
+    assert_contract_video(probe, aspect="1:1", duration=4, audio=False)
+    assert host.starts == 2 and host.pid != pid
+    assert ltx2_server.call(ledger_consistent)
+
+
+def test_a_model_that_cannot_load_stops_the_host_with_the_reason(
+    tmp_path: Path, tiny_models: dict[str, Path]
+) -> None:
+    wrong_kind = Settings(
+        data_dir=tmp_path, engine="ltx2", model_path=tiny_models["wan"], inference_steps=2
+    )
+    host = ProcessHost(wrong_kind)
+    with pytest.raises(EngineLoadFailed, match="holds a WanPipeline, expected LTX2Pipeline"):
+        host.start()
+    assert host.pid is None  # the child is gone, not left behind
