@@ -82,3 +82,35 @@ def test_wan_without_an_audio_model_refuses_sound_at_submit_and_charges_nothing(
         assert live.call(lambda c: balance(c, "quiet")) == 100
     finally:
         live.stop()
+
+
+def test_wan_image_to_video_from_a_separate_wan21_image_model(
+    tmp_path: Path, tiny_models: dict[str, Path]
+) -> None:
+    """Wan 2.1 / A14B: image-to-video is its own checkpoint (CLIP image encoder, image latents
+    concatenated to the noise), given in OPENDANCE_IMAGE_MODEL_PATH."""
+    settings = model_settings(
+        tmp_path,
+        engine="wan",
+        model_path=tiny_models["wan"],
+        image_model_path=tiny_models["wan-i2v"],
+    )
+    live = LiveServer(settings).start()
+    try:
+        key = live.create_account("wan21", 100)
+        _, _, probe, _ = run_task(
+            live,
+            key,
+            tmp_path,
+            prompt="Leaves falling",
+            aspect_ratio="16:9",
+            resolution="480p",
+            duration=4,
+            image_urls=[image_data_url((30, 120, 60))],
+        )
+        assert_contract_video(probe, aspect="16:9", duration=4, audio=False)
+        with live.client(key) as client:  # no audio model: sound is refused, not faked
+            refused = client.post("/v1/generate", json={"prompt": "x", "generate_audio": True})
+        assert refused.json()["error"] == "UNSUPPORTED_OPTION"
+    finally:
+        live.stop()

@@ -118,7 +118,7 @@ def _wan_transformer(in_channels: int, image_dim: int | None = None) -> Any:
         patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12,
         in_channels=in_channels, out_channels=16, text_dim=32, freq_dim=256, ffn_dim=32,
         num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=32, image_dim=image_dim,
+        rope_max_seq_len=1024, image_dim=image_dim,
     )  # fmt: skip
 
 
