@@ -7,7 +7,7 @@ import re
 
 import httpx
 from playwright.sync_api import expect
-from tests.support.browser import Site
+from tests.support.browser import Site, media_duration
 
 
 def test_sign_in_key_playground_video_and_revoke(site: Site) -> None:
@@ -39,8 +39,7 @@ def test_sign_in_key_playground_video_and_revoke(site: Site) -> None:
 
     video = page.get_by_test_id("video")
     expect(video).to_be_visible(timeout=60_000)
-    page.wait_for_function("document.getElementById('video').readyState >= 1", timeout=30_000)
-    duration = page.evaluate("document.getElementById('video').duration")
+    duration = media_duration(video)
     assert abs(duration - 4.0) < 0.05
     expect(page.locator("#log")).to_contain_text('"status":"SUCCESS"')
     site.screenshot("playground-done")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from playwright.sync_api import Page
+from playwright.sync_api import Locator, Page
 
 from opendance.services import dashboard_users
 from tests.support.live import LiveServer
@@ -47,3 +48,15 @@ class Site:
     def screenshot(self, name: str) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def media_duration(video: Locator, timeout: float = 30) -> float:
+    """The duration of a <video> once its metadata has loaded. Polled from here: the pages'
+    CSP (no 'unsafe-eval') rules out Playwright's wait_for_function."""
+    deadline = time.monotonic() + timeout
+    while video.evaluate("v => v.readyState") < 1:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the video did not load: {video.evaluate('v => v.error?.message')}")
+        time.sleep(0.05)
+    duration: float = video.evaluate("v => v.duration")
+    return duration
