@@ -36,7 +36,9 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API marks its event loop as running in this
+# thread until it stops, and the asyncio tests that run after the browser modules need none.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         if _in_ci():

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from functools import cache
+from io import BytesIO
 
+from PIL import Image
 from playwright.sync_api import expect
 from tests.support.browser import Site, media_duration
 from tests.support.live import wait_for_status
@@ -98,9 +101,29 @@ def test_every_page_renders_for_an_admin_with_history(site: Site) -> None:
     expect(page.get_by_label(re.compile("playground key"))).to_be_checked()
     page.get_by_label("Generate audio").check()
     expect(page.get_by_test_id("price")).to_have_text("56")  # 720p 8 s with audio
+    page.get_by_text("Upload", exact=True).click()
+    page.get_by_label(re.compile("^Image file")).set_input_files(
+        files=[{"name": "first.png", "mimeType": "image/png", "buffer": _png()}]
+    )
+    expect(page.get_by_test_id("json-body")).to_contain_text(
+        f"data:image/png;base64,<{len(_png())} bytes>"
+    )
+    page.get_by_label("Seed (optional)").fill("42")
+    expect(page.get_by_test_id("curl")).to_contain_text('"seed": 42')
+    page.get_by_label("Prompt").fill("x" * 2001)
+    expect(page.locator("#prompt-count")).to_have_text("2001 / 2000")
+    expect(page.locator("#prompt-count")).to_have_class(re.compile("over"))
+    page.get_by_label("Prompt").fill("A lighthouse on a cliff, waves below, storm light")
     site.screenshot("playground")
 
     page.set_viewport_size({"width": 390, "height": 844})
     site.screenshot("playground-phone")
     site.go("API keys")
     site.screenshot("keys-phone")
+
+
+@cache
+def _png() -> bytes:
+    out = BytesIO()
+    Image.new("RGB", (64, 36), (200, 80, 40)).save(out, format="PNG")
+    return out.getvalue()
