@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+import time
+from pathlib import Path
 
 import httpx
+from tests.conftest import make_settings
 from tests.support.live import LiveServer, wait_for_status
 from tests.support.web import PASSWORD, add_user, browser, csrf_of, post_form, sign_in
 
@@ -158,3 +161,38 @@ def test_the_playground_works_signed_out_with_a_pasted_key(api_only_server: Live
         assert page.status_code == 200
         assert 'id="session-key"' not in page.text and 'id="api-key"' in page.text
         assert '"480p|4|0": 8' in page.text
+
+
+def test_deliveries_and_their_attempts_are_listed_and_redelivered(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, allow_private_urls=True, webhook_retry_schedule="1h")
+    server = LiveServer(settings).start()
+    try:
+        key = add_user(server, "alice")
+        add_user(server, "bob")
+        task_id = _generate(server, key, callback_url="http://127.0.0.1:9/hook")
+        with server.client(key) as api:
+            wait_for_status(api, task_id)
+            deliveries: list[dict[str, object]] = []
+            for _ in range(100):
+                deliveries = api.get("/v1/webhooks/deliveries").json()["data"]["deliveries"]
+                if deliveries and deliveries[0]["attempts"]:
+                    break
+                time.sleep(0.05)
+        delivery_id = str(deliveries[0]["id"])
+        with browser(server) as client:
+            sign_in(client, "bob")
+            foreign = post_form(
+                client, "/dashboard/webhooks", f"/dashboard/webhooks/{delivery_id}/redeliver"
+            )
+            assert foreign.status_code == 404
+        with browser(server) as client:
+            sign_in(client, "alice")
+            page = client.get("/dashboard/webhooks").text
+            assert delivery_id in page and "http://127.0.0.1:9/hook" in page
+            again = post_form(
+                client, "/dashboard/webhooks", f"/dashboard/webhooks/{delivery_id}/redeliver"
+            )
+            assert again.status_code == 303
+            assert "is due again" in client.get(again.headers["location"]).text
+    finally:
+        server.stop()

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opendance.db.accounts import LedgerEntry
-from opendance.db.tables import ledger, tasks
+from opendance.db.tables import ledger, tasks, webhook_deliveries
 from opendance.db.tasks import TaskRecord
 from opendance.domain.task_states import TaskState
 
@@ -93,3 +93,13 @@ async def task_of(conn: AsyncConnection, account_id: str, task_id: str) -> TaskR
         )
     ).first()
     return TaskRecord.from_row(row) if row else None
+
+
+async def delivery_account(conn: AsyncConnection, delivery_id: str) -> str | None:
+    """The account a webhook delivery belongs to (None for an unknown id)."""
+    row = (
+        await conn.execute(
+            select(webhook_deliveries.c.account_id).where(webhook_deliveries.c.id == delivery_id)
+        )
+    ).first()
+    return str(row.account_id) if row else None

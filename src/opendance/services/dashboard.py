@@ -84,8 +84,6 @@ async def deliveries_of(ctx: AppContext, account_id: str) -> list[dict[str, Any]
 
 async def redeliver(ctx: AppContext, account_id: str, delivery_id: str) -> None:
     async with ctx.db.write() as conn:
-        mine = await delivery_rows.list_deliveries(conn, account_id=account_id, limit=10_000)
-        if delivery_id not in {d.id for d in mine} or not await delivery_rows.redeliver(
-            conn, delivery_id
-        ):
+        owner = await account_history.delivery_account(conn, delivery_id)
+        if owner != account_id or not await delivery_rows.redeliver(conn, delivery_id):
             raise AdminError("no such webhook delivery")
