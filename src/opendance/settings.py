@@ -98,6 +98,18 @@ class Settings(BaseSettings):
     )
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    # The dashboard and playground (/dashboard, /playground).
+    session_hours: float = Field(
+        default=168.0, gt=0, description="How long a dashboard sign-in lasts (7 days)."
+    )
+    invite_hours: float = Field(
+        default=72.0, gt=0, description="How long an invite link printed by the CLI works."
+    )
+    signin_attempts_per_15_minutes: int = Field(
+        default=10,
+        ge=0,
+        description="Failed sign-ins per client address and per account name; 0 turns it off.",
+    )
     # The upstream engine: forwards tasks to another Seedance-compatible API.
     upstream_url: str | None = Field(
         default=None,

@@ -20,17 +20,21 @@ from opendance.api.middleware import RequestContextMiddleware
 from opendance.api.ratelimit import RateLimiter
 from opendance.api.routes import routes
 from opendance.services.context import AppContext
+from opendance.web.routes import web_routes
+from opendance.web.signin_limiter import SignInLimiter
 
 
 def create_app(ctx: AppContext) -> Starlette:
     """An app over an open ``AppContext`` (the caller owns and closes it)."""
     app = Starlette(
-        routes=routes(),
+        # the API's routes first: the hot paths match before any page does
+        routes=[*routes(), *web_routes()],
         middleware=[Middleware(RequestContextMiddleware)],
         exception_handlers={errors.ApiError: _api_error, HTTPException: _http_error},
     )
     app.state.ctx = ctx
     app.state.rate_limiter = RateLimiter(ctx.settings.rate_limit_per_minute)
+    app.state.signin_limiter = SignInLimiter(ctx.settings.signin_attempts_per_15_minutes)
     return app
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from opendance import errors
@@ -111,7 +111,9 @@ async def readyz(request: Request) -> Response:
     return success(await readiness(_ctx(request)))
 
 
-async def index(_request: Request) -> Response:
+async def index(request: Request) -> Response:
+    if "text/html" in request.headers.get("accept", ""):
+        return RedirectResponse("/dashboard", status_code=303)  # a browser: the dashboard
     return success(
         {
             "service": "opendance",
@@ -120,6 +122,8 @@ async def index(_request: Request) -> Response:
                 "GET /v1/status?task_id=",
                 "GET /healthz",
                 "GET /readyz",
+                "GET /dashboard",
+                "GET /playground",
             ],
         }
     )

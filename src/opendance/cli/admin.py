@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
 from opendance.cli.common import build_settings, emit, run_with_context
-from opendance.services import admin
+from opendance.db.web_users import WebUser
+from opendance.services import admin, dashboard_users, invites
 from opendance.services.context import AppContext
 
 accounts_app = typer.Typer(help="Accounts.", no_args_is_help=True)
@@ -22,16 +24,97 @@ def accounts_create(
     ctx: typer.Context,
     name: str,
     credits: Annotated[int, typer.Option(help="Credits to grant at once.", min=0)] = 0,
+    email: Annotated[
+        str | None, typer.Option(help="E-mail to sign in to the dashboard with.")
+    ] = None,
+    is_admin: Annotated[
+        bool, typer.Option("--admin", help="May use the dashboard's operator view.")
+    ] = False,
+    invite: Annotated[
+        bool, typer.Option("--invite", help="Print an invite link to choose a password.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Create an account."""
-    account = run_with_context(
-        build_settings(ctx), lambda c: admin.create_account(c, name, credits)
+
+    async def use_case(c: AppContext) -> tuple[WebUser, invites.Invite | None]:
+        user = await dashboard_users.create_user(
+            c, name, email=email, is_admin=is_admin, credits=credits
+        )
+        link = await invites.create_invite(c, user.name) if invite else None
+        return user, link
+
+    user, link = run_with_context(build_settings(ctx), use_case)
+    human = f"created account {user.name} ({user.account_id}), {user.balance} credits"
+    if user.is_admin:
+        human += ", admin"
+    data: dict[str, object] = {
+        "id": user.account_id,
+        "name": user.name,
+        "balance": user.balance,
+        "email": user.email,
+        "is_admin": user.is_admin,
+        "created_at": user.created_at,
+    }
+    if link is not None:
+        human += f"\ninvite link (works once, for {link.expires_in_hours:g} hours): {link.url}"
+        data["invite_url"] = link.url
+    emit(data, as_json, human)
+
+
+@accounts_app.command("set-password")
+def accounts_set_password(
+    ctx: typer.Context,
+    name: str,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Set the dashboard password (asked twice, not echoed); signs the account out elsewhere."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    user = run_with_context(
+        build_settings(ctx), lambda c: dashboard_users.set_password(c, name, password)
     )
+    typer.echo(f"password set for {user.name}; sign in at /dashboard")
+
+
+@accounts_app.command("set-admin")
+def accounts_set_admin(
+    ctx: typer.Context,
+    name: str,
+    revoke: Annotated[bool, typer.Option("--revoke", help="Take admin rights away.")] = False,
+) -> None:
+    """Make an account an admin (the dashboard's operator view), or no longer one."""
+    user = run_with_context(
+        build_settings(ctx), lambda c: dashboard_users.set_admin(c, name, not revoke)
+    )
+    typer.echo(f"{user.name} is {'an admin' if user.is_admin else 'not an admin'}")
+
+
+@accounts_app.command("set-email")
+def accounts_set_email(ctx: typer.Context, name: str, email: str) -> None:
+    """Set the e-mail an account signs in with ("" removes it)."""
+    user = run_with_context(
+        build_settings(ctx), lambda c: dashboard_users.set_email(c, name, email or None)
+    )
+    typer.echo(f"{user.name}: e-mail {user.email or '(none)'}")
+
+
+@accounts_app.command("invite")
+def accounts_invite(ctx: typer.Context, name: str, as_json: JsonFlag = False) -> None:
+    """Print a link where the account's user chooses their dashboard password (works once)."""
+    link = run_with_context(build_settings(ctx), lambda c: invites.create_invite(c, name))
     emit(
-        account,
+        {
+            "account": link.account,
+            "invite_url": link.url,
+            "expires_in_hours": link.expires_in_hours,
+        },
         as_json,
-        f"created account {account.name} ({account.id}), {account.balance} credits",
+        f"{link.url}\n(works once, for {link.expires_in_hours:g} hours)",
     )
 
 

@@ -91,12 +91,18 @@ async def list_accounts(conn: AsyncConnection) -> list[Account]:
 
 
 async def create_key(
-    conn: AsyncConnection, account_id: str, name: str | None = None
+    conn: AsyncConnection,
+    account_id: str,
+    name: str | None = None,
+    *,
+    key_id: str | None = None,
+    secret: str | None = None,
 ) -> tuple[str, ApiKeyRecord]:
-    """Create a key; returns the secret (never stored) and its record."""
-    secret = ids.new_api_key()
+    """Create a key; returns the secret (never stored) and its record. A caller may bring its
+    own id and secret (the playground derives a session's key from the session cookie)."""
+    secret = secret or ids.new_api_key()
     record = ApiKeyRecord(
-        id=ids.new_key_id(),
+        id=key_id or ids.new_key_id(),
         account_id=account_id,
         name=name,
         prefix=secret[:10],

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from opendance.db.types import UTCDateTime
@@ -44,6 +46,11 @@ accounts = Table(
     Column("webhook_secret", String(100), nullable=True),
     Column("webhook_previous_secret", String(100), nullable=True),
     Column("webhook_secret_rotated_at", UTCDateTime, nullable=True),
+    # Dashboard sign-in: an optional e-mail (stored lower-case) and an Argon2 hash; no hash
+    # means the account cannot sign in to the dashboard (API keys work regardless).
+    Column("email", String(254), nullable=True, unique=True),
+    Column("password_hash", String(200), nullable=True),
+    Column("is_admin", Boolean, nullable=False, default=False, server_default=false()),
     CheckConstraint("balance >= 0", name="balance_not_negative"),
 )
 
@@ -159,6 +166,29 @@ webhook_attempts = Table(
     UniqueConstraint("delivery_id", "attempt"),
 )
 
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    # SHA-256 of the session cookie's value: a leaked table signs nobody in.
+    Column("id", String(64), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    # The API key the playground uses in this session; revoked when the session ends.
+    Column("playground_key_id", String(40), ForeignKey("api_keys.id"), nullable=True),
+)
+
+account_invites = Table(
+    "account_invites",
+    metadata,
+    # SHA-256 of the token in the invite link; the link itself is printed once.
+    Column("token_hash", String(64), primary_key=True),
+    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime, nullable=True),
+)
+
 meta = Table(
     "meta",
     metadata,
@@ -167,12 +197,14 @@ meta = Table(
 )
 
 __all__ = [
+    "account_invites",
     "accounts",
     "api_keys",
     "ledger",
     "meta",
     "metadata",
     "tasks",
+    "web_sessions",
     "webhook_attempts",
     "webhook_deliveries",
     "workers",

@@ -1,0 +1,105 @@
+"""An account's own history, page by page: its ledger and its tasks (the dashboard's reads)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from opendance.db.accounts import LedgerEntry
+from opendance.db.tables import ledger, tasks, webhook_deliveries
+from opendance.db.tasks import TaskRecord
+from opendance.domain.task_states import TaskState
+
+T = TypeVar("T")
+
+# what a status filter of the dashboard (the public status) means in stored states
+PUBLIC_STATUS_STATES: dict[str, tuple[TaskState, ...]] = {
+    "IN_PROGRESS": (TaskState.QUEUED, TaskState.RUNNING),
+    "SUCCESS": (TaskState.SUCCEEDED,),
+    "FAILED": (TaskState.FAILED,),
+}
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    number: int  # 1-based
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+
+async def ledger_page(
+    conn: AsyncConnection, account_id: str, *, number: int, per_page: int
+) -> Page[LedgerEntry]:
+    mine = ledger.c.account_id == account_id
+    total = int((await conn.execute(select(func.count()).where(mine))).scalar_one())
+    rows = await conn.execute(
+        select(ledger)
+        .where(mine)
+        .order_by(ledger.c.id.desc())
+        .limit(per_page)
+        .offset((number - 1) * per_page)
+    )
+    entries = [
+        LedgerEntry(r.id, r.account_id, r.task_id, r.kind, r.amount, r.note, r.created_at)
+        for r in rows
+    ]
+    return Page(entries, number, per_page, total)
+
+
+async def task_page(
+    conn: AsyncConnection,
+    account_id: str,
+    *,
+    public_status: str | None,
+    number: int,
+    per_page: int,
+) -> Page[TaskRecord]:
+    conditions = [tasks.c.account_id == account_id]
+    if public_status is not None:
+        states = [s.value for s in PUBLIC_STATUS_STATES[public_status]]
+        conditions.append(tasks.c.status.in_(states))
+    total = int((await conn.execute(select(func.count()).where(*conditions))).scalar_one())
+    rows = await conn.execute(
+        select(tasks)
+        .where(*conditions)
+        .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
+        .limit(per_page)
+        .offset((number - 1) * per_page)
+    )
+    return Page([TaskRecord.from_row(r) for r in rows], number, per_page, total)
+
+
+async def task_of(conn: AsyncConnection, account_id: str, task_id: str) -> TaskRecord | None:
+    """The account's task; None for an unknown id or another account's task alike."""
+    row = (
+        await conn.execute(
+            select(tasks).where(tasks.c.id == task_id, tasks.c.account_id == account_id)
+        )
+    ).first()
+    return TaskRecord.from_row(row) if row else None
+
+
+async def delivery_account(conn: AsyncConnection, delivery_id: str) -> str | None:
+    """The account a webhook delivery belongs to (None for an unknown id)."""
+    row = (
+        await conn.execute(
+            select(webhook_deliveries.c.account_id).where(webhook_deliveries.c.id == delivery_id)
+        )
+    ).first()
+    return str(row.account_id) if row else None

@@ -1,0 +1,69 @@
+"""Invite links: the operator lets a user choose their own password.
+
+The CLI prints a link with a random token; only the token's SHA-256 is stored, the link works
+once and for ``invite_hours``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from opendance.db import accounts as account_rows
+from opendance.db import web_users
+from opendance.db.types import utcnow
+from opendance.errors import AdminError
+from opendance.services.context import AppContext
+from opendance.services.passwords import hash_password
+
+INVITE_PATH = "/dashboard/invite/"
+
+
+@dataclass(frozen=True)
+class Invite:
+    account: str
+    url: str
+    expires_in_hours: float
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+async def create_invite(ctx: AppContext, account_name: str) -> Invite:
+    token = secrets.token_urlsafe(32)
+    hours = ctx.settings.invite_hours
+    async with ctx.db.write() as conn:
+        account = await account_rows.get_account_by_name(conn, account_name)
+        await web_users.insert_invite(
+            conn,
+            token_hash=token_hash(token),
+            account_id=account.id,
+            expires_at=utcnow() + timedelta(hours=hours),
+        )
+    url = f"{ctx.settings.resolved_public_url}{INVITE_PATH}{token}"
+    return Invite(account=account.name, url=url, expires_in_hours=hours)
+
+
+async def invited_account(ctx: AppContext, token: str) -> str | None:
+    """The name of the account an open invite is for; None if unknown, used or expired."""
+    async with ctx.db.read() as conn:
+        account_id = await web_users.open_invite(conn, token_hash(token))
+        if account_id is None:
+            return None
+        return (await account_rows.get_account(conn, account_id)).name
+
+
+async def accept_invite(ctx: AppContext, token: str, password: str) -> str:
+    """Set the password through an invite (once); returns the account's id."""
+    # raises AdminError for a password that may not be set; Argon2 runs off the event loop
+    new_hash = await asyncio.to_thread(hash_password, password)
+    async with ctx.db.write() as conn:
+        account_id = await web_users.open_invite(conn, token_hash(token))
+        if account_id is None or not await web_users.use_invite(conn, token_hash(token)):
+            raise AdminError("this invite link was used already or has expired")
+        await web_users.set_password_hash(conn, account_id, new_hash)
+        return account_id

@@ -1,0 +1,193 @@
+"""The signed-in user's pages: API keys, credits, tasks, webhooks."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from opendance.db.account_history import PUBLIC_STATUS_STATES
+from opendance.domain import pricing
+from opendance.errors import AdminError
+from opendance.services import dashboard
+from opendance.services.status import status_body
+from opendance.services.web_sessions import PLAYGROUND_KEY_NAME, Session
+from opendance.web.common import (
+    app_ctx,
+    not_found,
+    rejected,
+    see_other,
+    session_form,
+    signed_in,
+)
+from opendance.web.render import render
+
+STALE_FORM = "the form has expired or did not come from this site"
+
+
+def _page_number(request: Request) -> int:
+    raw = request.query_params.get("page", "1")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 1_000_000 else 1
+
+
+async def _keys_page(
+    request: Request,
+    session: Session,
+    *,
+    new_secret: str | None = None,
+    new_name: str | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    keys = await dashboard.keys_of(app_ctx(request), session.user.account_id)
+    return render(
+        request,
+        "keys.html",
+        cookie_value=session.token,
+        session=session,
+        keys=keys,
+        new_secret=new_secret,
+        new_name=new_name,
+        error=error,
+        playground_key_name=PLAYGROUND_KEY_NAME,
+        status_code=status_code,
+    )
+
+
+async def _keys(request: Request, session: Session) -> Response:
+    return await _keys_page(request, session)
+
+
+async def _create_key(request: Request, session: Session) -> Response:
+    fields = await session_form(request, session)
+    if fields is None:
+        return rejected(request, session, STALE_FORM)
+    try:
+        secret, record = await dashboard.create_key(
+            app_ctx(request), session.user.account_id, fields.get("name", "")
+        )
+    except AdminError as exc:
+        return await _keys_page(request, session, error=str(exc), status_code=400)
+    # shown in this answer only: it is not stored, so a reload cannot show it again
+    return await _keys_page(request, session, new_secret=secret, new_name=record.name)
+
+
+async def _revoke_key(request: Request, session: Session) -> Response:
+    if await session_form(request, session) is None:
+        return rejected(request, session, STALE_FORM)
+    try:
+        await dashboard.revoke_key(
+            app_ctx(request), session.user.account_id, request.path_params["key_id"]
+        )
+    except AdminError:
+        return not_found(request, session)
+    return see_other("/dashboard/keys")
+
+
+async def _credits(request: Request, session: Session) -> Response:
+    page = await dashboard.ledger_page(
+        app_ctx(request), session.user.account_id, _page_number(request)
+    )
+    return render(
+        request,
+        "credits.html",
+        cookie_value=session.token,
+        session=session,
+        page=page,
+        prices=_price_rows(),
+        usd_per_credit=pricing.USD_PER_CREDIT,
+    )
+
+
+def _price_rows() -> list[tuple[str, list[int]]]:
+    return [
+        (res, [pricing.price(res, d, audio) for audio in (False, True) for d in (4, 8, 12)])
+        for res in ("480p", "720p")
+    ]
+
+
+async def _tasks(request: Request, session: Session) -> Response:
+    ctx = app_ctx(request)
+    wanted = request.query_params.get("status") or None
+    status_filter = wanted if wanted in PUBLIC_STATUS_STATES else None
+    page = await dashboard.task_page(
+        ctx, session.user.account_id, status_filter, _page_number(request)
+    )
+    rows = [status_body(ctx, task) for task in page.items]
+    return render(
+        request,
+        "tasks.html",
+        cookie_value=session.token,
+        session=session,
+        page=page,
+        rows=rows,
+        status_filter=status_filter,
+        statuses=list(PUBLIC_STATUS_STATES),
+    )
+
+
+async def _task(request: Request, session: Session) -> Response:
+    ctx = app_ctx(request)
+    task = await dashboard.task_of(ctx, session.user.account_id, request.path_params["task_id"])
+    if task is None:
+        return not_found(request, session)
+    body = status_body(ctx, task)
+    return render(
+        request,
+        "task.html",
+        cookie_value=session.token,
+        session=session,
+        task=body,
+        request_json=json.dumps(body["request"], indent=2, ensure_ascii=False),
+        status_json=json.dumps(body, indent=2, ensure_ascii=False),
+    )
+
+
+async def _webhooks(request: Request, session: Session, *, rotated: bool = False) -> Response:
+    ctx = app_ctx(request)
+    secrets = await dashboard.webhook_secrets(ctx, session.user.account_id)
+    deliveries = await dashboard.deliveries_of(ctx, session.user.account_id)
+    return render(
+        request,
+        "webhooks.html",
+        cookie_value=session.token,
+        session=session,
+        secrets=secrets,
+        deliveries=deliveries[:50],
+        rotated=rotated or request.query_params.get("rotated") == "1",
+        redelivered=request.query_params.get("redelivered"),
+    )
+
+
+async def _webhooks_page(request: Request, session: Session) -> Response:
+    return await _webhooks(request, session)
+
+
+async def _rotate(request: Request, session: Session) -> Response:
+    if await session_form(request, session) is None:
+        return rejected(request, session, STALE_FORM)
+    await dashboard.rotate_webhook_secret(app_ctx(request), session.user.name)
+    return see_other("/dashboard/webhooks?rotated=1")
+
+
+async def _redeliver(request: Request, session: Session) -> Response:
+    if await session_form(request, session) is None:
+        return rejected(request, session, STALE_FORM)
+    delivery_id: str = request.path_params["delivery_id"]
+    try:
+        await dashboard.redeliver(app_ctx(request), session.user.account_id, delivery_id)
+    except AdminError:
+        return not_found(request, session)
+    return see_other(f"/dashboard/webhooks?redelivered={delivery_id}")
+
+
+keys = signed_in(_keys)
+create_key = signed_in(_create_key)
+revoke_key = signed_in(_revoke_key)
+credits = signed_in(_credits)
+tasks = signed_in(_tasks)
+task = signed_in(_task)
+webhooks = signed_in(_webhooks_page)
+rotate_webhook_secret = signed_in(_rotate)
+redeliver = signed_in(_redeliver)

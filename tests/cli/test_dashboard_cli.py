@@ -1,0 +1,54 @@
+"""The operator's dashboard commands: users with e-mail and admin rights, passwords, invites."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+from opendance.services import web_sessions
+from opendance.services.context import open_context
+from opendance.settings import Settings
+from tests.support.processes import cli, cli_json, opendance_env
+
+
+def test_create_an_admin_with_an_invite_then_set_a_password(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    made = cli_json(
+        data, "accounts", "create", "ops", "--email", "Ops@Example.com", "--admin", "--invite"
+    )
+    assert made["is_admin"] is True and made["email"] == "ops@example.com"
+    assert "/dashboard/invite/" in made["invite_url"]
+
+    set_password = subprocess.run(
+        [sys.executable, "-m", "opendance", "accounts", "set-password", "ops", "--password-stdin"],
+        input="a long enough password\n",
+        env=opendance_env(data),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert set_password.returncode == 0, set_password.stderr
+    short = subprocess.run(
+        [sys.executable, "-m", "opendance", "accounts", "set-password", "ops", "--password-stdin"],
+        input="short\n",
+        env=opendance_env(data),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert short.returncode == 1 and "at least 8 characters" in short.stderr
+    assert "not an admin" in cli(data, "accounts", "set-admin", "ops", "--revoke").stdout
+
+    async def signs_in() -> bool:
+        ctx = await open_context(Settings(data_dir=data))
+        try:
+            return (
+                await web_sessions.sign_in(ctx, "ops@example.com", "a long enough password")
+                is not None
+            )
+        finally:
+            await ctx.close()
+
+    assert asyncio.run(signs_in())
