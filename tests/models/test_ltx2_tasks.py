@@ -70,3 +70,33 @@ def test_ltx2_same_seed_same_video(ltx2_server: LiveServer, tmp_path: Path) -> N
     frames_a, frames_b, frames_c = decoded_frames(a), decoded_frames(b), decoded_frames(c)
     assert min(psnr(x, y) for x, y in zip(frames_a, frames_b, strict=True)) > 40
     assert psnr(frames_a[48], frames_c[48]) < 30  # another seed is another video
+
+
+def test_ltx2_renders_720p_extremes_to_the_exact_contract_geometry(
+    tmp_path: Path, tiny_models: dict[str, Path]
+) -> None:
+    from opendance.domain.spec import GenerationSpec
+    from opendance.engines.registry import create_engine
+    from opendance.media.probe import check_output, probe_mp4
+    from opendance.settings import Settings
+    from opendance.worker.control import RunControl
+    from opendance.worker.render import render_to_file
+
+    engine = create_engine(
+        Settings(
+            data_dir=tmp_path, engine="ltx2", model_path=tiny_models["ltx2"], inference_steps=1
+        )
+    )
+    for aspect, size in (("21:9", (1504, 640)), ("9:16", (704, 1248))):
+        spec = GenerationSpec(
+            prompt="wide", aspect_ratio=aspect, resolution="720p", duration=4,
+            generate_audio=True, fixed_lens=False, seed=3,
+        )  # fmt: skip
+        out = tmp_path / f"{aspect.replace(':', 'x')}.mp4"
+        rendered = render_to_file(engine, spec, out, RunControl())
+        probe = probe_mp4(rendered.video_path)
+        assert (
+            check_output(probe, width=size[0], height=size[1], fps=24, frame_count=96, audio=True)
+            == []
+        )
+        assert rendered.poster[:3] == b"\xff\xd8\xff"
