@@ -43,7 +43,7 @@ def test_wan_text_to_video_with_a_stable_audio_soundtrack(
         generate_audio=True,
         fixed_lens=True,
     )
-    # 65 frames at 16 fps became exactly 96 at 24 fps; the soundtrack lasts the video
+    # the TI2V model's 97 frames at 24 fps became exactly 96; the soundtrack lasts the video
     assert_contract_video(probe, aspect="16:9", duration=4, audio=True)
     assert data["consumed_credits"] == 14
 
@@ -108,6 +108,7 @@ def test_wan_image_to_video_from_a_separate_wan21_image_model(
             duration=4,
             image_urls=[image_data_url((30, 120, 60))],
         )
+        # 65 frames at Wan 2.1's 16 fps became exactly 96 at 24 fps
         assert_contract_video(probe, aspect="16:9", duration=4, audio=False)
         with live.client(key) as client:  # no audio model: sound is refused, not faked
             refused = client.post("/v1/generate", json={"prompt": "x", "generate_audio": True})

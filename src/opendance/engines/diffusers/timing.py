@@ -84,5 +84,9 @@ def conform_frames(
     """The generated ``video`` (frames, height, width, 3) as exactly ``count`` RGB uint8 frames
     of ``width x height`` at ``fps``, converted lazily one frame at a time."""
     sources = output_frame_sources(len(video), source_fps, count, fps)
+    last_index, last_frame = -1, None
     for index in sources:
-        yield resize_exact(to_uint8(video[index]), width, height)
+        if index != last_index:  # a frame shown twice (16 -> 24 fps) is converted once
+            last_index, last_frame = index, resize_exact(to_uint8(video[index]), width, height)
+        assert last_frame is not None
+        yield last_frame

@@ -13,9 +13,10 @@ soundtrack is generated from the prompt and seed; without one, ``generate_audio`
 at submit with ``UNSUPPORTED_OPTION``.
 
 Mapping (see ``timing``): Wan's grid is its VAE's spatial factor times the transformer's patch
-(16 for Wan 2.1, 32 for Wan 2.2 TI2V), so the contract sizes are generated exactly. Wan runs at
-its native 16 fps with ``4k + 1`` frames covering the duration (65, 129, 193); the 24 fps output
-shows each generated frame for 1.5 output frames on average (by timestamp, nearest frame).
+(16 for Wan 2.1, 32 for Wan 2.2 TI2V), so the contract sizes are generated exactly. Each model
+runs at its native frame rate with ``4k + 1`` frames covering the duration: Wan 2.2 TI2V at
+24 fps (97, 193, 289 frames; the surplus frame is dropped), Wan 2.1 and 2.2 A14B at 16 fps
+(65, 129, 193), shown at 24 fps by timestamp: each generated frame for 1 or 2 output frames.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from __future__ import annotations
 import json
 import logging
 from typing import TYPE_CHECKING, Any, Final
-
-import numpy as np
 
 from opendance.engines.base import (
     EngineCapabilities,
@@ -37,6 +36,7 @@ from opendance.engines.diffusers.loading import load_pipeline, require_pipeline
 from opendance.engines.diffusers.runtime import Runtime, resolve_runtime
 from opendance.engines.diffusers.soundtrack import Soundtrack
 from opendance.engines.diffusers.steps import step_reporter
+from opendance.engines.diffusers.tensors import video_as_uint8
 from opendance.engines.diffusers.timing import conform_frames, frames_to_generate, generation_size
 
 if TYPE_CHECKING:
@@ -49,7 +49,9 @@ log = logging.getLogger("opendance.engines.wan")
 
 TEXT_PIPELINE: Final = ("WanPipeline",)
 IMAGE_PIPELINE: Final = ("WanImageToVideoPipeline",)
-NATIVE_FPS: Final = 16.0
+# Wan 2.1 and Wan 2.2 A14B were trained on 16 fps video, Wan 2.2 TI2V on 24 fps.
+WAN21_FPS: Final = 16.0
+TI2V_FPS: Final = 24.0
 DEFAULT_STEPS: Final = 50
 NEGATIVE_PROMPT: Final = (
     "overexposed, static, blurred details, subtitles, worst quality, low quality, JPEG "
@@ -113,6 +115,10 @@ class WanEngine:
         self.steps = settings.inference_steps or DEFAULT_STEPS
         self.guidance_scale = settings.guidance_scale
 
+    @staticmethod
+    def native_fps(pipe: Any) -> float:
+        return TI2V_FPS if pipe.config.get("expand_timesteps") else WAN21_FPS
+
     def _grid(self, pipe: Any) -> int:
         patch = pipe.transformer.config.patch_size
         return int(pipe.vae_scale_factor_spatial) * int(patch[1])
@@ -124,6 +130,7 @@ class WanEngine:
 
         pipe = self.image_pipe if spec.first_frame is not None else self.text_pipe
         width, height = generation_size(spec.width, spec.height, self._grid(pipe))
+        fps = self.native_fps(pipe)
         prompt, negative = conditioned_prompts(
             spec.prompt, NEGATIVE_PROMPT, fixed_lens=spec.fixed_lens
         )
@@ -133,11 +140,11 @@ class WanEngine:
             "height": height,
             "width": width,
             "num_frames": frames_to_generate(
-                spec.duration, NATIVE_FPS, int(pipe.vae_scale_factor_temporal)
+                spec.duration, fps, int(pipe.vae_scale_factor_temporal)
             ),
             "num_inference_steps": self.steps,
             "generator": torch.Generator(device="cpu").manual_seed(spec.seed),
-            "output_type": "np",
+            "output_type": "pt",  # converted to uint8 on the device
             "callback_on_step_end": step_reporter(
                 on_progress, self.steps, start=0.0, end=0.9 * video_share
             ),
@@ -165,7 +172,8 @@ class WanEngine:
         pipe = self.image_pipe if spec.first_frame is not None else self.text_pipe
         output = pipe(**args)
         on_progress(video_share)
-        video = np.asarray(output.frames[0])
+        video = video_as_uint8(output.frames)
+        source_fps = self.native_fps(pipe)
         audio = None
         if with_audio:
             assert self.soundtrack is not None
@@ -175,7 +183,7 @@ class WanEngine:
         return GenerationResult(
             frames=conform_frames(
                 video,
-                source_fps=NATIVE_FPS,
+                source_fps=source_fps,
                 width=spec.width,
                 height=spec.height,
                 count=spec.frame_count,
