@@ -98,3 +98,32 @@ def test_make_tiny_and_check_through_the_cli(tmp_path: Path) -> None:
     assert wrong.exit_code == 1 and "no model_index.json" in wrong.output
     unknown = runner.invoke(app, ["models", "make-tiny", "sora", str(tmp_path / "x")])
     assert unknown.exit_code == 2
+
+
+def test_serve_and_worker_refuse_a_wrong_model_directory_before_starting(
+    tmp_path: Path,
+) -> None:
+    """Checked without torch: the operator sees the reason at once, not restarting workers."""
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "model_index.json").write_text(json.dumps({"_class_name": "LTX2Pipeline"}))
+    runner = CliRunner()
+    data = ["--data-dir", str(tmp_path / "d")]
+    missing = runner.invoke(
+        app, [*data, "serve", "--engine", "ltx2", "--model", str(tmp_path / "x")]
+    )
+    assert missing.exit_code == 1 and "is not a directory" in missing.output
+    wrong = runner.invoke(app, [*data, "worker", "--engine", "wan", "--model", str(tmp_path / "m")])
+    assert wrong.exit_code == 1
+    assert "holds a LTX2Pipeline, expected WanPipeline" in wrong.output
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "model_index.json").write_text(json.dumps({"_class_name": "WanPipeline"}))
+    audio = runner.invoke(
+        app,
+        [*data, "worker", "--engine", "wan", "--model", str(tmp_path / "w"),
+         "--audio-model", str(tmp_path / "m")],
+    )  # fmt: skip
+    assert audio.exit_code == 1
+    assert (
+        "OPENDANCE_AUDIO_MODEL_PATH" in audio.output
+        and "expected StableAudioPipeline" in audio.output
+    )

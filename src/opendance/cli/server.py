@@ -16,6 +16,7 @@ import uvicorn
 
 from opendance import __version__
 from opendance.api.app import create_app
+from opendance.engines.registry import preflight
 from opendance.services.admin import DEMO_CREDITS, ensure_demo_account
 from opendance.services.context import AppContext, open_context
 from opendance.services.webhooks import Dispatcher
@@ -27,6 +28,8 @@ log = logging.getLogger("opendance.server")
 
 
 async def run_server(settings: Settings, *, workers: int, demo: bool) -> None:
+    if workers:
+        preflight(settings)  # a wrong model path stops here, not in N restarting workers
     ctx = await open_context(settings)
     supervisor = WorkerSupervisor(settings, workers)
     try:
@@ -75,6 +78,7 @@ async def _once_listening(
 
 
 async def run_worker(settings: Settings) -> None:
+    preflight(settings)
     ctx = await open_context(settings)
     worker = Worker(ctx, create_host(settings))
     loop = asyncio.get_running_loop()

@@ -25,6 +25,9 @@ class EngineEntry:
     loads_model: bool = False
     """Holds a model in memory: run it in a child process (a crash fails one task, not the
     worker), load it once and reuse it for every task."""
+    preflight: Callable[[Settings], None] = lambda _settings: None
+    """Checks the engine's settings without loading anything heavy (no torch): raises an
+    ``OpendanceError`` that tells the operator what to fix."""
 
 
 def _preview_capabilities(_settings: Settings) -> EngineCapabilities:
@@ -49,6 +52,25 @@ def _create_upstream(settings: Settings) -> Engine:
     from opendance.engines.upstream import UpstreamEngine
 
     return UpstreamEngine.from_settings(settings)
+
+
+def _upstream_preflight(settings: Settings) -> None:
+    from opendance.engines.upstream.config import UpstreamConfig
+
+    UpstreamConfig.from_settings(settings)
+
+
+def _ltx2_preflight(settings: Settings) -> None:
+    from opendance.engines.diffusers.loading import require_pipeline
+    from opendance.engines.diffusers.ltx2 import PIPELINE_CLASSES
+
+    require_pipeline(settings.model_path, PIPELINE_CLASSES, setting="OPENDANCE_MODEL_PATH")
+
+
+def _wan_preflight(settings: Settings) -> None:
+    from opendance.engines.diffusers.wan import check_model_directories
+
+    check_model_directories(settings)
 
 
 def _ltx2_capabilities(settings: Settings) -> EngineCapabilities:
@@ -77,9 +99,13 @@ def _create_wan(settings: Settings) -> Engine:
 
 ENGINES: dict[str, EngineEntry] = {
     "preview": EngineEntry(_preview_capabilities, _create_preview),
-    "upstream": EngineEntry(_upstream_capabilities, _create_upstream),
-    "ltx2": EngineEntry(_ltx2_capabilities, _create_ltx2, loads_model=True),
-    "wan": EngineEntry(_wan_capabilities, _create_wan, loads_model=True),
+    "upstream": EngineEntry(
+        _upstream_capabilities, _create_upstream, preflight=_upstream_preflight
+    ),
+    "ltx2": EngineEntry(
+        _ltx2_capabilities, _create_ltx2, loads_model=True, preflight=_ltx2_preflight
+    ),
+    "wan": EngineEntry(_wan_capabilities, _create_wan, loads_model=True, preflight=_wan_preflight),
 }
 
 
@@ -99,6 +125,11 @@ def _entry(name: str) -> EngineEntry:
 def capabilities_for(settings: Settings) -> EngineCapabilities:
     """What the configured engine can do, without loading it."""
     return _entry(settings.engine).capabilities(settings)
+
+
+def preflight(settings: Settings) -> None:
+    """Fail fast, before a server or worker starts, on settings the engine cannot work with."""
+    _entry(settings.engine).preflight(settings)
 
 
 def runs_in_child_process(settings: Settings) -> bool:

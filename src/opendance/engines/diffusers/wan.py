@@ -34,6 +34,7 @@ from opendance.engines.base import (
 from opendance.engines.diffusers.camera import conditioned_prompts
 from opendance.engines.diffusers.loading import load_pipeline, require_pipeline
 from opendance.engines.diffusers.runtime import Runtime, resolve_runtime
+from opendance.engines.diffusers.soundtrack import PIPELINE_CLASSES as AUDIO_PIPELINE
 from opendance.engines.diffusers.soundtrack import Soundtrack
 from opendance.engines.diffusers.steps import step_reporter
 from opendance.engines.diffusers.tensors import video_as_uint8
@@ -80,16 +81,25 @@ def wan_capabilities(settings: Settings) -> EngineCapabilities:
     )
 
 
+def check_model_directories(settings: Settings) -> None:
+    """Every configured directory holds the pipeline it is for (no torch needed)."""
+    require_pipeline(settings.model_path, TEXT_PIPELINE, setting="OPENDANCE_MODEL_PATH")
+    if settings.image_model_path is not None:
+        require_pipeline(
+            settings.image_model_path, IMAGE_PIPELINE, setting="OPENDANCE_IMAGE_MODEL_PATH"
+        )
+    if settings.audio_model_path is not None:
+        require_pipeline(
+            settings.audio_model_path, AUDIO_PIPELINE, setting="OPENDANCE_AUDIO_MODEL_PATH"
+        )
+
+
 class WanEngine:
     name = "wan"
 
     def __init__(self, settings: Settings) -> None:
-        require_pipeline(settings.model_path, TEXT_PIPELINE, setting="OPENDANCE_MODEL_PATH")
+        check_model_directories(settings)
         assert settings.model_path is not None
-        if settings.image_model_path is not None:
-            require_pipeline(
-                settings.image_model_path, IMAGE_PIPELINE, setting="OPENDANCE_IMAGE_MODEL_PATH"
-            )
         self.runtime: Runtime = resolve_runtime(settings)
         self.capabilities = wan_capabilities(settings)
         self.text_pipe = load_pipeline(settings.model_path, TEXT_PIPELINE[0], self.runtime)
