@@ -64,3 +64,38 @@ def test_a_model_that_cannot_load_stops_the_host_with_the_reason(
     with pytest.raises(EngineLoadFailed, match="holds a WanPipeline, expected LTX2Pipeline"):
         host.start()
     assert host.pid is None  # the child is gone, not left behind
+
+
+def test_sigterm_to_the_worker_process_group_drains_the_model_task(
+    tmp_path: Path, tiny_models: dict[str, Path]
+) -> None:
+    """A service manager signals the whole group, the model's child process included: the
+    child ignores it and the worker finishes the task before it stops."""
+    import subprocess
+    import sys
+
+    from tests.cli.test_serve import _client, _wait_running
+    from tests.support.live import free_port
+    from tests.support.processes import ServeProcess, opendance_env
+
+    api = ServeProcess(tmp_path / "data", free_port(), ("--workers", "0")).start()
+    env = opendance_env(api.data_dir, OPENDANCE_INFERENCE_STEPS="2")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "opendance", "worker", "--engine", "ltx2",
+         "--model", str(tiny_models["ltx2"])],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        key = api.demo_key()
+        with _client(api.url, key) as client:
+            body = {"prompt": "drain the model", "resolution": "480p", "duration": 12}
+            task_id = client.post("/v1/generate", json=body).json()["data"]["task_id"]
+            assert _wait_running(api.data_dir, task_id, timeout=120) == worker.pid
+            os.killpg(worker.pid, signal.SIGTERM)
+            assert worker.wait(180) == 0
+            data = client.get("/v1/status", params={"task_id": task_id}).json()["data"]
+        assert data["status"] == "SUCCESS", data
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+        api.stop()

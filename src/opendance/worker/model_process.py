@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import signal
 import threading
 import time
 from multiprocessing.connection import Connection
@@ -37,6 +38,12 @@ INTERNAL_MESSAGE = "the video could not be generated because of an internal erro
 
 
 def child_main(settings: Settings, conn: Connection) -> None:
+    # The worker decides when this process stops (a drain finishes the task first). A Ctrl-C in
+    # the terminal or a service manager's SIGTERM reaches the whole process group, this child
+    # included: ignored here, so they drain through the worker instead of killing the render.
+    # If the worker itself dies, the pipe closes and this process exits on its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
     )

@@ -19,6 +19,7 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from opendance.db import tasks as task_rows
 from opendance.db import workers as worker_rows
@@ -34,6 +35,7 @@ from opendance.worker.inputs import InputImageError, load_first_frame
 from opendance.worker.render import RenderedVideo
 
 log = logging.getLogger("opendance.worker")
+T = TypeVar("T")
 
 GENERIC_FAILURE = "the video could not be generated because of an internal error; credits refunded"
 
@@ -77,7 +79,7 @@ class Worker:
         try:
             # A model loads once per worker, before the first claim; /readyz does not count a
             # loading worker, so a fleet is not reported ready while its models load.
-            load_seconds = await asyncio.to_thread(self.host.start)
+            load_seconds = await self._loading(self.host.start)
             await self._seen("idle", None)
             log.info(
                 "worker %s ready (engine %s, loaded in %.1f s)",
@@ -89,7 +91,7 @@ class Worker:
                 if max_tasks is not None and self.completed >= max_tasks:
                     break
                 await self._reap_if_due()
-                await asyncio.to_thread(self.host.ensure_ready)
+                await self._loading(self.host.ensure_ready)
                 task = await self._claim()
                 if task is not None:
                     await self._process(task)
@@ -105,6 +107,23 @@ class Worker:
                 await worker_rows.unregister_worker(conn, self.id)
             shutil.rmtree(self._workdir, ignore_errors=True)
             log.info("worker %s stopped", self.id)
+
+    async def _loading(self, load: Callable[[], T]) -> T:
+        """Run a (re)load of the engine in a thread, reporting this worker as alive meanwhile:
+        a large model loads for minutes, and a silent worker's row is eventually forgotten."""
+        beat = asyncio.create_task(self._seen_every("loading"))
+        try:
+            return await asyncio.to_thread(load)
+        finally:
+            beat.cancel()
+
+    async def _seen_every(self, state: str) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            try:
+                await self._seen(state, None)
+            except Exception:
+                log.warning("worker %s: could not report while loading", self.id, exc_info=True)
 
     def stop(self) -> None:
         """Graceful: finish the task in hand, then exit."""
