@@ -227,8 +227,8 @@ class TimedPipe:
 
 
 def measure_case(engine: Any, case: Case, rounds: int, out_dir: Path) -> Figures:
-    from opendance.engines.diffusers.tensors import as_float32, video_as_uint8
-    from opendance.engines.diffusers.timing import conform_frames
+    from opendance.engines.diffusers.tensors import as_float32, first_video
+    from opendance.engines.diffusers.timing import conform_frames, to_uint8
 
     spec = case.spec()
     pipe = engine.text_pipe
@@ -237,7 +237,7 @@ def measure_case(engine: Any, case: Case, rounds: int, out_dir: Path) -> Figures
     # Warm-up (untimed): one direct call, which also gives the frames for (d) and the reference
     # first frame the engine's output must match (same seed, same arguments).
     output = pipe(**pipeline_arguments(engine, spec))
-    video = video_as_uint8(output.frames)
+    video = first_video(output.frames)
     ready = list(
         conform_frames(
             video,
@@ -248,7 +248,7 @@ def measure_case(engine: Any, case: Case, rounds: int, out_dir: Path) -> Figures
             fps=spec.fps,
         )
     )
-    reference = video[0]
+    reference = to_uint8(video[0])
     audio = None
     if spec.generate_audio:
         audio = AudioTrack(as_float32(output.audio[0]), int(engine.sample_rate))

@@ -127,3 +127,20 @@ def test_serve_and_worker_refuse_a_wrong_model_directory_before_starting(
         "OPENDANCE_AUDIO_MODEL_PATH" in audio.output
         and "expected StableAudioPipeline" in audio.output
     )
+
+
+def test_pt_and_np_outputs_give_the_same_uint8_frames() -> None:
+    require_model_stack()
+    import numpy as np
+    import torch
+
+    from opendance.engines.diffusers.tensors import first_video
+    from opendance.engines.diffusers.timing import to_uint8
+
+    torch.manual_seed(0)
+    pt = torch.rand(1, 11, 3, 8, 12)  # (batch, frames, channels, height, width)
+    np_out = pt.permute(0, 1, 3, 4, 2).numpy()
+    on_device = first_video(pt, chunk=4)
+    lazily = np.stack([to_uint8(frame) for frame in first_video(np_out)])
+    assert on_device.dtype == np.uint8 and on_device.shape == (11, 8, 12, 3)
+    assert np.array_equal(on_device, lazily)

@@ -26,7 +26,7 @@ from opendance.engines.diffusers.camera import conditioned_prompts
 from opendance.engines.diffusers.loading import load_pipeline, require_pipeline
 from opendance.engines.diffusers.runtime import Runtime, resolve_runtime
 from opendance.engines.diffusers.steps import step_reporter
-from opendance.engines.diffusers.tensors import as_float32, video_as_uint8
+from opendance.engines.diffusers.tensors import as_float32, first_video, output_type_for
 from opendance.engines.diffusers.timing import conform_frames, frames_to_generate
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ class LTX2Engine:
             "frame_rate": NATIVE_FPS,
             "num_inference_steps": self.steps,
             "generator": torch.Generator(device="cpu").manual_seed(spec.seed),
-            "output_type": "pt",  # converted to uint8 on the device
+            "output_type": output_type_for(self.runtime.device),
             "callback_on_step_end": step_reporter(
                 on_progress, self.steps, start=0.0, end=DENOISE_SHARE
             ),
@@ -113,7 +113,7 @@ class LTX2Engine:
         pipe = self.image_pipe if spec.first_frame is not None else self.text_pipe
         output = pipe(**args)
         on_progress(1.0)
-        video = video_as_uint8(output.frames)
+        video = first_video(output.frames)
         audio = None
         if spec.generate_audio:
             audio = AudioTrack(samples=as_float32(output.audio[0]), sample_rate=self.sample_rate)

@@ -16,26 +16,29 @@ def as_float32(value: Any) -> npt.NDArray[np.float32]:
     return np.ascontiguousarray(np.asarray(value, dtype=np.float32))
 
 
-def video_as_uint8(frames: Any) -> npt.NDArray[np.uint8]:
-    """The first video of a pipeline's ``output_type='pt'`` output, (batch, frames, 3, H, W) in
-    [0, 1], as RGB uint8 (frames, H, W, 3) in host memory.
+def first_video(frames: Any, *, chunk: int = 8) -> npt.NDArray[Any]:
+    """The first video of a pipeline's output as (frames, H, W, 3) in host memory.
 
-    Converted frame by frame on the model's device: a 12 s 720p video is 3 GB as float32 in
-    host memory and 0.75 GB as uint8, and only one float frame is ever copied at a time.
+    From ``output_type='np'`` ((batch, frames, H, W, 3) floats in [0, 1]) it is that float
+    array as is: frames are converted to uint8 lazily, one at a time, as they are encoded.
+    From ``'pt'`` ((batch, frames, 3, H, W) tensors) it is converted to uint8 on the model's
+    device a few frames at a time: a 12 s 720p video is 3 GB as float32 in host memory and
+    0.75 GB as uint8, and no more than ``chunk`` float frames are copied at once.
     """
-    if not hasattr(frames, "detach"):  # already numpy (frames, H, W, 3) in [0, 1]
-        array = np.asarray(frames[0], dtype=np.float32)
-        converted: npt.NDArray[np.uint8] = np.clip(array * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return converted
+    if not hasattr(frames, "detach"):
+        return np.asarray(frames[0])
+    import torch
+
     video = frames[0].detach()
     out = np.empty((video.shape[0], video.shape[2], video.shape[3], 3), dtype=np.uint8)
-    for index in range(video.shape[0]):
-        frame = video[index].float().mul_(255.0).add_(0.5).clamp_(0.0, 255.0)
-        out[index] = frame.to(dtype=_torch_uint8()).permute(1, 2, 0).cpu().numpy()
+    for start in range(0, video.shape[0], chunk):
+        # out of place first: .float() of a float32 tensor is the pipeline's tensor itself
+        part = (video[start : start + chunk].float() * 255.0 + 0.5).clamp_(0.0, 255.0)
+        out[start : start + chunk] = part.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return out
 
 
-def _torch_uint8() -> Any:
-    import torch
-
-    return torch.uint8
+def output_type_for(device: str) -> str:
+    """'pt' on accelerators (convert to uint8 there, copy a quarter of the bytes); 'np' on the
+    CPU, where diffusers' own numpy conversion is the cheapest path."""
+    return "np" if device.split(":", 1)[0] == "cpu" else "pt"

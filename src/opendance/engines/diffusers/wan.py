@@ -37,7 +37,7 @@ from opendance.engines.diffusers.runtime import Runtime, resolve_runtime
 from opendance.engines.diffusers.soundtrack import PIPELINE_CLASSES as AUDIO_PIPELINE
 from opendance.engines.diffusers.soundtrack import Soundtrack
 from opendance.engines.diffusers.steps import step_reporter
-from opendance.engines.diffusers.tensors import video_as_uint8
+from opendance.engines.diffusers.tensors import first_video, output_type_for
 from opendance.engines.diffusers.timing import conform_frames, frames_to_generate, generation_size
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ class WanEngine:
             ),
             "num_inference_steps": self.steps,
             "generator": torch.Generator(device="cpu").manual_seed(spec.seed),
-            "output_type": "pt",  # converted to uint8 on the device
+            "output_type": output_type_for(self.runtime.device),
             "callback_on_step_end": step_reporter(
                 on_progress, self.steps, start=0.0, end=0.9 * video_share
             ),
@@ -182,7 +182,7 @@ class WanEngine:
         pipe = self.image_pipe if spec.first_frame is not None else self.text_pipe
         output = pipe(**args)
         on_progress(video_share)
-        video = video_as_uint8(output.frames)
+        video = first_video(output.frames)
         source_fps = self.native_fps(pipe)
         audio = None
         if with_audio:
