@@ -23,6 +23,7 @@ BOTH_DATABASES = (
     "tests/worker/test_leases.py",
     "tests/worker/test_end_to_end.py",
     "tests/worker/test_webhooks.py",
+    "tests/worker/test_two_workers.py",
 )
 
 _current_database_url: str | None = None
