@@ -24,9 +24,8 @@ BOTH_DATABASES = (
     "tests/worker/test_end_to_end.py",
     "tests/worker/test_webhooks.py",
     "tests/worker/test_two_workers.py",
+    "tests/worker/test_wakeups.py",
 )
-
-_current_database_url: str | None = None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -66,16 +65,15 @@ def postgres_database() -> Iterator[str]:
 def backend(request: pytest.FixtureRequest) -> Iterator[str]:
     """The database of this test: SQLite in the data directory, or the run's PostgreSQL
     database with every table emptied."""
-    global _current_database_url
     name: str = getattr(request, "param", "sqlite")
     if name == "postgresql":
         url: str = request.getfixturevalue("postgres_database")
         postgres.empty_tables(url)
-        _current_database_url = url
+        postgres.use(url)
     try:
         yield name
     finally:
-        _current_database_url = None
+        postgres.use(None)
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
@@ -89,8 +87,8 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "lease_seconds": 5.0,
         "drain_seconds": 5.0,
     }
-    if _current_database_url is not None:
-        values["database_url"] = _current_database_url
+    if (database_url := postgres.current_url()) is not None:
+        values["database_url"] = database_url
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 

@@ -25,6 +25,19 @@ from opendance.db.tables import metadata
 
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
+# The database of the running test's PostgreSQL variant (None: SQLite in the data directory);
+# settings and the environment of spawned ``opendance`` processes both follow it.
+_current_url: str | None = None
+
+
+def current_url() -> str | None:
+    return _current_url
+
+
+def use(url: str | None) -> None:
+    global _current_url
+    _current_url = url
+
 
 def server_url() -> str:
     return os.environ.get("OPENDANCE_TEST_POSTGRES_URL", DEFAULT_SERVER_URL)

@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from opendance.db.tables import tasks
 from opendance.db.types import Now, db_now
+from opendance.db.wakeups import notify_queued
 from opendance.domain.task_states import TaskState, sources_for
 
 
@@ -95,6 +96,7 @@ async def insert_task(conn: AsyncConnection, **values: Any) -> None:
             **values,
         )
     )
+    await notify_queued(conn)
 
 
 async def get_task(conn: AsyncConnection, task_id: str) -> TaskRecord | None:
@@ -177,7 +179,7 @@ async def fail(
 
 async def release(conn: AsyncConnection, lease: Lease) -> bool:
     """Hand a task back to the queue without counting the attempt (graceful shutdown)."""
-    return await _move(
+    moved = await _move(
         conn,
         TaskState.QUEUED,
         *_held(lease),
@@ -186,6 +188,9 @@ async def release(conn: AsyncConnection, lease: Lease) -> bool:
         attempts=tasks.c.attempts - 1,
         progress=0,
     )
+    if moved:
+        await notify_queued(conn)
+    return moved
 
 
 async def expired_leases(conn: AsyncConnection, *, limit: int = 100) -> list[TaskRecord]:
@@ -199,7 +204,7 @@ async def expired_leases(conn: AsyncConnection, *, limit: int = 100) -> list[Tas
 
 async def requeue_expired(conn: AsyncConnection, task: TaskRecord) -> bool:
     """Put a task whose lease ran out back in the queue (only if nothing changed meanwhile)."""
-    return await _move(
+    moved = await _move(
         conn,
         TaskState.QUEUED,
         *_expired_guard(task, db_now(conn)),
@@ -207,6 +212,9 @@ async def requeue_expired(conn: AsyncConnection, task: TaskRecord) -> bool:
         lease_expires_at=None,
         progress=0,
     )
+    if moved:
+        await notify_queued(conn)
+    return moved
 
 
 async def fail_expired(conn: AsyncConnection, task: TaskRecord, message: str) -> bool:
