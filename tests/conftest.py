@@ -1,8 +1,9 @@
 """Shared fixtures: settings over a temporary data directory, a live server on loopback.
 
 The contract suites run on both databases: every test under ``BOTH_DATABASES`` runs once on
-SQLite and once on PostgreSQL (``--db`` narrows that to one). ``make_settings`` picks the
-database of the running variant, so tests that build their own settings follow along.
+SQLite and once on PostgreSQL (``--db`` narrows that to one; ``only_on("postgresql")`` marks a
+test of what only one database has). ``make_settings`` picks the database of the running
+variant, so tests that build their own settings follow along.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     choice = metafunc.config.getoption("--db")
     backends = ["sqlite", "postgresql"] if choice == "both" else [choice]
+    only = metafunc.definition.get_closest_marker("only_on")
+    if only is not None:
+        backends = [name for name in backends if name in only.args]
     metafunc.parametrize("backend", backends, indirect=True)
 
 

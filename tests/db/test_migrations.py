@@ -65,6 +65,7 @@ def test_processes_migrating_at_once_all_succeed(empty_database_url: str, tmp_pa
         assert head_revision() in out
 
 
+@pytest.mark.only_on("sqlite")
 async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'w.db'}")
     try:

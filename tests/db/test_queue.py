@@ -216,13 +216,12 @@ def test_scratch_dirs_of_dead_workers_are_swept(tmp_path: Path) -> None:
     assert live.exists() and other_host.exists() and mine.is_dir()
 
 
+@pytest.mark.only_on("postgresql")
 async def test_leases_follow_the_database_clock_on_postgresql(
-    ctx: AppContext, backend: str, monkeypatch: pytest.MonkeyPatch
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A worker whose clock runs an hour late still gets a full lease: PostgreSQL's now()
     measures it, so machines with skewed clocks agree on when a lease runs out."""
-    if backend != "postgresql":
-        pytest.skip("SQLite lives on one machine and uses its clock")
     owner = await account_with_key(ctx, "skewed")
     task_id = await submit(ctx, owner)
     monkeypatch.setattr(db_types, "utcnow", lambda: utcnow() - timedelta(hours=1))

@@ -20,10 +20,12 @@ from tests.support.factories import account_with_key, submit
 POLL_SECONDS = 30.0  # far longer than the test waits: only a notification can wake the worker
 
 
+# SQLite has no notifications; its workers poll.
+pytestmark = pytest.mark.only_on("postgresql")
+
+
 @pytest.fixture
-async def ctx(settings: Settings, backend: str) -> AsyncIterator[AppContext]:
-    if backend != "postgresql":
-        pytest.skip("SQLite has no notifications; its workers poll")
+async def ctx(settings: Settings) -> AsyncIterator[AppContext]:
     context = await open_context(settings.model_copy(update={"poll_seconds": POLL_SECONDS}))
     yield context
     await context.close()
