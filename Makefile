@@ -40,6 +40,7 @@ bench: $(DEV)
 	$(BIN)/python bench/bench_api.py
 	$(BIN)/python bench/bench_webhooks.py
 	$(BIN)/python bench/bench_model_engine.py
+	$(BIN)/python bench/bench_submit_pg.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -18,7 +18,10 @@ class Settings(BaseSettings):
     )
     database_url: str | None = Field(
         default=None,
-        description="SQLAlchemy URL; default: sqlite+aiosqlite:///<data_dir>/opendance.db",
+        description=(
+            "SQLAlchemy URL (sqlite:///… or postgresql://…); "
+            "default: sqlite+aiosqlite:///<data_dir>/opendance.db"
+        ),
     )
     public_url: str | None = Field(
         default=None,

@@ -1,4 +1,4 @@
-"""The queue on a real SQLite file: claims, fencing, lease expiry, refunds exactly once."""
+"""The queue on a real database (SQLite, PostgreSQL): claims, fencing, expiry, one refund."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import update
 
 from opendance.db import tasks as task_rows
+from opendance.db import types as db_types
 from opendance.db.tables import tasks
 from opendance.db.tasks import Lease
 from opendance.db.types import utcnow
@@ -213,3 +214,20 @@ def test_scratch_dirs_of_dead_workers_are_swept(tmp_path: Path) -> None:
     mine = scratch_dir(tmp_path)
     assert not stale.exists()
     assert live.exists() and other_host.exists() and mine.is_dir()
+
+
+@pytest.mark.only_on("postgresql")
+async def test_leases_follow_the_database_clock_on_postgresql(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker whose clock runs an hour late still gets a full lease: PostgreSQL's now()
+    measures it, so machines with skewed clocks agree on when a lease runs out."""
+    owner = await account_with_key(ctx, "skewed")
+    task_id = await submit(ctx, owner)
+    monkeypatch.setattr(db_types, "utcnow", lambda: utcnow() - timedelta(hours=1))
+    claimed = await _claim(ctx, "late-clock")
+    assert claimed is not None and claimed.lease_expires_at is not None
+    assert claimed.lease_expires_at > utcnow() + timedelta(seconds=20)
+    async with ctx.db.read() as conn:
+        assert await task_rows.expired_leases(conn) == []
+    assert (await _get(ctx, task_id)).status is TaskState.RUNNING

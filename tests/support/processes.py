@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from tests.support import postgres
+
 FAST_QUEUE_ENV = {
     "OPENDANCE_POLL_SECONDS": "0.1",
     "OPENDANCE_HEARTBEAT_SECONDS": "0.5",
@@ -25,6 +27,8 @@ FAST_QUEUE_ENV = {
 def opendance_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENDANCE_")}
     env["OPENDANCE_DATA_DIR"] = str(data_dir)
+    if (database_url := postgres.current_url()) is not None:
+        env["OPENDANCE_DATABASE_URL"] = database_url
     env.update(FAST_QUEUE_ENV)
     env.update(extra)
     return env

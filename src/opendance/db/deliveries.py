@@ -11,7 +11,7 @@ from sqlalchemy import Row, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opendance.db.tables import webhook_attempts, webhook_deliveries
-from opendance.db.types import utcnow
+from opendance.db.types import db_now, utcnow
 
 PENDING, DELIVERED, FAILED, STOPPED = "pending", "delivered", "failed", "stopped"
 
@@ -83,7 +83,7 @@ async def claim_due(
     conn: AsyncConnection, *, owner: str, limit: int, claim_seconds: float
 ) -> list[Delivery]:
     """Claim up to ``limit`` due deliveries that nobody holds (or whose claim ran out)."""
-    now = utcnow()
+    now = db_now(conn)
     due = [
         webhook_deliveries.c.status == PENDING,
         webhook_deliveries.c.next_attempt_at <= now,

@@ -16,6 +16,8 @@ from sqlalchemy.engine import Connection
 from opendance.db.database import Database
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# Any constant works; it only has to be the same in every process of one deployment.
+MIGRATION_LOCK_KEY = 7405630211
 
 
 def alembic_config() -> Config:
@@ -31,21 +33,19 @@ def head_revision() -> str:
 
 
 async def migrate(database: Database) -> None:
-    """Upgrade to head. Serialised by a file lock next to a SQLite file (one machine), by the
-    database's own locking otherwise (a PostgreSQL advisory lock)."""
+    """Upgrade to head. Serialised by a file lock next to a SQLite file (one machine), by a
+    transaction-scoped advisory lock on PostgreSQL: the DDL and the lock share one transaction,
+    so the lock is released by its COMMIT or ROLLBACK, even when the upgrade fails half-way."""
     with _sqlite_file_lock(database):
         async with database.engine.connect() as conn:
             if database.is_sqlite:
                 await conn.execution_options(opendance_sqlite_begin="BEGIN IMMEDIATE")
-            else:
-                await conn.exec_driver_sql("SELECT pg_advisory_lock(7405630211)")
-            try:
-                await conn.run_sync(_upgrade)
-                await conn.commit()
-            finally:
+            async with conn.begin():
                 if not database.is_sqlite:
-                    await conn.exec_driver_sql("SELECT pg_advisory_unlock(7405630211)")
-                    await conn.commit()
+                    await conn.exec_driver_sql(
+                        f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+                    )
+                await conn.run_sync(_upgrade)
 
 
 async def current_revision(database: Database) -> str | None:

@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from opendance.db.tables import tasks
-from opendance.db.types import utcnow
+from opendance.db.types import Now, db_now
+from opendance.db.wakeups import notify_queued
 from opendance.domain.task_states import TaskState, sources_for
 
 
@@ -83,7 +84,7 @@ class Lease:
 
 
 async def insert_task(conn: AsyncConnection, **values: Any) -> None:
-    now = utcnow()
+    now = db_now(conn)
     await conn.execute(
         insert(tasks).values(
             status=TaskState.QUEUED.value,
@@ -95,6 +96,7 @@ async def insert_task(conn: AsyncConnection, **values: Any) -> None:
             **values,
         )
     )
+    await notify_queued(conn)
 
 
 async def get_task(conn: AsyncConnection, task_id: str) -> TaskRecord | None:
@@ -107,7 +109,7 @@ async def claim_next(
 ) -> TaskRecord | None:
     """Lease the oldest queued task to ``owner``. On PostgreSQL the inner SELECT skips rows
     other workers are claiming (FOR UPDATE SKIP LOCKED); SQLite serialises writers instead."""
-    now = utcnow()
+    now = db_now(conn)
     oldest = (
         select(tasks.c.id)
         .where(tasks.c.status == TaskState.QUEUED.value)
@@ -141,7 +143,7 @@ async def heartbeat(
     conn: AsyncConnection, lease: Lease, *, lease_seconds: float, progress: int | None
 ) -> bool:
     """Extend the lease (and record progress). False: the lease is lost, stop working."""
-    now = utcnow()
+    now = db_now(conn)
     values: dict[str, Any] = {
         "lease_expires_at": now + timedelta(seconds=lease_seconds),
         "updated_at": now,
@@ -177,7 +179,7 @@ async def fail(
 
 async def release(conn: AsyncConnection, lease: Lease) -> bool:
     """Hand a task back to the queue without counting the attempt (graceful shutdown)."""
-    return await _move(
+    moved = await _move(
         conn,
         TaskState.QUEUED,
         *_held(lease),
@@ -186,12 +188,15 @@ async def release(conn: AsyncConnection, lease: Lease) -> bool:
         attempts=tasks.c.attempts - 1,
         progress=0,
     )
+    if moved:
+        await notify_queued(conn)
+    return moved
 
 
 async def expired_leases(conn: AsyncConnection, *, limit: int = 100) -> list[TaskRecord]:
     rows = await conn.execute(
         select(tasks)
-        .where(tasks.c.status == TaskState.RUNNING.value, tasks.c.lease_expires_at < utcnow())
+        .where(tasks.c.status == TaskState.RUNNING.value, tasks.c.lease_expires_at < db_now(conn))
         .limit(limit)
     )
     return [TaskRecord.from_row(r) for r in rows]
@@ -199,18 +204,23 @@ async def expired_leases(conn: AsyncConnection, *, limit: int = 100) -> list[Tas
 
 async def requeue_expired(conn: AsyncConnection, task: TaskRecord) -> bool:
     """Put a task whose lease ran out back in the queue (only if nothing changed meanwhile)."""
-    return await _move(
+    moved = await _move(
         conn,
         TaskState.QUEUED,
-        *_expired_guard(task),
+        *_expired_guard(task, db_now(conn)),
         lease_owner=None,
         lease_expires_at=None,
         progress=0,
     )
+    if moved:
+        await notify_queued(conn)
+    return moved
 
 
 async def fail_expired(conn: AsyncConnection, task: TaskRecord, message: str) -> bool:
-    return await _move(conn, TaskState.FAILED, *_expired_guard(task), error_message=message)
+    return await _move(
+        conn, TaskState.FAILED, *_expired_guard(task, db_now(conn)), error_message=message
+    )
 
 
 async def queue_depth(conn: AsyncConnection) -> int:
@@ -233,11 +243,11 @@ def _held(lease: Lease) -> list[ColumnElement[bool]]:
     ]
 
 
-def _expired_guard(task: TaskRecord) -> list[ColumnElement[bool]]:
+def _expired_guard(task: TaskRecord, now: Now) -> list[ColumnElement[bool]]:
     return [
         tasks.c.id == task.id,
         tasks.c.lease_token == task.lease_token,
-        tasks.c.lease_expires_at < utcnow(),
+        tasks.c.lease_expires_at < now,
     ]
 
 
@@ -245,7 +255,7 @@ async def _move(
     conn: AsyncConnection, target: TaskState, *guards: ColumnElement[bool], **values: Any
 ) -> bool:
     """The one place a task's status changes: only from the states the table allows."""
-    now = utcnow()
+    now = db_now(conn)
     if target.terminal:
         values["finished_at"] = now
     result = await conn.execute(

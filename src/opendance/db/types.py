@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, func
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator
 
 
@@ -37,3 +39,15 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+Now = datetime | ColumnElement[datetime]
+
+
+def db_now(conn: AsyncConnection) -> Now:
+    """The clock that leases are measured by. On PostgreSQL the database's own (``now()``, the
+    transaction's start): workers and reapers on many machines then agree on when a lease ran
+    out, whatever their clocks say. SQLite lives on one machine, whose clock is the same."""
+    if conn.dialect.name == "postgresql":
+        return func.now()
+    return utcnow()

@@ -9,11 +9,11 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opendance.db.tables import workers
-from opendance.db.types import utcnow
+from opendance.db.types import db_now
 
 
 async def register_worker(conn: AsyncConnection, **values: Any) -> None:
-    now = utcnow()
+    now = db_now(conn)
     await conn.execute(delete(workers).where(workers.c.id == values["id"]))
     await conn.execute(insert(workers).values(started_at=now, last_seen_at=now, **values))
 
@@ -24,7 +24,7 @@ async def worker_seen(
     await conn.execute(
         update(workers)
         .where(workers.c.id == worker_id)
-        .values(last_seen_at=utcnow(), state=state, current_task_id=current_task_id)
+        .values(last_seen_at=db_now(conn), state=state, current_task_id=current_task_id)
     )
 
 
@@ -34,7 +34,7 @@ async def unregister_worker(conn: AsyncConnection, worker_id: str) -> None:
 
 async def live_workers(conn: AsyncConnection, *, seen_within: float) -> int:
     """Workers that reported recently and can take tasks (not still loading their model)."""
-    since = utcnow() - timedelta(seconds=seen_within)
+    since = db_now(conn) - timedelta(seconds=seen_within)
     query = (
         select(func.count())
         .select_from(workers)
@@ -45,6 +45,6 @@ async def live_workers(conn: AsyncConnection, *, seen_within: float) -> int:
 
 async def forget_silent_workers(conn: AsyncConnection, *, silent_for: float) -> int:
     """Drop the rows of workers that died without unregistering (SIGKILL, power loss)."""
-    since = utcnow() - timedelta(seconds=silent_for)
+    since = db_now(conn) - timedelta(seconds=silent_for)
     result = await conn.execute(delete(workers).where(workers.c.last_seen_at < since))
     return result.rowcount

@@ -9,7 +9,6 @@ worker may requeue (or, after too many attempts, fail and refund) a task whose l
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import os
@@ -24,6 +23,7 @@ from typing import TypeVar
 from opendance.db import tasks as task_rows
 from opendance.db import workers as worker_rows
 from opendance.db.tasks import Lease, TaskRecord
+from opendance.db.wakeups import TaskListener
 from opendance.domain.spec import GenerationSpec
 from opendance.engines.base import Engine, EngineError
 from opendance.services.billing import fail_and_refund, fail_expired_and_refund
@@ -59,6 +59,9 @@ class Worker:
         # called after a task became terminal (e.g. to wake this process's webhook dispatcher)
         self.on_terminal: Callable[[], None] = lambda: None
         self._last_reap = 0.0
+        # set by a NOTIFY (PostgreSQL) when a task is queued: an idle worker claims at once
+        self._wake = asyncio.Event()
+        self._listener = TaskListener(ctx.db, self._wake.set)
         # Scratch space next to the object store: finished videos move into the store with an
         # atomic rename, and a killed worker's leftovers are found and swept by the next one.
         self._workdir = scratch_dir(ctx.settings.data_dir)
@@ -92,6 +95,8 @@ class Worker:
                     break
                 await self._reap_if_due()
                 await self._loading(self.host.ensure_ready)
+                await self._listener.ensure()
+                self._wake.clear()
                 task = await self._claim()
                 if task is not None:
                     await self._process(task)
@@ -100,8 +105,9 @@ class Worker:
                 if time.monotonic() - last_seen > self.settings.heartbeat_seconds:
                     await self._seen("idle", None)
                     last_seen = time.monotonic()
-                await _wait(self.stopping, self.settings.poll_seconds)
+                await _wait_any(self.settings.poll_seconds, self.stopping, self._wake)
         finally:
+            await self._listener.close()
             await asyncio.to_thread(self.host.close)
             async with self.ctx.db.write() as conn:
                 await worker_rows.unregister_worker(conn, self.id)
@@ -333,6 +339,11 @@ async def reap_expired_leases(ctx: AppContext) -> int:
     return moved
 
 
-async def _wait(event: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), timeout=seconds)
+async def _wait_any(seconds: float, *events: asyncio.Event) -> None:
+    """Until one of ``events`` is set, or ``seconds`` have passed."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

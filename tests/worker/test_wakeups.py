@@ -1,0 +1,88 @@
+"""LISTEN/NOTIFY on PostgreSQL: an idle worker claims a new task at once, not at its next poll."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from opendance.db import tasks as task_rows
+from opendance.db.wakeups import TaskListener, notify_queued
+from opendance.domain.task_states import TaskState
+from opendance.engines.preview import PreviewEngine
+from opendance.services.context import AppContext, open_context
+from opendance.settings import Settings
+from opendance.worker.runner import Worker
+from tests.support.factories import account_with_key, submit
+
+POLL_SECONDS = 30.0  # far longer than the test waits: only a notification can wake the worker
+
+
+# SQLite has no notifications; its workers poll.
+pytestmark = pytest.mark.only_on("postgresql")
+
+
+@pytest.fixture
+async def ctx(settings: Settings) -> AsyncIterator[AppContext]:
+    context = await open_context(settings.model_copy(update={"poll_seconds": POLL_SECONDS}))
+    yield context
+    await context.close()
+
+
+async def _status(ctx: AppContext, task_id: str) -> TaskState:
+    async with ctx.db.read() as conn:
+        task = await task_rows.get_task(conn, task_id)
+    assert task is not None
+    return task.status
+
+
+async def test_an_idle_worker_wakes_when_a_task_is_submitted(ctx: AppContext) -> None:
+    owner = await account_with_key(ctx, "eager")
+    worker = Worker(ctx, PreviewEngine())
+    running = asyncio.create_task(worker.run())
+    try:
+        async with asyncio.timeout(15):
+            while not worker._listener.listening:  # noqa: ASYNC110 - waiting for start-up
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # the first (empty) claim is done; the worker waits now
+        submitted = time.monotonic()
+        task_id = await submit(ctx, owner)
+        async with asyncio.timeout(10):
+            while await _status(ctx, task_id) is TaskState.QUEUED:  # noqa: ASYNC110 - a row
+                await asyncio.sleep(0.02)
+        assert time.monotonic() - submitted < 5
+    finally:
+        worker.stop()
+        await asyncio.wait_for(running, 30)
+
+
+class _Rollback(Exception):
+    pass
+
+
+async def _notify_then_roll_back(ctx: AppContext) -> None:
+    async with ctx.db.write() as conn:
+        await notify_queued(conn)
+        raise _Rollback
+
+
+async def test_notifications_arrive_on_commit_only(ctx: AppContext) -> None:
+    received = asyncio.Event()
+    listener = TaskListener(ctx.db, received.set)
+    await listener.ensure()
+    try:
+        assert listener.listening
+        received.clear()
+
+        with pytest.raises(_Rollback):
+            await _notify_then_roll_back(ctx)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(received.wait(), 0.5)
+        async with ctx.db.write() as conn:
+            await notify_queued(conn)
+        await asyncio.wait_for(received.wait(), 5)
+    finally:
+        await listener.close()
+    assert not listener.listening
