@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import httpx
@@ -144,8 +145,6 @@ def test_healthz_and_readyz_without_workers(api_only_server: LiveServer) -> None
 
 
 def test_readyz_with_a_worker(server: LiveServer) -> None:
-    import time
-
     deadline = time.monotonic() + 10
     with server.client() as client:
         while (ready := client.get("/readyz")).status_code != 200 and time.monotonic() < deadline:
@@ -157,11 +156,18 @@ def test_readyz_with_a_worker(server: LiveServer) -> None:
 def test_request_id_appears_in_the_access_log_line(
     api_only_server: LiveServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    def logged(request_id: str) -> bool:
+        lines = [r.getMessage() for r in caplog.records if r.name == "opendance.access"]
+        return any(f"request_id={request_id}" in line and " 401 " in line for line in lines)
+
     with caplog.at_level(logging.INFO, logger="opendance.access"), api_only_server.client() as c:
         response = c.get("/v1/status")
-    request_id = response.headers["x-request-id"]
-    lines = [r.getMessage() for r in caplog.records if r.name == "opendance.access"]
-    assert any(f"request_id={request_id}" in line and " 401 " in line for line in lines), lines
+        request_id = response.headers["x-request-id"]
+        # the server's thread writes the line once the response is sent: it may come just after
+        deadline = time.monotonic() + 5
+        while not logged(request_id) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert logged(request_id), [r.getMessage() for r in caplog.records]
 
 
 def test_video_urls_use_the_configured_public_url(tmp_path: Path) -> None:
