@@ -9,11 +9,10 @@ from typing import Any
 
 import httpx
 
+from opendance.domain import presets
 from opendance.media.probe import ProbeResult, check_output, probe_mp4
 from tests.support.live import LiveServer, wait_for_status
 from tests.support.media import png_bytes
-
-GEOMETRY = {("16:9", "480p"): (864, 480), ("9:16", "480p"): (480, 864), ("1:1", "480p"): (640, 640)}
 
 
 def image_data_url(color: tuple[int, int, int] = (200, 80, 40)) -> str:
@@ -47,7 +46,7 @@ def run_task(
 
 
 def assert_contract_video(probe: ProbeResult, *, aspect: str, duration: int, audio: bool) -> None:
-    width, height = GEOMETRY[(aspect, "480p")]
+    width, height = presets.frame_size(aspect, "480p")
     problems = check_output(
         probe, width=width, height=height, fps=24, frame_count=24 * duration, audio=audio
     )
