@@ -5,6 +5,7 @@ transformers); nothing here is imported by the API process or the preview engine
 * ``ltx2``, ``wan``   the engines: one pipeline loaded per worker process, reused per task
 * ``soundtrack``      Stable Audio as the soundtrack of video-only models
 * ``timing``          frame counts, frame-rate mapping and geometry (pure, tested alone)
+* ``results``         a generated video as the contract's result; ``tensors``: outputs to numpy
 * ``camera``          ``fixed_lens`` as prompt and negative-prompt conditioning
 * ``steps``           denoising progress and cancellation through ``callback_on_step_end``
 * ``loading``         local directories only, checked before torch is imported

@@ -24,10 +24,11 @@ from opendance.engines.base import (
 )
 from opendance.engines.diffusers.camera import conditioned_prompts
 from opendance.engines.diffusers.loading import load_pipeline, require_pipeline
+from opendance.engines.diffusers.results import contract_result
 from opendance.engines.diffusers.runtime import Runtime, resolve_runtime
 from opendance.engines.diffusers.steps import step_reporter
 from opendance.engines.diffusers.tensors import as_float32, first_video, output_type_for
-from opendance.engines.diffusers.timing import conform_frames, frames_to_generate
+from opendance.engines.diffusers.timing import frames_to_generate
 
 if TYPE_CHECKING:
     from opendance.domain.spec import GenerationSpec
@@ -117,15 +118,4 @@ class LTX2Engine:
         audio = None
         if spec.generate_audio:
             audio = AudioTrack(samples=as_float32(output.audio[0]), sample_rate=self.sample_rate)
-        return GenerationResult(
-            frames=conform_frames(
-                video,
-                source_fps=NATIVE_FPS,
-                width=spec.width,
-                height=spec.height,
-                count=spec.frame_count,
-                fps=spec.fps,
-            ),
-            frame_count=spec.frame_count,
-            audio=audio,
-        )
+        return contract_result(video, source_fps=NATIVE_FPS, spec=spec, audio=audio)

@@ -33,12 +33,13 @@ from opendance.engines.base import (
 )
 from opendance.engines.diffusers.camera import conditioned_prompts
 from opendance.engines.diffusers.loading import load_pipeline, require_pipeline
+from opendance.engines.diffusers.results import contract_result
 from opendance.engines.diffusers.runtime import Runtime, resolve_runtime
 from opendance.engines.diffusers.soundtrack import PIPELINE_CLASSES as AUDIO_PIPELINE
 from opendance.engines.diffusers.soundtrack import Soundtrack
 from opendance.engines.diffusers.steps import step_reporter
 from opendance.engines.diffusers.tensors import first_video, output_type_for
-from opendance.engines.diffusers.timing import conform_frames, frames_to_generate, generation_size
+from opendance.engines.diffusers.timing import frames_to_generate, generation_size
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -190,15 +191,4 @@ class WanEngine:
             audio = self.soundtrack.make(
                 spec.prompt, spec.duration, spec.seed, on_progress, share=(video_share, 1.0)
             )
-        return GenerationResult(
-            frames=conform_frames(
-                video,
-                source_fps=source_fps,
-                width=spec.width,
-                height=spec.height,
-                count=spec.frame_count,
-                fps=spec.fps,
-            ),
-            frame_count=spec.frame_count,
-            audio=audio,
-        )
+        return contract_result(video, source_fps=source_fps, spec=spec, audio=audio)
