@@ -81,6 +81,25 @@ DtypeOption = Annotated[
 ]
 
 
+def _engine_settings(
+    engine: str | None,
+    model: Path | None,
+    image_model: Path | None,
+    audio_model: Path | None,
+    device: str | None,
+    dtype: str | None,
+) -> dict[str, object]:
+    """The engine flags shared by serve and worker, as settings overrides."""
+    return {
+        "engine": engine,
+        "model_path": model,
+        "image_model_path": image_model,
+        "audio_model_path": audio_model,
+        "device": device,
+        "dtype": dtype,
+    }
+
+
 @app.command()
 def serve(
     ctx: typer.Context,
@@ -111,12 +130,7 @@ def serve(
         host=host,
         port=port,
         public_url=public_url,
-        engine=engine,
-        model_path=model,
-        image_model_path=image_model,
-        audio_model_path=audio_model,
-        device=device,
-        dtype=dtype,
+        **_engine_settings(engine, model, image_model, audio_model, device, dtype),
     )
     configure_logging(settings.log_level)
     run_async(run_server(settings, workers=workers, demo=not no_demo))
@@ -136,13 +150,7 @@ def worker(
     from opendance.cli.server import run_worker
 
     settings = build_settings(
-        ctx,
-        engine=engine,
-        model_path=model,
-        image_model_path=image_model,
-        audio_model_path=audio_model,
-        device=device,
-        dtype=dtype,
+        ctx, **_engine_settings(engine, model, image_model, audio_model, device, dtype)
     )
     configure_logging(settings.log_level)
     run_async(run_worker(settings))
