@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(
         default=0.5, gt=0, description="How often an idle worker looks for work."
     )
+    queue_notify: bool = Field(
+        default=True,
+        description="PostgreSQL: idle workers LISTEN for new tasks and claim at once; "
+        "false: they only poll every poll_seconds.",
+    )
     drain_seconds: float = Field(
         default=120.0, ge=0, description="On SIGTERM, how long a worker may finish its task."
     )

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import text
 
 from opendance.db import tasks as task_rows
 from opendance.db.wakeups import TaskListener, notify_queued
@@ -53,9 +54,42 @@ async def test_an_idle_worker_wakes_when_a_task_is_submitted(ctx: AppContext) ->
             while await _status(ctx, task_id) is TaskState.QUEUED:  # noqa: ASYNC110 - a row
                 await asyncio.sleep(0.02)
         assert time.monotonic() - submitted < 5
+        assert await _listening_backends(ctx) == 1
     finally:
         worker.stop()
         await asyncio.wait_for(running, 30)
+
+
+async def _listening_backends(ctx: AppContext) -> int:
+    """Connections of this database whose last statement was a LISTEN, as the server sees it."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND query ILIKE 'LISTEN %'"
+    )
+    async with ctx.db.read() as conn:
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def test_with_queue_notify_off_a_worker_does_not_listen_and_polls(
+    settings: Settings,
+) -> None:
+    polling = settings.model_copy(update={"poll_seconds": 0.3, "queue_notify": False})
+    ctx = await open_context(polling)
+    owner = await account_with_key(ctx, "patient")
+    worker = Worker(ctx, PreviewEngine())
+    running = asyncio.create_task(worker.run())
+    try:
+        await asyncio.sleep(1.0)  # long enough to have started listening, were it on
+        assert not worker._listener.listening
+        assert await _listening_backends(ctx) == 0
+        task_id = await submit(ctx, owner)
+        async with asyncio.timeout(10):
+            while await _status(ctx, task_id) is TaskState.QUEUED:  # noqa: ASYNC110 - a row
+                await asyncio.sleep(0.02)
+    finally:
+        worker.stop()
+        await asyncio.wait_for(running, 30)
+        await ctx.close()
 
 
 class _Rollback(Exception):

@@ -6,7 +6,10 @@ woken worker always finds the row. A worker listens on one dedicated asyncpg con
 the pool: a listening connection must stay open and must not be handed to anyone else) and the
 notification ends its poll wait at once. Polling stays as the fallback: a lost connection, or a
 notification missed while reconnecting, costs at most one poll interval. SQLite has no
-notifications; its workers poll.
+notifications; its workers poll. With ``OPENDANCE_QUEUE_NOTIFY=false`` workers do not listen
+either (one connection fewer per worker, e.g. behind a pooler that cannot carry LISTEN, or to
+measure what the notifications buy); transactions still send the NOTIFY, since the API and
+other workers may run with other settings.
 """
 
 from __future__ import annotations
@@ -38,10 +41,12 @@ async def notify_queued(conn: AsyncConnection) -> None:
 class TaskListener:
     """Calls ``on_notify`` on every NOTIFY of the queue channel; reconnects when needed."""
 
-    def __init__(self, db: Database, on_notify: Callable[[], None]) -> None:
+    def __init__(
+        self, db: Database, on_notify: Callable[[], None], *, enabled: bool = True
+    ) -> None:
         self.url = make_url(db.url).set(drivername="postgresql").render_as_string(False)
         self.on_notify = on_notify
-        self.enabled = db.dialect == "postgresql"
+        self.enabled = enabled and db.dialect == "postgresql"
         self._conn: asyncpg.Connection | None = None
         self._last_attempt = float("-inf")
 

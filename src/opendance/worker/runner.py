@@ -61,7 +61,7 @@ class Worker:
         self._last_reap = 0.0
         # set by a NOTIFY (PostgreSQL) when a task is queued: an idle worker claims at once
         self._wake = asyncio.Event()
-        self._listener = TaskListener(ctx.db, self._wake.set)
+        self._listener = TaskListener(ctx.db, self._wake.set, enabled=ctx.settings.queue_notify)
         # Scratch space next to the object store: finished videos move into the store with an
         # atomic rename, and a killed worker's leftovers are found and swept by the next one.
         self._workdir = scratch_dir(ctx.settings.data_dir)
