@@ -1,0 +1,1 @@
+"""Soak and chaos tests of a whole deployment on PostgreSQL."""
