@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
+from opendance.db import database
 from opendance.db import tasks as task_rows
 from opendance.db.tables import tasks
 from opendance.domain.task_states import TaskState
@@ -95,3 +97,40 @@ async def test_a_worker_that_loses_its_lease_writes_nothing(ctx: AppContext) -> 
     assert after.video_key is None
     videos = Path(ctx.settings.objects_dir) / "videos"
     assert not videos.exists() or list(videos.iterdir()) == []
+
+
+@pytest.mark.only_on("postgresql")
+async def test_a_worker_frozen_inside_a_transaction_does_not_stall_the_reapers(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker stopped (SIGSTOP, a paused VM) between a heartbeat's UPDATE and its COMMIT
+    # keeps the task's row locked; every other worker that reaps the expired lease waits on
+    # that lock. PostgreSQL ends such a session after a while, and the reapers go on.
+    monkeypatch.setattr(database, "PG_IDLE_IN_TRANSACTION_SECONDS", 1.0)
+    frozen = await open_context(ctx.settings)
+    owner = await account_with_key(ctx, "frozen")
+    task_id = await submit(ctx, owner)
+    async with frozen.db.write() as conn:
+        claimed = await task_rows.claim_next(conn, owner="frozen", lease_seconds=0.2)
+    assert claimed is not None
+    lease = task_rows.Lease(task_id, claimed.lease_token, "frozen")
+    await asyncio.sleep(0.3)  # the lease has run out
+    in_transaction = asyncio.Event()
+
+    async def heartbeat_then_freeze() -> None:
+        async with frozen.db.write() as conn:
+            await task_rows.heartbeat(conn, lease, lease_seconds=30, progress=50)
+            in_transaction.set()
+            await asyncio.sleep(60)  # never commits: the process is stopped
+
+    stuck = asyncio.create_task(heartbeat_then_freeze())
+    try:
+        await asyncio.wait_for(in_transaction.wait(), 10)
+        assert await asyncio.wait_for(reap_expired_leases(ctx), 15) == 1
+    finally:
+        stuck.cancel()
+        with contextlib.suppress(asyncio.CancelledError, DBAPIError):
+            await stuck
+        await frozen.close()
+    requeued = await _task(ctx, task_id)
+    assert requeued.status is TaskState.QUEUED and requeued.progress == 0

@@ -17,6 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_POOL_SIZE = 16
+# PostgreSQL ends a session that sits idle inside a transaction for this long. Ours pause
+# between statements for a password hash at most, so such a session belongs to a frozen
+# process (SIGSTOP, a paused VM, a stuck disk) whose row locks would otherwise hold up everyone
+# who needs those rows: a task row's lock stops every worker that reaps the lease the frozen
+# worker can no longer renew, for as long as it stays frozen.
+PG_IDLE_IN_TRANSACTION_SECONDS = 30.0
 _BEGIN_OPTION = "opendance_sqlite_begin"
 
 
@@ -46,6 +52,11 @@ class Database:
                 pool_timeout=60,
                 pool_reset_on_return=None,
             )
+        else:
+            timeout_ms = str(round(PG_IDLE_IN_TRANSACTION_SECONDS * 1000))
+            options["connect_args"] = {
+                "server_settings": {"idle_in_transaction_session_timeout": timeout_ms}
+            }
         self.engine: AsyncEngine = create_async_engine(self.url, echo=echo, **options)
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
