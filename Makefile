@@ -41,6 +41,8 @@ bench: $(DEV)
 	$(BIN)/python bench/bench_webhooks.py
 	$(BIN)/python bench/bench_model_engine.py
 	$(BIN)/python bench/bench_submit_pg.py
+	$(BIN)/python bench/bench_pickup.py
+	$(BIN)/python bench/bench_drain.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
