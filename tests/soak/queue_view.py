@@ -86,8 +86,9 @@ class QueueView:
 
     async def still_held_and_unlocked(self, lease: HeldLease) -> bool:
         """The lease is unchanged and no transaction holds the task's row. A worker frozen in
-        the middle of a heartbeat's transaction would hold the row lock, and the takeover would
-        wait for it (see README, Limits); the soak freezes a worker while it renders."""
+        the middle of a heartbeat's transaction holds the row lock until PostgreSQL ends its
+        session (``PG_IDLE_IN_TRANSACTION_SECONDS``); the soak freezes a worker while it
+        renders."""
         query = (
             select(tasks.c.lease_token, tasks.c.lease_owner, tasks.c.status)
             .where(tasks.c.id == lease.task_id)

@@ -106,8 +106,8 @@ async def test_soak_with_kills_and_a_frozen_worker(soak_database: str, tmp_path:
         await ctx.close()
     attempts = sum(t.attempts for t in found.values())
     print(
-        f"\nsoak: {TASKS} tasks, submitted in {submitted_seconds:.1f} s, all done after "
-        f"{drained_seconds:.1f} s ({TASKS / drained_seconds:.2f} tasks/s), total "
+        f"\nsoak: {TASKS} tasks, fleet up and all submitted after {submitted_seconds:.1f} s, "
+        f"all done after {drained_seconds:.1f} s ({TASKS / drained_seconds:.2f} tasks/s), total "
         f"{time.monotonic() - started:.1f} s; {len(chaos.kills)} kills "
         f"({len(chaos.interrupted_leases)} mid-task), {attempts - TASKS} extra attempts, "
         f"{refused} refused completions, leftovers {leftovers}"
