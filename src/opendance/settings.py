@@ -136,6 +136,10 @@ class Settings(BaseSettings):
         default=True, description="The upstream accepts an input image (first frame)."
     )
     log_level: str = "info"
+    # Observability: the log format (and GET /metrics).
+    log_format: str = Field(
+        default="text", description="text (one readable line) or json (one object per line)."
+    )
 
     @field_validator("dtype")
     @classmethod
@@ -149,6 +153,13 @@ class Settings(BaseSettings):
     def _known_engine_process(cls, value: str) -> str:
         if value not in ("auto", "process", "thread"):
             raise ValueError("engine_process must be auto, process or thread")
+        return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_log_format(cls, value: str) -> str:
+        if value not in ("text", "json"):
+            raise ValueError("log_format must be text or json")
         return value
 
     @field_validator("public_url")

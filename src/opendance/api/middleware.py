@@ -10,12 +10,12 @@ import logging
 import re
 import secrets
 import time
-from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opendance.api.envelope import failure
 from opendance.errors import InternalError
+from opendance.logs import request_id_var
 
 log = logging.getLogger("opendance.access")
 error_log = logging.getLogger("opendance.api")
@@ -26,7 +26,6 @@ REQUEST_ID_HEADER = b"x-request-id"
 _REQUEST_ID_PREFIX = secrets.token_hex(4)
 _request_counter = itertools.count(1)
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
-request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 
 
 class RequestContextMiddleware:
@@ -63,16 +62,31 @@ class RequestContextMiddleware:
                     scope, receive, send_with_id
                 )
         finally:
-            log.info(
-                '%s "%s %s" %d %.1fms request_id=%s',
-                _client(scope),
-                scope["method"],
-                scope["path"],
-                status,
-                (time.perf_counter() - started) * 1000,
-                request_id,
-            )
+            elapsed = time.perf_counter() - started
+            if log.isEnabledFor(logging.INFO):
+                _log_access(scope, status, elapsed, request_id)
             request_id_var.reset(token)
+
+
+def _log_access(scope: Scope, status: int, elapsed: float, request_id: str) -> None:
+    client, method, path = _client(scope), scope["method"], scope["path"]
+    log.info(
+        '%s "%s %s" %d %.1fms request_id=%s',
+        client,
+        method,
+        path,
+        status,
+        elapsed * 1000,
+        request_id,
+        extra={
+            "client": client,
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 1),
+            "request_id": request_id,
+        },
+    )
 
 
 def _new_request_id() -> str:
