@@ -1,4 +1,5 @@
-"""Request ids, one log line per request, and the last line of defence for unexpected errors.
+"""Request ids, one log line per request, the request metrics, and the last line of defence
+for unexpected errors.
 
 A plain ASGI middleware (not BaseHTTPMiddleware): it sits on the hot path of every status poll.
 """
@@ -16,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from opendance.api.envelope import failure
 from opendance.errors import InternalError
 from opendance.logs import request_id_var
+from opendance.metrics.http import HttpMetrics
 
 log = logging.getLogger("opendance.access")
 error_log = logging.getLogger("opendance.api")
@@ -29,8 +31,9 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics | None = None) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,6 +66,8 @@ class RequestContextMiddleware:
                 )
         finally:
             elapsed = time.perf_counter() - started
+            if self.metrics is not None:
+                self.metrics.observe(scope, status, elapsed)
             if log.isEnabledFor(logging.INFO):
                 _log_access(scope, status, elapsed, request_id)
             request_id_var.reset(token)
