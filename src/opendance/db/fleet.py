@@ -115,6 +115,9 @@ async def _durations(
     finished = (
         select(tasks.c.engine, tasks.c.status, total, run)
         .where(tasks.c.status.in_(TERMINAL_STATES))
+        # OFFSET 0 keeps both databases from inlining this subquery into the sums below,
+        # which would compute each duration once per bucket (two to three times slower)
+        .offset(0)
         .subquery()
     )
     columns: list[ColumnElement[Any]] = [
