@@ -41,6 +41,7 @@ bench: $(DEV)
 	$(BIN)/python bench/bench_webhooks.py
 	$(BIN)/python bench/bench_model_engine.py
 	$(BIN)/python bench/bench_submit_pg.py
+	$(BIN)/python bench/bench_metrics.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
