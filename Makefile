@@ -43,6 +43,7 @@ bench: $(DEV)
 	$(BIN)/python bench/bench_submit_pg.py
 	$(BIN)/python bench/bench_pickup.py
 	$(BIN)/python bench/bench_drain.py
+	$(BIN)/python bench/bench_metrics.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -15,6 +15,7 @@ Every error a client can see is an ``ApiError`` subclass that carries its stable
     │   ├── InvalidRequest            400 INVALID_REQUEST
     │   ├── UnsupportedOption         400 UNSUPPORTED_OPTION
     │   ├── InvalidApiKey             401 INVALID_API_KEY
+    │   ├── InvalidMetricsToken       401 INVALID_METRICS_TOKEN
     │   ├── InsufficientCredits       402 INSUFFICIENT_CREDITS
     │   ├── NotFound                  404 NOT_FOUND
     │   │   └── TaskNotFound          404 TASK_NOT_FOUND
@@ -93,6 +94,14 @@ class UnsupportedOption(ApiError):
 class InvalidApiKey(ApiError):
     code, status = "INVALID_API_KEY", 401
     default_message = "API key is missing or invalid; send 'Authorization: Bearer <API key>'"
+
+
+class InvalidMetricsToken(ApiError):
+    code, status = "INVALID_METRICS_TOKEN", 401
+    default_message = (
+        "GET /metrics needs 'Authorization: Bearer <token>' with the server's "
+        "OPENDANCE_METRICS_TOKEN"
+    )
 
 
 class InsufficientCredits(ApiError):

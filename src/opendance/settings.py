@@ -141,6 +141,15 @@ class Settings(BaseSettings):
         default=True, description="The upstream accepts an input image (first frame)."
     )
     log_level: str = "info"
+    # Observability: GET /metrics and the log format.
+    log_format: str = Field(
+        default="text", description="text (one readable line) or json (one object per line)."
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        description="When set, GET /metrics needs 'Authorization: Bearer <token>'; "
+        "unset, /metrics is open.",
+    )
 
     @field_validator("dtype")
     @classmethod
@@ -155,6 +164,19 @@ class Settings(BaseSettings):
         if value not in ("auto", "process", "thread"):
             raise ValueError("engine_process must be auto, process or thread")
         return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_log_format(cls, value: str) -> str:
+        if value not in ("text", "json"):
+            raise ValueError("log_format must be text or json")
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _empty_token_is_none(cls, value: str | None) -> str | None:
+        # OPENDANCE_METRICS_TOKEN= (empty) must not become a token that "Bearer " matches
+        return value or None
 
     @field_validator("public_url")
     @classmethod

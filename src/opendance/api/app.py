@@ -19,6 +19,7 @@ from opendance.api.envelope import error_headers, failure
 from opendance.api.middleware import RequestContextMiddleware
 from opendance.api.ratelimit import RateLimiter
 from opendance.api.routes import routes
+from opendance.metrics.http import HttpMetrics
 from opendance.services.context import AppContext
 from opendance.web.routes import web_routes
 from opendance.web.signin_limiter import SignInLimiter
@@ -26,13 +27,15 @@ from opendance.web.signin_limiter import SignInLimiter
 
 def create_app(ctx: AppContext) -> Starlette:
     """An app over an open ``AppContext`` (the caller owns and closes it)."""
+    http_metrics = HttpMetrics()
     app = Starlette(
         # the API's routes first: the hot paths match before any page does
         routes=[*routes(), *web_routes()],
-        middleware=[Middleware(RequestContextMiddleware)],
+        middleware=[Middleware(RequestContextMiddleware, metrics=http_metrics)],
         exception_handlers={errors.ApiError: _api_error, HTTPException: _http_error},
     )
     app.state.ctx = ctx
+    app.state.http_metrics = http_metrics
     app.state.rate_limiter = RateLimiter(ctx.settings.rate_limit_per_minute)
     app.state.signin_limiter = SignInLimiter(ctx.settings.signin_attempts_per_15_minutes)
     return app

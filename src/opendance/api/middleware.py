@@ -1,4 +1,5 @@
-"""Request ids, one log line per request, and the last line of defence for unexpected errors.
+"""Request ids, one log line per request, the request metrics, and the last line of defence
+for unexpected errors.
 
 A plain ASGI middleware (not BaseHTTPMiddleware): it sits on the hot path of every status poll.
 """
@@ -10,12 +11,13 @@ import logging
 import re
 import secrets
 import time
-from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from opendance.api.envelope import failure
 from opendance.errors import InternalError
+from opendance.logs import json_logging_enabled, request_id_var
+from opendance.metrics.http import HttpMetrics
 
 log = logging.getLogger("opendance.access")
 error_log = logging.getLogger("opendance.api")
@@ -26,12 +28,16 @@ REQUEST_ID_HEADER = b"x-request-id"
 _REQUEST_ID_PREFIX = secrets.token_hex(4)
 _request_counter = itertools.count(1)
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
-request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics | None = None) -> None:
         self.app = app
+        self.metrics = metrics
+        # The access line's fields are for JSON lines only; building them costs as much as a
+        # sixth of the line itself, so a text log does without. (Starlette builds middleware
+        # at the first request, after the process configured its logging.)
+        self.access_fields = json_logging_enabled()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,16 +69,40 @@ class RequestContextMiddleware:
                     scope, receive, send_with_id
                 )
         finally:
-            log.info(
-                '%s "%s %s" %d %.1fms request_id=%s',
-                _client(scope),
-                scope["method"],
-                scope["path"],
-                status,
-                (time.perf_counter() - started) * 1000,
-                request_id,
-            )
+            elapsed = time.perf_counter() - started
+            if self.metrics is not None:
+                self.metrics.observe(scope, status, elapsed)
+            if log.isEnabledFor(logging.INFO):
+                _log_access(scope, status, elapsed, request_id, fields=self.access_fields)
             request_id_var.reset(token)
+
+
+def _log_access(
+    scope: Scope, status: int, elapsed: float, request_id: str, *, fields: bool
+) -> None:
+    client, method, path = _client(scope), scope["method"], scope["path"]
+    extra = (
+        {
+            "client": client,
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 1),
+            "request_id": request_id,
+        }
+        if fields
+        else None
+    )
+    log.info(
+        '%s "%s %s" %d %.1fms request_id=%s',
+        client,
+        method,
+        path,
+        status,
+        elapsed * 1000,
+        request_id,
+        extra=extra,
+    )
 
 
 def _new_request_id() -> str:

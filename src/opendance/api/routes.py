@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from opendance import errors
 from opendance.api.envelope import success
+from opendance.api.metrics_endpoint import metrics
 from opendance.api.ratelimit import RateLimiter
 from opendance.db.accounts import KeyOwner
 from opendance.services.auth import authenticate, authenticate_with_task, note_key_used
@@ -122,6 +123,7 @@ async def index(request: Request) -> Response:
                 "GET /v1/status?task_id=",
                 "GET /healthz",
                 "GET /readyz",
+                "GET /metrics",
                 "GET /dashboard",
                 "GET /playground",
             ],
@@ -137,5 +139,6 @@ def routes() -> list[Route]:
         Route("/files/{key:path}", stored_file, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         Route("/", index, methods=["GET"]),
     ]

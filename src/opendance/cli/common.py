@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
@@ -14,6 +13,7 @@ from typing import Any, TypeVar
 
 import typer
 
+from opendance import logs
 from opendance.errors import OpendanceError
 from opendance.services.context import AppContext, open_context
 from opendance.settings import Settings
@@ -39,7 +39,7 @@ def run_with_context(settings: Settings, use_case: Callable[[AppContext], Awaita
     try:
         return asyncio.run(main())
     except OpendanceError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        report_error(exc)
         raise typer.Exit(code=1) from None
 
 
@@ -56,8 +56,17 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
         with asyncio.Runner(loop_factory=factory) as runner:
             return runner.run(main)
     except OpendanceError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        report_error(exc)
         raise typer.Exit(code=1) from None
+
+
+def report_error(exc: OpendanceError) -> None:
+    """``error: …`` on stderr; a record instead when the process logs JSON, so that its
+    stderr stays one JSON object per line."""
+    if logs.json_logging_enabled():
+        logging.getLogger("opendance.cli").error("error: %s", exc)
+    else:
+        typer.echo(f"error: {exc}", err=True)
 
 
 def emit(data: Any, as_json: bool, human: str) -> None:
@@ -81,9 +90,5 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
+def configure_logging(settings: Settings) -> None:
+    logs.configure_logging(settings.log_level, settings.log_format)

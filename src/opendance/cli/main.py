@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -81,6 +82,20 @@ DtypeOption = Annotated[
 ]
 
 
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+LogFormatOption = Annotated[
+    LogFormat | None,
+    typer.Option(
+        "--log-format",
+        help="text, or json: one JSON object per line on stderr (env OPENDANCE_LOG_FORMAT).",
+    ),
+]
+
+
 def _engine_settings(
     engine: str | None,
     model: Path | None,
@@ -121,6 +136,7 @@ def serve(
     audio_model: AudioModelOption = None,
     device: DeviceOption = None,
     dtype: DtypeOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Run the API server (and workers)."""
     from opendance.cli.server import run_server
@@ -130,9 +146,10 @@ def serve(
         host=host,
         port=port,
         public_url=public_url,
+        log_format=log_format.value if log_format else None,
         **_engine_settings(engine, model, image_model, audio_model, device, dtype),
     )
-    configure_logging(settings.log_level)
+    configure_logging(settings)
     run_async(run_server(settings, workers=workers, demo=not no_demo))
 
 
@@ -145,14 +162,17 @@ def worker(
     audio_model: AudioModelOption = None,
     device: DeviceOption = None,
     dtype: DtypeOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Run one worker process: take tasks from the queue and render them."""
     from opendance.cli.server import run_worker
 
     settings = build_settings(
-        ctx, **_engine_settings(engine, model, image_model, audio_model, device, dtype)
+        ctx,
+        log_format=log_format.value if log_format else None,
+        **_engine_settings(engine, model, image_model, audio_model, device, dtype),
     )
-    configure_logging(settings.log_level)
+    configure_logging(settings)
     run_async(run_worker(settings))
 
 

@@ -77,7 +77,7 @@ class Dispatcher:
             try:
                 sent = await self.dispatch_due()
             except Exception:
-                log.exception("webhook dispatch round failed")
+                log.exception("webhook dispatch round failed", extra={"worker_id": self.owner})
                 sent = 0
             if not sent:
                 await _first_of(stop, self._wake, timeout=poll_seconds)
@@ -122,7 +122,7 @@ class Dispatcher:
             if status_code in (429, 503):
                 retry_after = _retry_after(response.headers.get("retry-after"))
         except AddressRejected as exc:
-            log.info("delivery %s refused: %s", delivery.id, exc)
+            log.info("delivery %s refused: %s", delivery.id, exc, extra=self._fields(delivery))
             error = exc.public_message
         except (UrlRejected, FetchFailed) as exc:
             error = str(exc)
@@ -130,8 +130,30 @@ class Dispatcher:
         outcome = self._outcome(delivery, started, duration_ms, status_code, error, retry_after)
         async with self.ctx.db.write() as conn:
             recorded = await delivery_rows.record(conn, delivery, outcome)
+        fields: dict[str, object] = {
+            **self._fields(delivery),
+            "attempt": delivery.attempts + 1,
+            "status_code": status_code,
+            "delivery_status": outcome.status,  # the delivery's state after this attempt
+            "duration_ms": duration_ms,
+        }
+        if outcome.error is not None:
+            fields["error"] = outcome.error
         if not recorded:
-            log.warning("delivery %s: claim lost; outcome not recorded", delivery.id)
+            log.warning("delivery %s: claim lost; outcome not recorded", delivery.id, extra=fields)
+            return
+        log.info(
+            "delivery %s attempt %d: %s; now %s",
+            delivery.id,
+            delivery.attempts + 1,
+            outcome.error or f"HTTP {status_code}",
+            outcome.status,
+            extra=fields,
+        )
+
+    def _fields(self, delivery: Delivery) -> dict[str, str]:
+        """The ids a log record about this delivery carries (fields of a JSON log line)."""
+        return {"delivery_id": delivery.id, "task_id": delivery.task_id, "worker_id": self.owner}
 
     def _outcome(
         self,

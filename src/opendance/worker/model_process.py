@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from opendance.engines.base import EngineError
 from opendance.errors import OpendanceError
+from opendance.logs import configure_logging
 from opendance.worker.control import RenderCancelled, RunControl
 from opendance.worker.render import render_to_file
 
@@ -44,9 +45,7 @@ def child_main(settings: Settings, conn: Connection) -> None:
     # If the worker itself dies, the pipe closes and this process exits on its own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)  # a spawned child starts bare
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from opendance.engines.registry import create_engine
 

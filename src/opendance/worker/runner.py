@@ -89,6 +89,7 @@ class Worker:
                 self.id,
                 self.host.name,
                 load_seconds,
+                extra={**self._fields(), "engine": self.host.name, "load_seconds": load_seconds},
             )
             while not self.stopping.is_set():
                 if max_tasks is not None and self.completed >= max_tasks:
@@ -112,7 +113,7 @@ class Worker:
             async with self.ctx.db.write() as conn:
                 await worker_rows.unregister_worker(conn, self.id)
             shutil.rmtree(self._workdir, ignore_errors=True)
-            log.info("worker %s stopped", self.id)
+            log.info("worker %s stopped", self.id, extra=self._fields())
 
     async def _loading(self, load: Callable[[], T]) -> T:
         """Run a (re)load of the engine in a thread, reporting this worker as alive meanwhile:
@@ -129,7 +130,12 @@ class Worker:
             try:
                 await self._seen(state, None)
             except Exception:
-                log.warning("worker %s: could not report while loading", self.id, exc_info=True)
+                log.warning(
+                    "worker %s: could not report while loading",
+                    self.id,
+                    exc_info=True,
+                    extra=self._fields(),
+                )
 
     def stop(self) -> None:
         """Graceful: finish the task in hand, then exit."""
@@ -153,7 +159,12 @@ class Worker:
         control = self.current = RunControl()
         if self.aborting.is_set():
             control.cancel("the worker is shutting down")
-        log.info("task %s claimed (attempt %d)", task.id, task.attempts)
+        log.info(
+            "task %s claimed (attempt %d)",
+            task.id,
+            task.attempts,
+            extra={**self._fields(task.id), "attempt": task.attempts},
+        )
         await self._seen("busy", task.id)
         heartbeat = asyncio.create_task(self._heartbeat(lease, control))
         out_path = self._workdir / f"{task.id}-{lease.token}.mp4"
@@ -167,7 +178,7 @@ class Worker:
                 await self._fail(task, lease, str(exc))
                 return
             except Exception:
-                log.exception("task %s: render failed", task.id)
+                log.exception("task %s: render failed", task.id, extra=self._fields(task.id))
                 await self._fail(task, lease, GENERIC_FAILURE)
                 return
             await self._finish(task, lease, rendered)
@@ -206,11 +217,15 @@ class Worker:
             if done:
                 await enqueue_terminal_event(self.ctx, conn, task.id)
         if done:
-            log.info("task %s succeeded", task.id)
+            log.info("task %s succeeded", task.id, extra=self._fields(task.id))
             self.on_terminal()
             await self._drop_input(task)
             return
-        log.warning("task %s: lease lost before completion; result discarded", task.id)
+        log.warning(
+            "task %s: lease lost before completion; result discarded",
+            task.id,
+            extra=self._fields(task.id),
+        )
         await self.ctx.store.delete(video_key)
         await self.ctx.store.delete(poster_key)
 
@@ -220,7 +235,12 @@ class Worker:
             if failed:
                 await enqueue_terminal_event(self.ctx, conn, task.id)
         if failed:
-            log.info("task %s failed: %s", task.id, message)
+            log.info(
+                "task %s failed: %s",
+                task.id,
+                message,
+                extra={**self._fields(task.id), "error": message},
+            )
             self.on_terminal()
             await self._drop_input(task)
 
@@ -228,9 +248,19 @@ class Worker:
         if self.aborting.is_set():
             async with self.ctx.db.write() as conn:
                 released = await task_rows.release(conn, lease)
-            log.info("task %s handed back to the queue (%s)", lease.task_id, released)
+            log.info(
+                "task %s handed back to the queue (%s)",
+                lease.task_id,
+                released,
+                extra=self._fields(lease.task_id),
+            )
         else:
-            log.warning("task %s: %s", lease.task_id, control.cancel_reason)
+            log.warning(
+                "task %s: %s",
+                lease.task_id,
+                control.cancel_reason,
+                extra=self._fields(lease.task_id),
+            )
 
     async def _drop_input(self, task: TaskRecord) -> None:
         if task.input_image_key:
@@ -255,7 +285,12 @@ class Worker:
                         conn, self.id, state="busy", current_task_id=lease.task_id
                     )
             except Exception:
-                log.warning("task %s: heartbeat failed; retrying", lease.task_id, exc_info=True)
+                log.warning(
+                    "task %s: heartbeat failed; retrying",
+                    lease.task_id,
+                    exc_info=True,
+                    extra=self._fields(lease.task_id),
+                )
                 if time.monotonic() - renewed < self.settings.lease_seconds:
                     continue
                 held = False
@@ -264,6 +299,14 @@ class Worker:
             if not held:
                 control.cancel("the lease was lost; another worker owns the task now")
                 return
+
+    def _fields(self, task_id: str | None = None) -> dict[str, str]:
+        """The ids a log record of this worker carries (fields of a JSON log line)."""
+        return (
+            {"worker_id": self.id}
+            if task_id is None
+            else {"worker_id": self.id, "task_id": task_id}
+        )
 
     async def _seen(self, state: str, task_id: str | None) -> None:
         async with self.ctx.db.write() as conn:
@@ -328,11 +371,13 @@ async def reap_expired_leases(ctx: AppContext) -> int:
                 ok = await task_rows.requeue_expired(conn, task)
         if ok:
             moved += 1
+            outcome = "failed" if task.attempts >= ctx.settings.max_attempts else "requeued"
             log.warning(
                 "task %s: lease of %s expired; %s",
                 task.id,
                 task.lease_owner,
-                "failed" if task.attempts >= ctx.settings.max_attempts else "requeued",
+                outcome,
+                extra={"task_id": task.id, "lease_owner": task.lease_owner, "outcome": outcome},
             )
     for key in dropped_inputs:
         await ctx.store.delete(key)
