@@ -26,6 +26,7 @@ BOTH_DATABASES = (
     "tests/worker/test_webhooks.py",
     "tests/worker/test_two_workers.py",
     "tests/worker/test_wakeups.py",
+    "tests/storage/test_s3_end_to_end.py",
 )
 
 

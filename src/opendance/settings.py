@@ -4,6 +4,7 @@ passed in; nothing reads the environment at import time."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -140,6 +141,30 @@ class Settings(BaseSettings):
     upstream_image_to_video: bool = Field(
         default=True, description="The upstream accepts an input image (first frame)."
     )
+    # --- object storage: the local directory (default) or an S3-compatible bucket ---
+    storage_url: str | None = Field(
+        default=None,
+        description="s3://BUCKET[/PREFIX] keeps objects in S3; unset: the local objects dir.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="Another S3-compatible service (MinIO, Ceph, R2, ...)."
+    )
+    s3_region: str | None = None
+    # Both optional: without them boto3's credential chain applies (AWS_* variables, config
+    # files, instance roles). Plain strings like upstream_api_key, for the workers' environment.
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = Field(default=None, repr=False)
+    s3_url_expiry_seconds: int = Field(
+        default=604800,
+        ge=1,
+        le=604800,  # SigV4's maximum: 7 days
+        description="Lifetime of the presigned video and poster URLs.",
+    )
+    s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    s3_public_base_url: str | None = Field(
+        default=None,
+        description="A public bucket or CDN: unsigned {base}/{prefix}/{key} URLs, never expiring.",
+    )
     log_level: str = "info"
     # Observability: GET /metrics and the log format.
     log_format: str = Field(
@@ -150,6 +175,13 @@ class Settings(BaseSettings):
         description="When set, GET /metrics needs 'Authorization: Bearer <token>'; "
         "unset, /metrics is open.",
     )
+
+    @field_validator("s3_public_base_url")
+    @classmethod
+    def _http_base(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("s3_public_base_url must be an http:// or https:// URL")
+        return value.rstrip("/") if value else value
 
     @field_validator("dtype")
     @classmethod

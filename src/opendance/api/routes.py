@@ -22,6 +22,7 @@ from opendance.services.status import found_status
 from opendance.services.submit import submit_generate
 from opendance.services.webhook_views import deliveries_view
 from opendance.storage.base import ObjectNotFound
+from opendance.storage.local import LocalObjectStore
 
 # The key of a stored object never points at other bytes, so clients and proxies may cache it.
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -91,14 +92,16 @@ async def webhook_deliveries(request: Request) -> Response:
 
 
 async def stored_file(request: Request) -> Response:
-    ctx = _ctx(request)
+    store = _ctx(request).store
+    if not isinstance(store, LocalObjectStore):  # other stores hand out their own URLs
+        raise errors.NotFound("no such file")
     key: str = request.path_params["key"]
     signature = request.query_params.get("sig", "")
     try:
-        path = ctx.store.path_for(key)
+        path = store.path_for(key)
     except ObjectNotFound:
         raise errors.NotFound("no such file") from None
-    if not ctx.store.verify(key, signature) or not path.is_file():
+    if not store.verify(key, signature) or not path.is_file():
         raise errors.NotFound("no such file")
     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return FileResponse(path, media_type=media_type, headers={"Cache-Control": IMMUTABLE})

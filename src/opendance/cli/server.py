@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from urllib.parse import urlsplit
 
 import typer
 import uvicorn
@@ -21,6 +22,7 @@ from opendance.services.admin import DEMO_CREDITS, ensure_demo_account
 from opendance.services.context import AppContext, open_context
 from opendance.services.webhooks import Dispatcher
 from opendance.settings import Settings
+from opendance.storage.factory import parse_storage_url
 from opendance.worker.host import create_host
 from opendance.worker.runner import Worker
 
@@ -30,7 +32,7 @@ log = logging.getLogger("opendance.server")
 async def run_server(settings: Settings, *, workers: int, demo: bool) -> None:
     if workers:
         preflight(settings)  # a wrong model path stops here, not in N restarting workers
-    ctx = await open_context(settings)
+    ctx = await open_checked_context(settings)
     supervisor = WorkerSupervisor(settings, workers)
     try:
         config = uvicorn.Config(
@@ -58,6 +60,18 @@ async def run_server(settings: Settings, *, workers: int, demo: bool) -> None:
         await ctx.close()
 
 
+async def open_checked_context(settings: Settings) -> AppContext:
+    """The context, once its object store proved usable: a missing bucket or no credentials
+    is one clear error at start-up, not a failure of every task."""
+    ctx = await open_context(settings)
+    try:
+        await ctx.store.check()
+    except BaseException:
+        await ctx.close()
+        raise
+    return ctx
+
+
 async def _once_listening(
     server: uvicorn.Server,
     ctx: AppContext,
@@ -79,7 +93,7 @@ async def _once_listening(
 
 async def run_worker(settings: Settings) -> None:
     preflight(settings)
-    ctx = await open_context(settings)
+    ctx = await open_checked_context(settings)
     worker = Worker(ctx, create_host(settings))
     loop = asyncio.get_running_loop()
     drain_timer: asyncio.TimerHandle | None = None
@@ -201,6 +215,8 @@ def _banner(settings: Settings, workers: int, demo_key: str | None) -> None:
         f"  public URL {base}, engine {settings.engine}, {workers} worker(s), "
         f"data in {settings.data_dir.resolve()}",
     ]
+    if settings.storage_url:
+        lines.append(f"  objects in {_storage_shown(settings)}")
     if demo_key:
         lines += [
             "",
@@ -215,3 +231,15 @@ def _banner(settings: Settings, workers: int, demo_key: str | None) -> None:
             f"  curl '{base}/v1/status?task_id=TASK_ID' -H 'Authorization: Bearer {demo_key}'",
         ]
     typer.echo("\n".join(lines), err=False)
+
+
+def _storage_shown(settings: Settings) -> str:
+    """Where the objects go, for the banner: the bucket and the endpoint's host, no secrets."""
+    assert settings.storage_url
+    shown = str(parse_storage_url(settings.storage_url))
+    if settings.s3_endpoint_url:
+        endpoint = urlsplit(settings.s3_endpoint_url)
+        shown += f" at {endpoint.scheme}://{endpoint.hostname}"
+        if endpoint.port:
+            shown += f":{endpoint.port}"
+    return shown

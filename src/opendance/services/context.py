@@ -18,7 +18,8 @@ from opendance.engines.registry import capabilities_for
 from opendance.net.addresses import AddressPolicy
 from opendance.net.resolver import Resolver, SystemResolver
 from opendance.settings import Settings
-from opendance.storage.local import LocalObjectStore
+from opendance.storage.base import ObjectStore
+from opendance.storage.factory import open_store
 
 SIGNING_SECRET_KEY = "url_signing_secret"  # noqa: S105 - a row name, not a secret
 
@@ -27,7 +28,7 @@ SIGNING_SECRET_KEY = "url_signing_secret"  # noqa: S105 - a row name, not a secr
 class AppContext:
     settings: Settings
     db: Database
-    store: LocalObjectStore
+    store: ObjectStore
     policy: AddressPolicy
     resolver: Resolver
     capabilities: EngineCapabilities
@@ -51,9 +52,11 @@ async def open_context(
     if run_migrations:
         await migrate(db)
     secret = await _signing_secret(db, settings)
-    store = LocalObjectStore(
-        settings.objects_dir, public_base_url=settings.resolved_public_url, secret=secret
-    )
+    try:
+        store = await open_store(settings, secret=secret)
+    except BaseException:
+        await db.dispose()
+        raise
     if policy is None:
         policy = (
             AddressPolicy.allow_all_private()

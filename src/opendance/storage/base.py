@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from opendance.errors import OpendanceError
+
 
 class ObjectStore(Protocol):
     async def put_file(self, key: str, source: Path, content_type: str) -> None:
@@ -13,16 +15,31 @@ class ObjectStore(Protocol):
 
     async def put_bytes(self, key: str, data: bytes, content_type: str) -> None: ...
 
-    async def get_bytes(self, key: str) -> bytes: ...
+    async def get_bytes(self, key: str) -> bytes:
+        """The object's bytes; ``ObjectNotFound`` if there is none."""
+        ...
 
     async def delete(self, key: str) -> None:
         """Remove ``key``; no error if it is already gone."""
         ...
 
+    async def check(self) -> None:
+        """Raise ``StorageUnavailable`` (saying what to fix) if the store cannot be used."""
+        ...
+
     def public_url(self, key: str) -> str:
-        """An absolute URL a client can GET the object from."""
+        """An absolute URL a client can GET the object from. Called on every status poll:
+        cheap, and never any network I/O."""
+        ...
+
+    def url_origin(self) -> str:
+        """``scheme://host[:port]`` of the URLs ``public_url`` returns (pages embed them)."""
         ...
 
 
 class ObjectNotFound(Exception):
     """No object is stored under this key."""
+
+
+class StorageUnavailable(OpendanceError):
+    """The object store is misconfigured or cannot be reached; the message says what to fix."""

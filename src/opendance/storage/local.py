@@ -8,9 +8,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 from opendance.domain import signing
-from opendance.storage.base import ObjectNotFound
+from opendance.storage.base import ObjectNotFound, StorageUnavailable
 
 FILES_ROUTE = "/files"
 
@@ -43,8 +44,20 @@ class LocalObjectStore:
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.path_for(key).unlink, missing_ok=True)
 
+    async def check(self) -> None:
+        try:
+            await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageUnavailable(
+                f"the objects directory {self.root} cannot be created: {exc.strerror}"
+            ) from None
+
     def public_url(self, key: str) -> str:
         return self._public_url(key)
+
+    def url_origin(self) -> str:
+        parts = urlsplit(self.public_base_url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - one store per process; keys are immutable
     def _public_url(self, key: str) -> str:

@@ -54,16 +54,20 @@ def render(
         )
     )
     response = HTMLResponse(html, status_code=status_code, headers=headers)
-    response.headers.update(page_headers(ctx.settings.resolved_public_url))
+    response.headers.update(page_headers(ctx.settings.resolved_public_url, ctx.store.url_origin()))
     return response
 
 
-def page_headers(public_url: str) -> dict[str, str]:
-    # Videos and posters come from the public URL, which may be another origin behind a proxy.
-    media = "'self'"
-    parts = urlsplit(public_url)
-    if parts.scheme and parts.netloc:
-        media += f" {parts.scheme}://{parts.netloc}"
+def page_headers(public_url: str, store_origin: str | None = None) -> dict[str, str]:
+    # Videos and posters come from the public URL, which may be another origin behind a
+    # proxy, or from the object store's own origin (an S3 endpoint, a CDN).
+    sources = ["'self'"]
+    for url in (public_url, store_origin or ""):
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if parts.scheme and parts.netloc and origin not in sources:
+            sources.append(origin)
+    media = " ".join(sources)
     return {
         # pages show secrets (a new key, the webhook secret): never cached, never framed
         "Cache-Control": "no-store",

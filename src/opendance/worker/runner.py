@@ -38,6 +38,7 @@ log = logging.getLogger("opendance.worker")
 T = TypeVar("T")
 
 GENERIC_FAILURE = "the video could not be generated because of an internal error; credits refunded"
+STORAGE_FAILURE = "the finished video could not be stored; credits refunded"
 
 
 def new_worker_id() -> str:
@@ -210,8 +211,16 @@ class Worker:
         # overwrite the video of the worker that finished the task.
         video_key = f"videos/{task.id}-{lease.token}.mp4"
         poster_key = f"posters/{task.id}-{lease.token}.jpg"
-        await self.ctx.store.put_file(video_key, rendered.video_path, "video/mp4")
-        await self.ctx.store.put_bytes(poster_key, rendered.poster, "image/jpeg")
+        try:
+            await self.ctx.store.put_file(video_key, rendered.video_path, "video/mp4")
+            await self.ctx.store.put_bytes(poster_key, rendered.poster, "image/jpeg")
+        except Exception:
+            # A remote store can be down for longer than its client retries: the task fails
+            # (refunded) rather than the worker, which goes on with the next task.
+            log.exception("task %s: storing the video failed", task.id)
+            await forget_objects(self.ctx, video_key, poster_key)
+            await self._fail(task, lease, STORAGE_FAILURE)
+            return
         async with self.ctx.db.write() as conn:
             done = await task_rows.complete(conn, lease, video_key=video_key, poster_key=poster_key)
             if done:
@@ -226,8 +235,7 @@ class Worker:
             task.id,
             extra=self._fields(task.id),
         )
-        await self.ctx.store.delete(video_key)
-        await self.ctx.store.delete(poster_key)
+        await forget_objects(self.ctx, video_key, poster_key)
 
     async def _fail(self, task: TaskRecord, lease: Lease, message: str) -> None:
         async with self.ctx.db.write() as conn:
@@ -264,7 +272,7 @@ class Worker:
 
     async def _drop_input(self, task: TaskRecord) -> None:
         if task.input_image_key:
-            await self.ctx.store.delete(task.input_image_key)
+            await forget_objects(self.ctx, task.input_image_key)
 
     async def _heartbeat(self, lease: Lease, control: RunControl) -> None:
         """Renew the lease until cancelled. A failed write (database busy) is retried on the
@@ -379,9 +387,17 @@ async def reap_expired_leases(ctx: AppContext) -> int:
                 outcome,
                 extra={"task_id": task.id, "lease_owner": task.lease_owner, "outcome": outcome},
             )
-    for key in dropped_inputs:
-        await ctx.store.delete(key)
+    await forget_objects(ctx, *dropped_inputs)
     return moved
+
+
+async def forget_objects(ctx: AppContext, *keys: str) -> None:
+    """Delete objects nobody will read again; a store that fails here only leaves litter."""
+    for key in keys:
+        try:
+            await ctx.store.delete(key)
+        except Exception:
+            log.warning("could not delete %s from the object store", key, exc_info=True)
 
 
 async def _wait_any(seconds: float, *events: asyncio.Event) -> None:

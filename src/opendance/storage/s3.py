@@ -1,0 +1,181 @@
+"""Objects in an S3-compatible bucket (AWS S3, MinIO, Ceph, Cloudflare R2, ...).
+
+Clients fetch objects from presigned GET URLs, or, for a public bucket or a CDN, from plain
+URLs under a public base. boto3's client is synchronous and thread safe: one per store, every
+request in a thread off the event loop. Presigning is computation only (the credentials are
+resolved when the store is opened), so ``public_url`` runs inline, and its URLs are cached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote, urlsplit
+
+from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from opendance.storage.base import ObjectNotFound, StorageUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger("opendance.storage")
+
+MAX_URL_EXPIRY_SECONDS = 7 * 24 * 3600  # SigV4 refuses presigned URLs that live longer
+# A key never points at other bytes (keys carry the task's fencing token): cache for good.
+IMMUTABLE = "public, max-age=31536000, immutable"
+_MISSING = frozenset({"NoSuchKey", "NotFound", "404"})
+# upload_file sends files above this in parts, several at once (boto3's own default size).
+MULTIPART_THRESHOLD = 8 * 1024 * 1024
+
+
+class S3ObjectStore:
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        prefix: str = "",
+        *,
+        url_expiry_seconds: int = MAX_URL_EXPIRY_SECONDS,
+        public_base_url: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        cached_urls: int = 16384,
+    ) -> None:
+        if not 1 <= url_expiry_seconds <= MAX_URL_EXPIRY_SECONDS:
+            raise ValueError(f"url_expiry_seconds must be 1..{MAX_URL_EXPIRY_SECONDS}")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.url_expiry_seconds = url_expiry_seconds
+        self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
+        self._client = client
+        self._clock = clock
+        self._cached_urls = cached_urls
+        self._urls: OrderedDict[str, tuple[str, float]] = OrderedDict()  # key -> (url, fresh until)
+        self._lock = threading.Lock()
+        self._transfer = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD)
+        sample = self.public_base_url or self._presign("origin")
+        parts = urlsplit(sample)
+        self._origin = f"{parts.scheme}://{parts.netloc}"
+
+    def object_name(self, key: str) -> str:
+        """The S3 key of ``key``: under the prefix, if there is one."""
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    async def put_file(self, key: str, source: Path, content_type: str) -> None:
+        await asyncio.to_thread(
+            self._client.upload_file,
+            str(source),
+            self.bucket,
+            self.object_name(key),
+            ExtraArgs={"ContentType": content_type, "CacheControl": IMMUTABLE},
+            Config=self._transfer,
+        )
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        await asyncio.to_thread(
+            self._client.put_object,
+            Bucket=self.bucket,
+            Key=self.object_name(key),
+            Body=data,
+            ContentType=content_type,
+            CacheControl=IMMUTABLE,
+        )
+
+    async def get_bytes(self, key: str) -> bytes:
+        return await asyncio.to_thread(self._get, key)
+
+    async def delete(self, key: str) -> None:
+        # S3 answers a delete of a missing key with success, which is what the protocol asks.
+        await asyncio.to_thread(
+            self._client.delete_object, Bucket=self.bucket, Key=self.object_name(key)
+        )
+        with self._lock:
+            self._urls.pop(key, None)
+
+    async def check(self) -> None:
+        await asyncio.to_thread(self._check_bucket)
+
+    def public_url(self, key: str) -> str:
+        if self.public_base_url is not None:
+            return f"{self.public_base_url}/{quote(self.object_name(key), safe='/')}"
+        now = self._clock()
+        with self._lock:
+            cached = self._urls.get(key)
+            if cached is not None and now < cached[1]:
+                self._urls.move_to_end(key)
+                return cached[0]
+        # Status polls ask for the same URL again and again: it is reused until half of its
+        # lifetime has passed, so poll bodies stay stable and every URL handed out stays
+        # valid for at least half of url_expiry_seconds. (Presigning costs about 1 ms.)
+        url = self._presign(key)
+        with self._lock:
+            self._urls[key] = (url, now + self.url_expiry_seconds / 2)
+            self._urls.move_to_end(key)
+            while len(self._urls) > self._cached_urls:
+                self._urls.popitem(last=False)
+        return url
+
+    def url_origin(self) -> str:
+        return self._origin
+
+    def _presign(self, key: str) -> str:
+        url: str = self._client.generate_presigned_url(
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": self.object_name(key)},
+            ExpiresIn=self.url_expiry_seconds,
+        )
+        return url
+
+    def _get(self, key: str) -> bytes:
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=self.object_name(key))
+        except ClientError as exc:
+            if _error_code(exc) in _MISSING:
+                raise ObjectNotFound(key) from None
+            raise
+        body = response["Body"]
+        try:
+            return bytes(body.read())
+        finally:
+            body.close()
+
+    def _check_bucket(self) -> None:
+        where = f"the bucket {self.bucket!r} (OPENDANCE_STORAGE_URL)"
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            code = _error_code(exc)
+            if code in ("404", "NoSuchBucket"):
+                raise StorageUnavailable(f"{where} does not exist; create it first") from None
+            if code in ("403", "AccessDenied"):
+                # Least-privilege policies often grant object access without s3:ListBucket,
+                # which HEAD on the bucket needs: not being allowed to look is no proof of harm.
+                log.warning("%s: not allowed to check it (403); going on", where)
+                return
+            raise StorageUnavailable(f"{where} answered {code}: {_error_message(exc)}") from None
+        except NoCredentialsError:
+            raise StorageUnavailable(NO_CREDENTIALS) from None
+        except BotoCoreError as exc:
+            raise StorageUnavailable(f"{where} cannot be reached: {exc}") from None
+
+
+NO_CREDENTIALS = (
+    "no S3 credentials found: set OPENDANCE_S3_ACCESS_KEY_ID and "
+    "OPENDANCE_S3_SECRET_ACCESS_KEY, or provide them the AWS way (AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY, a profile in ~/.aws, an instance or container role)"
+)
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _error_message(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Message", "")) or "no message"
