@@ -77,7 +77,8 @@ async def submit_generate(ctx: AppContext, owner: KeyOwner, body: Any) -> str:
                 request=echo_request(request, seed, image),
                 seed=seed,
                 price=price,
-                engine=ctx.settings.engine,
+                needs_audio=request.generate_audio,
+                needs_image=bool(request.image_urls),
                 callback_url=request.callback_url,
                 input_image_key=input_key,
             )
