@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from opendance.engines.base import EngineCapabilities
 from tests.conftest import make_settings
+from tests.support import fleet
 from tests.support.db import snapshot
 from tests.support.live import LiveServer
 
@@ -263,8 +263,8 @@ def test_body_over_the_limit_is_413_without_reading_it_all(tmp_path: Path) -> No
 def test_options_the_engine_cannot_serve_are_refused_free_of_charge(
     api_only_server: LiveServer,
 ) -> None:
-    assert api_only_server.ctx is not None
-    api_only_server.ctx.capabilities = EngineCapabilities(audio=False, image_to_video=False)
+    # the only worker makes text-to-video without sound
+    api_only_server.call(lambda c: fleet.register(c, "t2v", audio=False, image_to_video=False))
     key = api_only_server.create_account("picky", 100)
     before = api_only_server.call(snapshot)
     with api_only_server.client(key) as client:

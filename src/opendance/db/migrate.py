@@ -12,6 +12,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opendance.db.database import Database
 
@@ -40,12 +41,36 @@ async def migrate(database: Database) -> None:
         async with database.engine.connect() as conn:
             if database.is_sqlite:
                 await conn.execution_options(opendance_sqlite_begin="BEGIN IMMEDIATE")
-            async with conn.begin():
-                if not database.is_sqlite:
-                    await conn.exec_driver_sql(
-                        f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
-                    )
-                await conn.run_sync(_upgrade)
+                await _sqlite_foreign_keys(conn, enabled=False)
+            try:
+                async with conn.begin():
+                    if not database.is_sqlite:
+                        await conn.exec_driver_sql(
+                            f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+                        )
+                    await conn.run_sync(_upgrade)
+                    if database.is_sqlite:
+                        await _check_sqlite_foreign_keys(conn)
+            finally:
+                if database.is_sqlite:
+                    await _sqlite_foreign_keys(conn, enabled=True)
+
+
+async def _sqlite_foreign_keys(conn: AsyncConnection, *, enabled: bool) -> None:
+    """SQLite alters a table by rebuilding it (copy, drop, rename), and with foreign keys on
+    the drop deletes the rows other tables point at, or fails. Its documented way out: foreign
+    keys off around the change, checked before the commit. The pragma does nothing inside a
+    transaction, so it goes to the driver's connection directly, outside one."""
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await driver.execute(f"PRAGMA foreign_keys = {'ON' if enabled else 'OFF'}")
+
+
+async def _check_sqlite_foreign_keys(conn: AsyncConnection) -> None:
+    broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).fetchall()
+    if broken:
+        raise RuntimeError(f"the migration would leave broken foreign keys: {broken[:5]}")
 
 
 async def current_revision(database: Database) -> str | None:

@@ -80,7 +80,13 @@ tasks = Table(
     Column("request", JSON, nullable=False),
     Column("seed", BigInteger, nullable=False),
     Column("price", Integer, nullable=False),
-    Column("engine", String(40), nullable=False),
+    # What the task needs from a worker, fixed at submit: a claim takes only tasks the
+    # claiming worker can serve.
+    Column("needs_audio", Boolean, nullable=False, default=False, server_default=false()),
+    Column("needs_image", Boolean, nullable=False, default=False, server_default=false()),
+    # What served it, set by every claim (so: the last worker that ran it); NULL until then.
+    Column("engine", String(40), nullable=True),
+    Column("model", String(200), nullable=True),
     Column("callback_url", Text, nullable=True),
     Column("input_image_key", String(200), nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
@@ -96,7 +102,10 @@ tasks = Table(
     Column("video_key", String(200), nullable=True),
     Column("poster_key", String(200), nullable=True),
     Column("error_message", Text, nullable=True),
-    Index("ix_tasks_status_created_at", "status", "created_at"),
+    # The queue: a claim walks the queued rows in claim order, reading what each needs from
+    # the index itself, so that skipping tasks this worker cannot serve costs no table reads.
+    # Its status prefix also serves the reaper (running rows) and the queue depth.
+    Index("ix_tasks_queue", "status", "created_at", "id", "needs_audio", "needs_image"),
     Index("ix_tasks_account_id_created_at", "account_id", "created_at"),
 )
 
@@ -121,7 +130,15 @@ workers = Table(
     Column("hostname", String(255), nullable=False),
     Column("pid", Integer, nullable=False),
     Column("engine", String(40), nullable=False),
+    Column("model", String(200), nullable=True),
+    # What its engine can do: the API accepts what some recently seen worker can serve.
+    Column("audio", Boolean, nullable=False, default=False, server_default=false()),
+    Column("image_to_video", Boolean, nullable=False, default=False, server_default=false()),
+    Column("concurrency", Integer, nullable=False, default=1, server_default="1"),
     Column("state", String(16), nullable=False),
+    # How many tasks it holds; current_task_id is the one it has held longest (every task it
+    # holds has lease_owner = this id).
+    Column("tasks_in_hand", Integer, nullable=False, default=0, server_default="0"),
     Column("current_task_id", String(40), nullable=True),
     Column("started_at", UTCDateTime, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=False),

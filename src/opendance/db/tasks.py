@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Row, Select, false, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -21,6 +21,7 @@ from opendance.db.tables import tasks
 from opendance.db.types import Now, db_now
 from opendance.db.wakeups import notify_queued
 from opendance.domain.task_states import TaskState, sources_for
+from opendance.engines.base import EngineCapabilities
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,10 @@ class TaskRecord:
     request: dict[str, Any]
     seed: int
     price: int
-    engine: str
+    needs_audio: bool
+    needs_image: bool
+    engine: str | None
+    model: str | None
     callback_url: str | None
     input_image_key: str | None
     created_at: datetime
@@ -104,20 +108,24 @@ async def get_task(conn: AsyncConnection, task_id: str) -> TaskRecord | None:
     return TaskRecord.from_row(row) if row else None
 
 
+SERVES_EVERYTHING = EngineCapabilities(audio=True, image_to_video=True)
+
+
 async def claim_next(
-    conn: AsyncConnection, *, owner: str, lease_seconds: float
+    conn: AsyncConnection,
+    *,
+    owner: str,
+    lease_seconds: float,
+    capabilities: EngineCapabilities = SERVES_EVERYTHING,
+    engine: str | None = None,
+    model: str | None = None,
 ) -> TaskRecord | None:
-    """Lease the oldest queued task to ``owner``. On PostgreSQL the inner SELECT skips rows
-    other workers are claiming (FOR UPDATE SKIP LOCKED); SQLite serialises writers instead."""
+    """Lease to ``owner`` the oldest queued task it can serve (a task that needs audio only to
+    a worker with audio, one with an input image only to an image-to-video worker), and record
+    the ``engine`` and ``model`` that run it. On PostgreSQL the inner SELECT skips rows other
+    workers are claiming (FOR UPDATE SKIP LOCKED); SQLite serialises writers instead."""
     now = db_now(conn)
-    oldest = (
-        select(tasks.c.id)
-        .where(tasks.c.status == TaskState.QUEUED.value)
-        .order_by(tasks.c.created_at, tasks.c.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
+    oldest = oldest_servable(capabilities).with_for_update(skip_locked=True).scalar_subquery()
     row = (
         await conn.execute(
             update(tasks)
@@ -127,6 +135,8 @@ async def claim_next(
             .values(
                 status=TaskState.RUNNING.value,
                 lease_owner=owner,
+                engine=engine,
+                model=model,
                 lease_token=tasks.c.lease_token + 1,
                 lease_expires_at=now + timedelta(seconds=lease_seconds),
                 attempts=tasks.c.attempts + 1,
@@ -137,6 +147,17 @@ async def claim_next(
         )
     ).first()
     return TaskRecord.from_row(row) if row else None
+
+
+def oldest_servable(capabilities: EngineCapabilities) -> Select[tuple[str]]:
+    """The id of the oldest queued task a worker with ``capabilities`` can serve: a walk along
+    the queued part of ``ix_tasks_queue``, in claim order, that stops at the first match."""
+    conditions = [tasks.c.status == TaskState.QUEUED.value]
+    if not capabilities.audio:
+        conditions.append(tasks.c.needs_audio == false())
+    if not capabilities.image_to_video:
+        conditions.append(tasks.c.needs_image == false())
+    return select(tasks.c.id).where(*conditions).order_by(tasks.c.created_at, tasks.c.id).limit(1)
 
 
 async def heartbeat(

@@ -1,7 +1,9 @@
-"""The registry of running workers: who is alive (for /readyz) and what each is doing."""
+"""The registry of running workers: who is alive (for /readyz), what each can do (for the
+API's checks at submit) and what each is doing."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -10,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opendance.db.tables import workers
 from opendance.db.types import db_now
+from opendance.engines.base import EngineCapabilities
 
 
 async def register_worker(conn: AsyncConnection, **values: Any) -> None:
@@ -19,12 +22,18 @@ async def register_worker(conn: AsyncConnection, **values: Any) -> None:
 
 
 async def worker_seen(
-    conn: AsyncConnection, worker_id: str, *, state: str, current_task_id: str | None
+    conn: AsyncConnection, worker_id: str, *, state: str, in_hand: Sequence[str] = ()
 ) -> None:
+    """Report the worker alive, with the tasks it holds (oldest claim first)."""
     await conn.execute(
         update(workers)
         .where(workers.c.id == worker_id)
-        .values(last_seen_at=db_now(conn), state=state, current_task_id=current_task_id)
+        .values(
+            last_seen_at=db_now(conn),
+            state=state,
+            tasks_in_hand=len(in_hand),
+            current_task_id=in_hand[0] if in_hand else None,
+        )
     )
 
 
@@ -41,6 +50,29 @@ async def live_workers(conn: AsyncConnection, *, seen_within: float) -> int:
         .where(workers.c.last_seen_at >= since, workers.c.state != "loading")
     )
     return int((await conn.execute(query)).scalar_one())
+
+
+async def fleet_capabilities(
+    conn: AsyncConnection, *, seen_within: float, ready_only: bool = False
+) -> EngineCapabilities | None:
+    """What the workers seen within ``seen_within`` seconds can do together (a task is served
+    if any one of them can serve it); None when no worker has been seen. Loading workers count
+    unless ``ready_only``: their tasks wait in the queue until the model is up."""
+    since = db_now(conn) - timedelta(seconds=seen_within)
+    query = (
+        select(workers.c.audio, workers.c.image_to_video)
+        .distinct()
+        .where(workers.c.last_seen_at >= since)
+    )
+    if ready_only:
+        query = query.where(workers.c.state != "loading")
+    kinds = (await conn.execute(query)).all()
+    if not kinds:
+        return None
+    return EngineCapabilities(
+        audio=any(kind.audio for kind in kinds),
+        image_to_video=any(kind.image_to_video for kind in kinds),
+    )
 
 
 async def forget_silent_workers(conn: AsyncConnection, *, silent_for: float) -> int:

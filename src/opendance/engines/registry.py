@@ -132,6 +132,14 @@ def preflight(settings: Settings) -> None:
     _entry(settings.engine).preflight(settings)
 
 
+def model_label(settings: Settings) -> str | None:
+    """The model a worker of these settings runs, as its row and its tasks record it: the name
+    of the model directory (engines without one, like preview and upstream, have none)."""
+    if _entry(settings.engine).loads_model and settings.model_path is not None:
+        return settings.model_path.name
+    return None
+
+
 def runs_in_child_process(settings: Settings) -> bool:
     """Where the worker runs the configured engine (``OPENDANCE_ENGINE_PROCESS``)."""
     if settings.engine_process == "auto":

@@ -13,10 +13,10 @@ from opendance.db.database import Database
 from opendance.db.hotreads import HotReads, hot_reads_for
 from opendance.db.migrate import migrate
 from opendance.db.tables import meta
-from opendance.engines.base import EngineCapabilities
 from opendance.engines.registry import capabilities_for
 from opendance.net.addresses import AddressPolicy
 from opendance.net.resolver import Resolver, SystemResolver
+from opendance.services.fleet import FleetCapabilities
 from opendance.settings import Settings
 from opendance.storage.base import ObjectStore
 from opendance.storage.factory import open_store
@@ -31,7 +31,7 @@ class AppContext:
     store: ObjectStore
     policy: AddressPolicy
     resolver: Resolver
-    capabilities: EngineCapabilities
+    fleet: FleetCapabilities  # what the workers can serve: the API accepts that
     reads: HotReads
 
     async def close(self) -> None:
@@ -69,7 +69,9 @@ async def open_context(
         store=store,
         policy=policy,
         resolver=resolver or SystemResolver(),
-        capabilities=capabilities_for(settings),
+        fleet=FleetCapabilities(
+            db, fallback=capabilities_for(settings), seen_within=settings.worker_seen_seconds
+        ),
         reads=hot_reads_for(db),
     )
 

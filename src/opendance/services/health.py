@@ -9,6 +9,7 @@ from sqlalchemy import text
 from opendance import errors
 from opendance.db import tasks as task_rows
 from opendance.db import workers as worker_rows
+from opendance.engines.base import EngineCapabilities
 from opendance.services.context import AppContext
 
 
@@ -20,6 +21,9 @@ async def readiness(ctx: AppContext) -> dict[str, Any]:
             workers = await worker_rows.live_workers(
                 conn, seen_within=ctx.settings.worker_seen_seconds
             )
+            serving = await worker_rows.fleet_capabilities(
+                conn, seen_within=ctx.settings.worker_seen_seconds, ready_only=True
+            )
             queued = await task_rows.queue_depth(conn)
     except Exception:
         raise errors.NotReady("the database is not reachable") from None
@@ -28,4 +32,12 @@ async def readiness(ctx: AppContext) -> dict[str, Any]:
             f"no worker has reported in the last {ctx.settings.worker_seen_seconds:g} s; "
             f"{queued} task(s) wait in the queue"
         )
-    return {"database": "ok", "workers": workers, "queued": queued}
+    # what the ready workers serve now (a loading worker's options are accepted, and wait)
+    ready = serving or EngineCapabilities(audio=False, image_to_video=False)
+    return {
+        "database": "ok",
+        "workers": workers,
+        "queued": queued,
+        "audio": ready.audio,
+        "image_to_video": ready.image_to_video,
+    }

@@ -11,6 +11,7 @@ from opendance.db import accounts as account_rows
 from opendance.db import tasks as task_rows
 from opendance.db.accounts import KeyOwner
 from opendance.domain import ids, pricing
+from opendance.engines.base import EngineCapabilities
 from opendance.net.data_urls import DataImage, is_data_url, parse_data_image_url
 from opendance.net.errors import AddressRejected, UrlRejected
 from opendance.net.urls import check_public_url, parse_http_url
@@ -52,7 +53,7 @@ async def submit_generate(ctx: AppContext, owner: KeyOwner, body: Any) -> str:
     request = await validate_generate(
         body, check_image_url=check_image_url, check_callback_url=check_callback_url
     )
-    _check_capabilities(ctx, request)
+    _check_capabilities(await ctx.fleet.current(), request)
     price = pricing.price(request.resolution, request.duration, request.generate_audio)
     task_id = ids.new_task_id()
     seed = request.seed if request.seed is not None else ids.new_seed()
@@ -77,7 +78,8 @@ async def submit_generate(ctx: AppContext, owner: KeyOwner, body: Any) -> str:
                 request=echo_request(request, seed, image),
                 seed=seed,
                 price=price,
-                engine=ctx.settings.engine,
+                needs_audio=request.generate_audio,
+                needs_image=bool(request.image_urls),
                 callback_url=request.callback_url,
                 input_image_key=input_key,
             )
@@ -124,12 +126,12 @@ async def _require_balance(ctx: AppContext, owner: KeyOwner, price: int) -> None
         raise errors.InsufficientCredits(price=price, balance=balance)
 
 
-def _check_capabilities(ctx: AppContext, request: GenerateRequest) -> None:
-    if request.generate_audio and not ctx.capabilities.audio:
+def _check_capabilities(fleet: EngineCapabilities, request: GenerateRequest) -> None:
+    if request.generate_audio and not fleet.audio:
         raise errors.UnsupportedOption(
             "generate_audio is not available: the serving engine makes video without sound"
         )
-    if request.image_urls and not ctx.capabilities.image_to_video:
+    if request.image_urls and not fleet.image_to_video:
         raise errors.UnsupportedOption(
             "image_urls is not available: the serving engine makes text-to-video only"
         )

@@ -23,6 +23,7 @@ PROMPT_LIMIT = 2000
 
 async def playground(request: Request) -> Response:
     ctx = app_ctx(request)
+    capabilities = await ctx.fleet.current()
     session = await current_session(request)
     key_secret = None
     if session is not None:
@@ -32,8 +33,8 @@ async def playground(request: Request) -> Response:
         "usdPerCredit": pricing.USD_PER_CREDIT,
         "baseUrl": ctx.settings.resolved_public_url,
         "promptLimit": PROMPT_LIMIT,
-        "audio": ctx.capabilities.audio,
-        "imageToVideo": ctx.capabilities.image_to_video,
+        "audio": capabilities.audio,
+        "imageToVideo": capabilities.image_to_video,
     }
     return render(
         request,
@@ -45,6 +46,6 @@ async def playground(request: Request) -> Response:
         prompt_limit=PROMPT_LIMIT,
         # "<" escaped: the JSON sits in a <script> element and must not be able to close it
         config_json=json.dumps(config).replace("<", "\\u003c"),
-        audio_supported=ctx.capabilities.audio,
-        image_supported=ctx.capabilities.image_to_video,
+        audio_supported=capabilities.audio,
+        image_supported=capabilities.image_to_video,
     )

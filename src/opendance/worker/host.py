@@ -26,7 +26,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from opendance.engines.base import EngineError
+from opendance.engines.base import EngineCapabilities, EngineError
 from opendance.errors import OpendanceError
 from opendance.worker.control import RenderCancelled, RunControl
 from opendance.worker.render import RenderedVideo, render_to_file
@@ -51,6 +51,9 @@ class EngineLoadFailed(OpendanceError):
 
 class EngineHost(Protocol):
     name: str
+    capabilities: EngineCapabilities
+    model: str | None
+    """The model it runs (its directory's name), for the worker's row and the tasks it claims."""
 
     def start(self) -> float:
         """Make the engine ready (load the model); returns the seconds it took."""
@@ -70,9 +73,11 @@ class EngineHost(Protocol):
 class ThreadHost:
     """The engine in the worker's own process; ``render`` runs in the caller's thread."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, model: str | None = None) -> None:
         self.engine = engine
         self.name = engine.name
+        self.capabilities = engine.capabilities
+        self.model = model
 
     def start(self) -> float:
         return 0.0
@@ -91,8 +96,14 @@ class ProcessHost:
     """The engine in a spawned child process, loaded once, restarted after a crash."""
 
     def __init__(self, settings: Settings) -> None:
+        from opendance.engines.registry import capabilities_for, model_label
+
         self.settings = settings
         self.name = settings.engine
+        # known from the settings, before the model loads: a loading worker already tells the
+        # API what it will serve
+        self.capabilities = capabilities_for(settings)
+        self.model = model_label(settings)
         self._context = multiprocessing.get_context("spawn")  # no forked CUDA or threads
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
@@ -234,8 +245,8 @@ def as_host(engine: Engine | EngineHost) -> EngineHost:
 
 
 def create_host(settings: Settings) -> EngineHost:
-    from opendance.engines.registry import create_engine, runs_in_child_process
+    from opendance.engines.registry import create_engine, model_label, runs_in_child_process
 
     if runs_in_child_process(settings):
         return ProcessHost(settings)
-    return ThreadHost(create_engine(settings))
+    return ThreadHost(create_engine(settings), model=model_label(settings))

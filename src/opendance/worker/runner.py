@@ -76,8 +76,10 @@ class Worker:
                 hostname=socket.gethostname(),
                 pid=os.getpid(),
                 engine=self.host.name,
+                model=self.host.model,
+                audio=self.host.capabilities.audio,
+                image_to_video=self.host.capabilities.image_to_video,
                 state="loading",
-                current_task_id=None,
             )
         last_seen = time.monotonic()
         try:
@@ -152,7 +154,12 @@ class Worker:
     async def _claim(self) -> TaskRecord | None:
         async with self.ctx.db.write() as conn:
             return await task_rows.claim_next(
-                conn, owner=self.id, lease_seconds=self.settings.lease_seconds
+                conn,
+                owner=self.id,
+                lease_seconds=self.settings.lease_seconds,
+                capabilities=self.host.capabilities,
+                engine=self.host.name,
+                model=self.host.model,
             )
 
     async def _process(self, task: TaskRecord) -> None:
@@ -290,7 +297,7 @@ class Worker:
                         progress=control.progress,
                     )
                     await worker_rows.worker_seen(
-                        conn, self.id, state="busy", current_task_id=lease.task_id
+                        conn, self.id, state="busy", in_hand=[lease.task_id]
                     )
             except Exception:
                 log.warning(
@@ -318,7 +325,9 @@ class Worker:
 
     async def _seen(self, state: str, task_id: str | None) -> None:
         async with self.ctx.db.write() as conn:
-            await worker_rows.worker_seen(conn, self.id, state=state, current_task_id=task_id)
+            await worker_rows.worker_seen(
+                conn, self.id, state=state, in_hand=[task_id] if task_id else []
+            )
 
     async def _reap_if_due(self) -> None:
         now = time.monotonic()
