@@ -149,6 +149,11 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(
         default=None, description="Another S3-compatible service (MinIO, Ceph, R2, ...)."
     )
+    s3_public_endpoint_url: str | None = Field(
+        default=None,
+        description="Presign URLs for this endpoint: where clients reach the store, when the "
+        "servers reach it under another address (a private network name).",
+    )
     s3_region: str | None = None
     # Both optional: without them boto3's credential chain applies (AWS_* variables, config
     # files, instance roles). Plain strings like upstream_api_key, for the workers' environment.

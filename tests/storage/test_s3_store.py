@@ -259,3 +259,21 @@ async def test_check_says_when_the_endpoint_cannot_be_reached(s3_bucket: str) ->
     )
     with pytest.raises(StorageUnavailable, match="cannot be reached"):
         await S3ObjectStore(client, s3_bucket).check()
+
+
+async def test_urls_are_presigned_for_the_public_endpoint_when_one_is_set(
+    tmp_path: Path, s3_server: S3Server, s3_bucket: str
+) -> None:
+    # The servers reach the store as 127.0.0.1, clients as localhost (say, a private network
+    # name and a public one): uploads go to the first, the URLs name the second and download.
+    public = s3_server.endpoint_url.replace("127.0.0.1", "localhost")
+    assert public != s3_server.endpoint_url
+    store = await _store(tmp_path, s3_server, s3_bucket, s3_public_endpoint_url=public)
+    await store.put_bytes("videos/t-1.mp4", b"mp4 bytes", "video/mp4")
+
+    url = store.public_url("videos/t-1.mp4")
+
+    assert url.startswith(f"{public}/{s3_bucket}/videos/t-1.mp4?")
+    fetched = await _get(url)
+    assert fetched.status_code == 200 and fetched.content == b"mp4 bytes"
+    assert store.url_origin() == public

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from opendance.settings import Settings
@@ -87,14 +87,24 @@ def open_s3_store(settings: Settings, location: S3Location) -> S3ObjectStore:
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
-    try:
-        client = session.client("s3", endpoint_url=settings.s3_endpoint_url, config=config)
-    except ValueError as exc:  # botocore's word for a malformed endpoint URL
-        raise StorageUnavailable(f"OPENDANCE_S3_ENDPOINT_URL: {exc}") from None
+    client = _client(session, config, settings.s3_endpoint_url, "OPENDANCE_S3_ENDPOINT_URL")
+    presign_client = None
+    if settings.s3_public_endpoint_url:
+        presign_client = _client(
+            session, config, settings.s3_public_endpoint_url, "OPENDANCE_S3_PUBLIC_ENDPOINT_URL"
+        )
     return S3ObjectStore(
         client,
         location.bucket,
         location.prefix,
         url_expiry_seconds=settings.s3_url_expiry_seconds,
         public_base_url=settings.s3_public_base_url,
+        presign_client=presign_client,
     )
+
+
+def _client(session: Any, config: Any, endpoint_url: str | None, setting: str) -> Any:
+    try:
+        return session.client("s3", endpoint_url=endpoint_url, config=config)
+    except ValueError as exc:  # botocore's word for a malformed endpoint URL
+        raise StorageUnavailable(f"{setting}: {exc}") from None

@@ -45,6 +45,7 @@ class S3ObjectStore:
         *,
         url_expiry_seconds: int = MAX_URL_EXPIRY_SECONDS,
         public_base_url: str | None = None,
+        presign_client: S3Client | None = None,
         clock: Callable[[], float] = time.monotonic,
         cached_urls: int = 16384,
     ) -> None:
@@ -55,6 +56,8 @@ class S3ObjectStore:
         self.url_expiry_seconds = url_expiry_seconds
         self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
         self._client = client
+        # Presigning is offline; a URL names the endpoint of the client that signs it.
+        self._presigner = presign_client or client
         self._clock = clock
         self._cached_urls = cached_urls
         self._urls: OrderedDict[str, tuple[str, float]] = OrderedDict()  # key -> (url, fresh until)
@@ -126,7 +129,7 @@ class S3ObjectStore:
         return self._origin
 
     def _presign(self, key: str) -> str:
-        url: str = self._client.generate_presigned_url(
+        url: str = self._presigner.generate_presigned_url(
             "get_object",
             Params={"Bucket": self.bucket, "Key": self.object_name(key)},
             ExpiresIn=self.url_expiry_seconds,
