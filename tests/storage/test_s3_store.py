@@ -180,13 +180,13 @@ async def test_the_url_cache_is_bounded(
     signed = _counted(client)
     store = S3ObjectStore(client, s3_bucket, cached_urls=2)
     signed.clear()
-    for key in ("a", "b", "a", "c"):  # "a" was used again: "b" is the one forgotten
+    for key in ("a", "b", "a", "c"):  # "a" is served from the cache once, then forgotten
         store.public_url(key)
     assert len(signed) == 3
-    store.public_url("a")
+    store.public_url("b")
     store.public_url("c")
     assert len(signed) == 3
-    store.public_url("b")
+    store.public_url("a")  # the oldest signature was the one dropped
     assert len(signed) == 4
 
 

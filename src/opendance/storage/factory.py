@@ -79,7 +79,7 @@ def open_s3_store(settings: Settings, location: S3Location) -> S3ObjectStore:
     config = Config(
         signature_version="s3v4",
         s3={"addressing_style": settings.s3_addressing_style},
-        retries={"mode": "standard", "max_attempts": 5},
+        retries={"mode": "standard", "total_max_attempts": 5},
         connect_timeout=10,
         read_timeout=60,
         # Checksums only where S3 requires them: several S3-compatible services refuse the

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,7 +59,7 @@ class S3ObjectStore:
         self._presigner = presign_client or client
         self._clock = clock
         self._cached_urls = cached_urls
-        self._urls: OrderedDict[str, tuple[str, float]] = OrderedDict()  # key -> (url, fresh until)
+        self._urls: dict[str, tuple[str, float]] = {}  # key -> (url, fresh until)
         self._lock = threading.Lock()
         self._transfer = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD)
         sample = self.public_base_url or self._presign("origin")
@@ -109,20 +108,19 @@ class S3ObjectStore:
         if self.public_base_url is not None:
             return f"{self.public_base_url}/{quote(self.object_name(key), safe='/')}"
         now = self._clock()
-        with self._lock:
-            cached = self._urls.get(key)
-            if cached is not None and now < cached[1]:
-                self._urls.move_to_end(key)
-                return cached[0]
         # Status polls ask for the same URL again and again: it is reused until half of its
         # lifetime has passed, so poll bodies stay stable and every URL handed out stays
-        # valid for at least half of url_expiry_seconds. (Presigning costs about 1 ms.)
+        # valid for at least half of url_expiry_seconds. Presigning costs a millisecond or
+        # two; a hit is one dict lookup (no lock: a read of a dict is atomic).
+        cached = self._urls.get(key)
+        if cached is not None and now < cached[1]:
+            return cached[0]
         url = self._presign(key)
         with self._lock:
+            self._urls.pop(key, None)  # re-inserted last: the dict's order is signing order
             self._urls[key] = (url, now + self.url_expiry_seconds / 2)
-            self._urls.move_to_end(key)
             while len(self._urls) > self._cached_urls:
-                self._urls.popitem(last=False)
+                del self._urls[next(iter(self._urls))]  # the oldest signature goes first
         return url
 
     def url_origin(self) -> str:
