@@ -13,7 +13,7 @@ for deletes of them).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -23,7 +23,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from opendance.db.deliveries import DELIVERED, FAILED, PENDING, STOPPED
 from opendance.db.tables import ledger, tasks, webhook_attempts, webhook_deliveries, workers
-from opendance.db.types import utcnow
+from opendance.db.types import db_now, utcnow
 from opendance.domain.task_states import TaskState
 
 # Seconds. A preview video takes seconds, a model's minutes, a queue backlog hours.
@@ -68,7 +68,7 @@ class FleetFigures:
     webhook_attempts: dict[str, int]
     webhook_deliveries: dict[str, int]
     credits: dict[str, int]  # ledger kind -> credits moved (as a positive number)
-    workers: dict[tuple[str, str], int] = field(default_factory=dict)  # (state, engine) -> n
+    workers: dict[tuple[str, str], int]  # (state, engine) -> live workers
 
 
 async def read_fleet(conn: AsyncConnection, *, worker_seen_seconds: float) -> FleetFigures:
@@ -186,10 +186,7 @@ async def _credits(conn: AsyncConnection) -> dict[str, int]:
 
 async def _workers(conn: AsyncConnection, *, seen_within: float) -> dict[tuple[str, str], int]:
     """Workers that reported within ``seen_within`` (as /readyz counts them), by state."""
-    if conn.dialect.name == "postgresql":
-        since: Any = func.now() - timedelta(seconds=seen_within)
-    else:
-        since = utcnow() - timedelta(seconds=seen_within)
+    since = db_now(conn) - timedelta(seconds=seen_within)
     rows = await conn.execute(
         select(workers.c.state, workers.c.engine, func.count())
         .where(workers.c.last_seen_at >= since)
