@@ -26,6 +26,8 @@ BOTH_DATABASES = (
     "tests/worker/test_webhooks.py",
     "tests/worker/test_two_workers.py",
     "tests/worker/test_wakeups.py",
+    "tests/worker/test_concurrency.py",
+    "tests/worker/test_mixed_fleet.py",
 )
 
 

@@ -79,6 +79,15 @@ DeviceOption = Annotated[
 DtypeOption = Annotated[
     str | None, typer.Option("--dtype", help="auto, bf16, fp16, fp32 (env OPENDANCE_DTYPE).")
 ]
+ConcurrencyOption = Annotated[
+    int | None,
+    typer.Option(
+        "--concurrency",
+        min=1,
+        help="Tasks one worker process runs at once; model engines load one copy per task "
+        "(env OPENDANCE_WORKER_CONCURRENCY, default 1).",
+    ),
+]
 
 
 def _engine_settings(
@@ -121,6 +130,7 @@ def serve(
     audio_model: AudioModelOption = None,
     device: DeviceOption = None,
     dtype: DtypeOption = None,
+    concurrency: ConcurrencyOption = None,
 ) -> None:
     """Run the API server (and workers)."""
     from opendance.cli.server import run_server
@@ -130,6 +140,7 @@ def serve(
         host=host,
         port=port,
         public_url=public_url,
+        worker_concurrency=concurrency,
         **_engine_settings(engine, model, image_model, audio_model, device, dtype),
     )
     configure_logging(settings.log_level)
@@ -145,12 +156,15 @@ def worker(
     audio_model: AudioModelOption = None,
     device: DeviceOption = None,
     dtype: DtypeOption = None,
+    concurrency: ConcurrencyOption = None,
 ) -> None:
     """Run one worker process: take tasks from the queue and render them."""
     from opendance.cli.server import run_worker
 
     settings = build_settings(
-        ctx, **_engine_settings(engine, model, image_model, audio_model, device, dtype)
+        ctx,
+        worker_concurrency=concurrency,
+        **_engine_settings(engine, model, image_model, audio_model, device, dtype),
     )
     configure_logging(settings.log_level)
     run_async(run_worker(settings))
