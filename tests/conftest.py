@@ -27,6 +27,8 @@ BOTH_DATABASES = (
     "tests/worker/test_two_workers.py",
     "tests/worker/test_wakeups.py",
     "tests/storage/test_s3_end_to_end.py",
+    "tests/worker/test_concurrency.py",
+    "tests/worker/test_mixed_fleet.py",
 )
 
 

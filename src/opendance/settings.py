@@ -97,6 +97,23 @@ class Settings(BaseSettings):
     worker_seen_seconds: float = Field(
         default=60.0, gt=0, description="/readyz counts workers that reported within this time."
     )
+    # --- fleets: how many tasks a worker runs at once, what a preview worker offers ---
+    worker_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Tasks one worker process runs at once (model engines: one model copy "
+        "in a child process each).",
+    )
+    preview_audio: bool = Field(
+        default=True,
+        description="The preview engine offers audio (off: stands in for a "
+        "worker without sound when trying a mixed fleet).",
+    )
+    preview_image_to_video: bool = Field(
+        default=True,
+        description="The preview engine accepts an input image.",
+    )
     supervisor_pid: int | None = Field(
         default=None,
         description="Set by 'opendance serve' for its workers: they stop when it is gone.",

@@ -80,6 +80,15 @@ DeviceOption = Annotated[
 DtypeOption = Annotated[
     str | None, typer.Option("--dtype", help="auto, bf16, fp16, fp32 (env OPENDANCE_DTYPE).")
 ]
+ConcurrencyOption = Annotated[
+    int | None,
+    typer.Option(
+        "--concurrency",
+        min=1,
+        help="Tasks one worker process runs at once; model engines load one copy per task "
+        "(env OPENDANCE_WORKER_CONCURRENCY, default 1).",
+    ),
+]
 
 
 class LogFormat(StrEnum):
@@ -137,6 +146,7 @@ def serve(
     device: DeviceOption = None,
     dtype: DtypeOption = None,
     log_format: LogFormatOption = None,
+    concurrency: ConcurrencyOption = None,
 ) -> None:
     """Run the API server (and workers)."""
     from opendance.cli.server import run_server
@@ -147,6 +157,7 @@ def serve(
         port=port,
         public_url=public_url,
         log_format=log_format.value if log_format else None,
+        worker_concurrency=concurrency,
         **_engine_settings(engine, model, image_model, audio_model, device, dtype),
     )
     configure_logging(settings)
@@ -163,6 +174,7 @@ def worker(
     device: DeviceOption = None,
     dtype: DtypeOption = None,
     log_format: LogFormatOption = None,
+    concurrency: ConcurrencyOption = None,
 ) -> None:
     """Run one worker process: take tasks from the queue and render them."""
     from opendance.cli.server import run_worker
@@ -170,6 +182,7 @@ def worker(
     settings = build_settings(
         ctx,
         log_format=log_format.value if log_format else None,
+        worker_concurrency=concurrency,
         **_engine_settings(engine, model, image_model, audio_model, device, dtype),
     )
     configure_logging(settings)

@@ -23,7 +23,7 @@ from opendance.services.context import AppContext, open_context
 from opendance.services.webhooks import Dispatcher
 from opendance.settings import Settings
 from opendance.storage.factory import parse_storage_url
-from opendance.worker.host import create_host
+from opendance.worker.host import check_concurrency, create_host
 from opendance.worker.runner import Worker
 
 log = logging.getLogger("opendance.server")
@@ -31,7 +31,9 @@ log = logging.getLogger("opendance.server")
 
 async def run_server(settings: Settings, *, workers: int, demo: bool) -> None:
     if workers:
-        preflight(settings)  # a wrong model path stops here, not in N restarting workers
+        # a wrong model path or device list stops here, not in N restarting workers
+        preflight(settings)
+        check_concurrency(settings)
     ctx = await open_checked_context(settings)
     supervisor = WorkerSupervisor(settings, workers)
     try:
@@ -93,18 +95,19 @@ async def _once_listening(
 
 async def run_worker(settings: Settings) -> None:
     preflight(settings)
+    host = create_host(settings)  # before the database: wrong settings stop here
     ctx = await open_checked_context(settings)
-    worker = Worker(ctx, create_host(settings))
+    worker = Worker(ctx, host)
     loop = asyncio.get_running_loop()
     drain_timer: asyncio.TimerHandle | None = None
 
     def on_signal(signum: int) -> None:
         nonlocal drain_timer
         if worker.stopping.is_set():
-            log.warning("second signal: handing the current task back now")
+            log.warning("second signal: handing the tasks in hand back now")
             worker.abort()
             return
-        log.info("signal %d: finishing the current task, then stopping", signum)
+        log.info("signal %d: finishing the tasks in hand, then stopping", signum)
         worker.stop()
         drain_timer = loop.call_later(settings.drain_seconds, worker.abort)
 
@@ -128,7 +131,7 @@ async def run_worker(settings: Settings) -> None:
 
 async def _stop_when_orphaned(worker: Worker, supervisor_pid: int | None) -> None:
     """A worker of 'opendance serve' must not outlive it (e.g. serve was SIGKILLed): when its
-    parent is no longer the supervisor, it finishes its task and stops."""
+    parent is no longer the supervisor, it finishes its tasks and stops."""
     if supervisor_pid is None:
         return
     while os.getppid() == supervisor_pid:  # noqa: ASYNC110 - polling a pid, no event exists
@@ -210,9 +213,11 @@ def _worker_env(settings: Settings) -> dict[str, str]:
 
 def _banner(settings: Settings, workers: int, demo_key: str | None) -> None:
     base = settings.resolved_public_url
+    concurrency = settings.worker_concurrency
+    each = f" running {concurrency} tasks each" if concurrency > 1 else ""
     lines = [
         f"Opendance {__version__} listening on http://{settings.host}:{settings.port}",
-        f"  public URL {base}, engine {settings.engine}, {workers} worker(s), "
+        f"  public URL {base}, engine {settings.engine}, {workers} worker(s){each}, "
         f"data in {settings.data_dir.resolve()}",
     ]
     if settings.storage_url:

@@ -30,16 +30,20 @@ class EngineEntry:
     ``OpendanceError`` that tells the operator what to fix."""
 
 
-def _preview_capabilities(_settings: Settings) -> EngineCapabilities:
+def _preview_capabilities(settings: Settings) -> EngineCapabilities:
+    # The preview engine can do everything; an operator may offer less, so that preview
+    # workers stand in for model workers when a mixed fleet is tried out.
+    return EngineCapabilities(
+        audio=settings.preview_audio, image_to_video=settings.preview_image_to_video
+    )
+
+
+def _create_preview(settings: Settings) -> Engine:
     from opendance.engines.preview import PreviewEngine
 
-    return PreviewEngine.capabilities
-
-
-def _create_preview(_settings: Settings) -> Engine:
-    from opendance.engines.preview import PreviewEngine
-
-    return PreviewEngine()
+    engine = PreviewEngine()
+    engine.capabilities = _preview_capabilities(settings)
+    return engine
 
 
 def _upstream_capabilities(settings: Settings) -> EngineCapabilities:
@@ -138,6 +142,11 @@ def model_label(settings: Settings) -> str | None:
     if _entry(settings.engine).loads_model and settings.model_path is not None:
         return settings.model_path.name
     return None
+
+
+def loads_model(settings: Settings) -> bool:
+    """The configured engine holds a model: one render at a time per loaded copy."""
+    return _entry(settings.engine).loads_model
 
 
 def runs_in_child_process(settings: Settings) -> bool:

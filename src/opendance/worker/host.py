@@ -7,6 +7,11 @@ task in hand fails with a clear message and a refund, and the worker starts a ne
 it claims another task. Out-of-memory errors that torch raises are caught inside the child,
 which frees the memory and stays up.
 
+A worker that runs N tasks at once (``OPENDANCE_WORKER_CONCURRENCY``) needs N renders at once.
+The preview and upstream engines render side by side in threads (``ThreadHost``). A model
+pipeline makes one video at a time, so a model worker gets N children (``ProcessHostPool``):
+N copies of the model, on one device or spread over several.
+
 The two sides talk over a pipe in small tuples (the child's side is ``model_process``):
 
     worker -> child   ("render", spec, out_path)  ("cancel",)  ("stop",)
@@ -20,6 +25,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import queue
+import threading
 import time
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -54,6 +61,8 @@ class EngineHost(Protocol):
     capabilities: EngineCapabilities
     model: str | None
     """The model it runs (its directory's name), for the worker's row and the tasks it claims."""
+    capacity: int | None
+    """How many renders it can run at once (None: any number)."""
 
     def start(self) -> float:
         """Make the engine ready (load the model); returns the seconds it took."""
@@ -73,11 +82,16 @@ class EngineHost(Protocol):
 class ThreadHost:
     """The engine in the worker's own process; ``render`` runs in the caller's thread."""
 
-    def __init__(self, engine: Engine, *, model: str | None = None) -> None:
+    def __init__(
+        self, engine: Engine, *, model: str | None = None, capacity: int | None = None
+    ) -> None:
         self.engine = engine
         self.name = engine.name
         self.capabilities = engine.capabilities
         self.model = model
+        # The preview and upstream engines keep no state between calls: any number of renders
+        # may share them. A model pipeline cannot make two videos at once (capacity 1).
+        self.capacity = capacity
 
     def start(self) -> float:
         return 0.0
@@ -104,6 +118,7 @@ class ProcessHost:
         # API what it will serve
         self.capabilities = capabilities_for(settings)
         self.model = model_label(settings)
+        self.capacity: int | None = 1  # one pipeline, one video at a time; see ProcessHostPool
         self._context = multiprocessing.get_context("spawn")  # no forked CUDA or threads
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
@@ -112,6 +127,10 @@ class ProcessHost:
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
 
     def start(self) -> float:
         from opendance.worker.model_process import child_main
@@ -237,16 +256,113 @@ class ProcessHost:
         self._kill()
 
 
+class ProcessHostPool:
+    """N engine processes behind one host, for a worker that runs N tasks at once: N copies of
+    the model, each loaded once in its own child, each rendering one video at a time. Each
+    child may have its own device (``OPENDANCE_DEVICE=cuda:0,cuda:1``): one worker process
+    then serves several GPUs. A render takes a free child; a crashed child is restarted before
+    it renders again, the others render on."""
+
+    def __init__(self, hosts: list[ProcessHost]) -> None:
+        self.hosts = hosts
+        self.name = hosts[0].name
+        self.capabilities = hosts[0].capabilities
+        self.model = hosts[0].model
+        self.capacity: int | None = len(hosts)
+        self._free: queue.SimpleQueue[ProcessHost] = queue.SimpleQueue()
+        for host in hosts:
+            self._free.put(host)
+        self._restarting = threading.Lock()
+
+    def start(self) -> float:
+        # One after another: copies loading side by side would need their memory (host RAM
+        # on the way to the GPU) all at once.
+        started = time.monotonic()
+        for host in self.hosts:
+            host.start()
+        return time.monotonic() - started
+
+    def ensure_ready(self) -> None:
+        """Restart the crashed children that are not rendering (those that are find out and
+        restart at their next render)."""
+        with self._restarting:
+            idle: list[ProcessHost] = []
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    idle.append(self._free.get_nowait())
+            try:
+                for host in idle:
+                    host.ensure_ready()
+            finally:
+                for host in idle:
+                    self._free.put(host)
+
+    def render(self, spec: GenerationSpec, out_path: Path, control: RunControl) -> RenderedVideo:
+        host = self._free.get()  # the worker runs at most capacity renders: one is free
+        try:
+            return host.render(spec, out_path, control)
+        finally:
+            self._free.put(host)
+
+    def close(self) -> None:
+        for host in self.hosts:
+            host.close()
+
+
+class HostConfigError(OpendanceError):
+    """The worker's settings ask for what its engine host cannot do."""
+
+
 def as_host(engine: Engine | EngineHost) -> EngineHost:
     """An engine object runs in a thread of this process; a host is used as it is."""
-    if isinstance(engine, ThreadHost | ProcessHost):
+    if isinstance(engine, ThreadHost | ProcessHost | ProcessHostPool):
         return engine
     return ThreadHost(engine)  # type: ignore[arg-type]  # mypy cannot narrow a Protocol union
 
 
 def create_host(settings: Settings) -> EngineHost:
-    from opendance.engines.registry import create_engine, model_label, runs_in_child_process
+    """The engine host for a worker of these settings, able to run
+    ``settings.worker_concurrency`` renders at once."""
+    from opendance.engines.registry import (
+        create_engine,
+        loads_model,
+        model_label,
+        runs_in_child_process,
+    )
 
+    check_concurrency(settings)
+    concurrency = settings.worker_concurrency
     if runs_in_child_process(settings):
-        return ProcessHost(settings)
-    return ThreadHost(create_engine(settings), model=model_label(settings))
+        devices = slot_devices(settings.device, concurrency)
+        hosts = [ProcessHost(settings.model_copy(update={"device": d})) for d in devices]
+        return hosts[0] if concurrency == 1 else ProcessHostPool(hosts)
+    capacity = 1 if loads_model(settings) else None
+    return ThreadHost(create_engine(settings), model=model_label(settings), capacity=capacity)
+
+
+def check_concurrency(settings: Settings) -> None:
+    """Refuse, before anything loads, a concurrency the engine's host cannot run."""
+    from opendance.engines.registry import loads_model, runs_in_child_process
+
+    concurrency = settings.worker_concurrency
+    if runs_in_child_process(settings):
+        slot_devices(settings.device, concurrency)
+    elif loads_model(settings) and concurrency > 1:
+        raise HostConfigError(
+            f"the {settings.engine} engine in the worker's own process renders one task at a "
+            f"time; for OPENDANCE_WORKER_CONCURRENCY={concurrency} run it in child processes "
+            "(OPENDANCE_ENGINE_PROCESS=process or auto: one model copy each)"
+        )
+
+
+def slot_devices(device: str, concurrency: int) -> list[str]:
+    """The device of each engine process: ``cuda:0,cuda:1`` spreads them in turn over those
+    devices; a single device holds every copy."""
+    devices = [name.strip() for name in device.split(",") if name.strip()] or ["auto"]
+    if len(devices) > concurrency:
+        raise HostConfigError(
+            f"OPENDANCE_DEVICE names {len(devices)} devices but the worker runs {concurrency} "
+            f"task(s) at once: give --concurrency {len(devices)} (one model copy per device) "
+            "or name fewer devices"
+        )
+    return [devices[slot % len(devices)] for slot in range(concurrency)]

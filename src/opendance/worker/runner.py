@@ -1,9 +1,11 @@
 """The worker loop: claim -> render in a thread -> store -> complete (fenced) -> repeat.
 
-A worker holds at most one task. While it renders, a heartbeat extends the lease and records
-progress; if the heartbeat finds the lease gone (the task was re-queued after this worker
-stalled), the render is cancelled and nothing is written. Lease reaping runs here too: any
-worker may requeue (or, after too many attempts, fail and refund) a task whose lease expired.
+A worker runs up to ``OPENDANCE_WORKER_CONCURRENCY`` tasks at once, one per slot; it claims
+only tasks its engine can serve (audio, an input image). While a task renders, its own
+heartbeat extends its lease and records progress; if the heartbeat finds the lease gone (the
+task was re-queued after this worker stalled), that render is cancelled and nothing is
+written. Lease reaping runs here too: any worker may requeue (or, after too many attempts, fail
+and refund) a task whose lease expired.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from opendance.services.billing import fail_and_refund, fail_expired_and_refund
 from opendance.services.context import AppContext
 from opendance.services.webhooks import enqueue_terminal_event
 from opendance.worker.control import RenderCancelled, RunControl
-from opendance.worker.host import EngineHost, as_host
+from opendance.worker.host import EngineHost, HostConfigError, as_host
 from opendance.worker.inputs import InputImageError, load_first_frame
 from opendance.worker.render import RenderedVideo
 
@@ -47,28 +49,51 @@ def new_worker_id() -> str:
 
 class Worker:
     def __init__(
-        self, ctx: AppContext, engine: Engine | EngineHost, *, worker_id: str | None = None
+        self,
+        ctx: AppContext,
+        engine: Engine | EngineHost,
+        *,
+        worker_id: str | None = None,
+        concurrency: int | None = None,
     ) -> None:
         self.ctx = ctx
         self.host: EngineHost = as_host(engine)
         self.id = worker_id or new_worker_id()
         self.settings = ctx.settings
-        self.stopping = asyncio.Event()  # finish the current task, claim no more
-        self.aborting = asyncio.Event()  # hand the current task back now
-        self.current: RunControl | None = None
+        self.concurrency = concurrency or ctx.settings.worker_concurrency
+        if self.host.capacity is not None and self.concurrency > self.host.capacity:
+            raise HostConfigError(
+                f"the {self.host.name} engine host renders {self.host.capacity} task(s) at "
+                f"once; it cannot serve a worker concurrency of {self.concurrency}"
+            )
+        self.stopping = asyncio.Event()  # finish the tasks in hand, claim no more
+        self.aborting = asyncio.Event()  # hand the tasks in hand back now
+        # the tasks in hand, in the order they were claimed, with their controls
+        self.in_hand: dict[str, RunControl] = {}
         self.completed = 0
+        self._claims = 0  # claims made or being made, counted against max_tasks
+        self._reloads = 0  # engine (re)loads under way
         # called after a task became terminal (e.g. to wake this process's webhook dispatcher)
         self.on_terminal: Callable[[], None] = lambda: None
         self._last_reap = 0.0
-        # set by a NOTIFY (PostgreSQL) when a task is queued: an idle worker claims at once
+        # set by a NOTIFY (PostgreSQL) when a task is queued: idle slots claim at once
         self._wake = asyncio.Event()
         self._listener = TaskListener(ctx.db, self._wake.set, enabled=ctx.settings.queue_notify)
         # Scratch space next to the object store: finished videos move into the store with an
         # atomic rename, and a killed worker's leftovers are found and swept by the next one.
         self._workdir = scratch_dir(ctx.settings.data_dir)
 
+    @property
+    def state(self) -> str:
+        """As the workers table shows it; /readyz does not count a loading worker."""
+        if self.in_hand:
+            return "busy"
+        return "loading" if self._reloads else "idle"
+
     async def run(self, *, max_tasks: int | None = None) -> None:
-        """Work until ``stop()`` (or ``max_tasks`` tasks done)."""
+        """Work until ``stop()`` (or ``max_tasks`` tasks claimed and done), with up to
+        ``concurrency`` tasks at once: one claim/render loop per slot, sharing this process's
+        connection pool, wake-ups and engine host."""
         async with self.ctx.db.write() as conn:
             await worker_rows.register_worker(
                 conn,
@@ -79,38 +104,35 @@ class Worker:
                 model=self.host.model,
                 audio=self.host.capabilities.audio,
                 image_to_video=self.host.capabilities.image_to_video,
+                concurrency=self.concurrency,
                 state="loading",
             )
-        last_seen = time.monotonic()
+        # The row is kept fresh apart from the tasks: a model loads for minutes, and a silent
+        # worker's row is eventually forgotten.
+        reporting = asyncio.create_task(self._report_every())
         try:
             # A model loads once per worker, before the first claim; /readyz does not count a
             # loading worker, so a fleet is not reported ready while its models load.
             load_seconds = await self._loading(self.host.start)
-            await self._seen("idle", None)
+            await self._report()
             log.info(
-                "worker %s ready (engine %s, loaded in %.1f s)",
+                "worker %s ready (engine %s, %d task(s) at once, loaded in %.1f s)",
                 self.id,
                 self.host.name,
+                self.concurrency,
                 load_seconds,
                 extra={**self._fields(), "engine": self.host.name, "load_seconds": load_seconds},
             )
-            while not self.stopping.is_set():
-                if max_tasks is not None and self.completed >= max_tasks:
-                    break
-                await self._reap_if_due()
-                await self._loading(self.host.ensure_ready)
-                await self._listener.ensure()
-                self._wake.clear()
-                task = await self._claim()
-                if task is not None:
-                    await self._process(task)
-                    self.completed += 1
-                    continue
-                if time.monotonic() - last_seen > self.settings.heartbeat_seconds:
-                    await self._seen("idle", None)
-                    last_seen = time.monotonic()
-                await _wait_any(self.settings.poll_seconds, self.stopping, self._wake)
+            try:
+                async with asyncio.TaskGroup() as slots:
+                    for _ in range(self.concurrency):
+                        slots.create_task(self._slot(max_tasks))
+            except BaseExceptionGroup as failed:
+                # a slot failed (say the database went away) and the others were cancelled:
+                # their leases run out and other workers take the tasks over
+                raise failed.exceptions[0] from None
         finally:
+            reporting.cancel()
             await self._listener.close()
             await asyncio.to_thread(self.host.close)
             async with self.ctx.db.write() as conn:
@@ -118,38 +140,58 @@ class Worker:
             shutil.rmtree(self._workdir, ignore_errors=True)
             log.info("worker %s stopped", self.id, extra=self._fields())
 
+    async def _slot(self, max_tasks: int | None) -> None:
+        """One task at a time: claim, render, report; until stopped or ``max_tasks`` reached."""
+        while not self.stopping.is_set():
+            if max_tasks is not None and self._claims >= max_tasks:
+                return
+            await self._reap_if_due()
+            await self._loading(self.host.ensure_ready)
+            await self._listener.ensure()
+            self._wake.clear()
+            self._claims += 1  # before the await: sibling slots must not claim past max_tasks
+            try:
+                task = await self._claim()
+            except BaseException:
+                self._claims -= 1
+                raise
+            if task is None:
+                self._claims -= 1
+                await _wait_any(self.settings.poll_seconds, self.stopping, self._wake)
+                continue
+            # there may be more: idle sibling slots look too, without waiting for a poll
+            self._wake.set()
+            await self._process(task)
+            self.completed += 1
+
     async def _loading(self, load: Callable[[], T]) -> T:
-        """Run a (re)load of the engine in a thread, reporting this worker as alive meanwhile:
-        a large model loads for minutes, and a silent worker's row is eventually forgotten."""
-        beat = asyncio.create_task(self._seen_every("loading"))
+        """Run a (re)load of the engine in a thread; meanwhile an idle worker shows as loading."""
+        self._reloads += 1
         try:
             return await asyncio.to_thread(load)
         finally:
-            beat.cancel()
+            self._reloads -= 1
 
-    async def _seen_every(self, state: str) -> None:
+    async def _report_every(self) -> None:
         while True:
             await asyncio.sleep(self.settings.heartbeat_seconds)
             try:
-                await self._seen(state, None)
+                await self._report()
             except Exception:
                 log.warning(
-                    "worker %s: could not report while loading",
-                    self.id,
-                    exc_info=True,
-                    extra=self._fields(),
+                    "worker %s: could not report", self.id, exc_info=True, extra=self._fields()
                 )
 
     def stop(self) -> None:
-        """Graceful: finish the task in hand, then exit."""
+        """Graceful: finish the tasks in hand, then exit."""
         self.stopping.set()
 
     def abort(self) -> None:
-        """Now: cancel the render and hand the task back to the queue."""
+        """Now: cancel the renders and hand the tasks back to the queue."""
         self.stopping.set()
         self.aborting.set()
-        if self.current is not None:
-            self.current.cancel("the worker is shutting down")
+        for control in self.in_hand.values():
+            control.cancel("the worker is shutting down")
 
     async def _claim(self) -> TaskRecord | None:
         async with self.ctx.db.write() as conn:
@@ -164,7 +206,7 @@ class Worker:
 
     async def _process(self, task: TaskRecord) -> None:
         lease = Lease(task.id, task.lease_token, self.id)
-        control = self.current = RunControl()
+        control = self.in_hand[task.id] = RunControl()
         if self.aborting.is_set():
             control.cancel("the worker is shutting down")
         log.info(
@@ -173,7 +215,7 @@ class Worker:
             task.attempts,
             extra={**self._fields(task.id), "attempt": task.attempts},
         )
-        await self._seen("busy", task.id)
+        await self._report()
         heartbeat = asyncio.create_task(self._heartbeat(lease, control))
         out_path = self._workdir / f"{task.id}-{lease.token}.mp4"
         try:
@@ -192,9 +234,9 @@ class Worker:
             await self._finish(task, lease, rendered)
         finally:
             heartbeat.cancel()
-            self.current = None
+            del self.in_hand[task.id]
             out_path.unlink(missing_ok=True)
-            await self._seen("idle", None)
+            await self._report()
 
     async def _render(self, task: TaskRecord, control: RunControl, out_path: Path) -> RenderedVideo:
         request = task.request
@@ -296,9 +338,6 @@ class Worker:
                         lease_seconds=self.settings.lease_seconds,
                         progress=control.progress,
                     )
-                    await worker_rows.worker_seen(
-                        conn, self.id, state="busy", in_hand=[lease.task_id]
-                    )
             except Exception:
                 log.warning(
                     "task %s: heartbeat failed; retrying",
@@ -323,10 +362,10 @@ class Worker:
             else {"worker_id": self.id, "task_id": task_id}
         )
 
-    async def _seen(self, state: str, task_id: str | None) -> None:
+    async def _report(self) -> None:
         async with self.ctx.db.write() as conn:
             await worker_rows.worker_seen(
-                conn, self.id, state=state, in_hand=[task_id] if task_id else []
+                conn, self.id, state=self.state, in_hand=list(self.in_hand)
             )
 
     async def _reap_if_due(self) -> None:
