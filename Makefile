@@ -6,7 +6,7 @@ HASH := $(shell cksum pyproject.toml | cut -d' ' -f1)
 RUNTIME := $(VENV)/.runtime-$(HASH)
 DEV := $(VENV)/.dev-$(HASH)
 
-.PHONY: serve test lint typecheck check bench clean
+.PHONY: serve test soak lint typecheck check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ serve: $(RUNTIME)
 
 test: $(DEV)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+soak: $(DEV)
+	SOAK_TASKS=1000 $(BIN)/python -m pytest -q tests/soak $(PYTEST_ARGS)
 
 lint: $(DEV)
 	$(BIN)/ruff check src tests bench
