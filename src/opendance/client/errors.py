@@ -12,6 +12,7 @@
         │   ├── TooManyImages, InvalidImageUrl, InvalidCallbackUrl, InvalidRequest,
         │   └── UnsupportedOption
         ├── InvalidApiKey               401
+        ├── InvalidMetricsToken         401 (GET /metrics only)
         ├── InsufficientCredits         402 (price, balance)
         ├── NotFound                    404
         │   └── TaskNotFound            404
@@ -146,6 +147,12 @@ class InvalidApiKey(ApiError):
     code = "INVALID_API_KEY"
 
 
+class InvalidMetricsToken(ApiError):
+    """401 from ``GET /metrics``: the scrape token is missing or wrong."""
+
+    code = "INVALID_METRICS_TOKEN"
+
+
 class InsufficientCredits(ApiError):
     """402: the balance is below the price. ``price`` and ``balance`` are ``None`` when the
     server's answer does not carry them."""
@@ -214,6 +221,7 @@ ERRORS_BY_CODE: dict[str, type[ApiError]] = {
         InvalidRequest,
         UnsupportedOption,
         InvalidApiKey,
+        InvalidMetricsToken,
         InsufficientCredits,
         NotFound,
         TaskNotFound,
