@@ -9,6 +9,9 @@ variant, so tests that build their own settings follow along.
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,6 +84,31 @@ def backend(request: pytest.FixtureRequest) -> Iterator[str]:
         yield name
     finally:
         postgres.use(None)
+
+
+@pytest.fixture(autouse=True)
+def process_logging() -> Iterator[None]:
+    """Logging as pytest set it up, again after every test. A command run in-process (through
+    ``CliRunner``) configures logging onto the stream it captured and closes afterwards; left
+    in place, that handler would fail on every later record of the run."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    uvicorn_loggers = {
+        name: (logger.handlers[:], logger.propagate)
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+        for logger in [logging.getLogger(name)]
+    }
+    hooks = sys.excepthook, threading.excepthook
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name, (saved, propagate) in uvicorn_loggers.items():
+            logging.getLogger(name).handlers[:] = saved
+            logging.getLogger(name).propagate = propagate
+        logging.captureWarnings(False)
+        sys.excepthook, threading.excepthook = hooks
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
