@@ -28,12 +28,9 @@ from pathlib import Path
 
 import httpx
 
-from opendance.db import tasks as task_rows
-from opendance.db.tasks import Lease
-from opendance.services import admin
 from opendance.services.context import open_context
 from opendance.settings import Settings
-from support import free_port, wait_until_healthy
+from support import finished_task, free_port, wait_until_healthy
 
 TARGET_STATUS_RATIO = 0.5
 ROOT = Path(__file__).resolve().parent
@@ -114,27 +111,9 @@ def main() -> int:
 
 async def _prepare(data_dir: Path) -> tuple[str, str]:
     """An account with plenty of credits, a key, and one finished task to poll."""
-    from opendance.db.accounts import find_key_owner
-    from opendance.services.submit import submit_generate
-
     ctx = await open_context(Settings(data_dir=data_dir))
     try:
-        await admin.create_account(ctx, "bench", 10**9)
-        key = (await admin.create_key(ctx, "bench")).secret
-        async with ctx.db.read() as conn:
-            owner = await find_key_owner(conn, key)
-        assert owner is not None
-        task_id = await submit_generate(ctx, owner, {"prompt": "bench", "duration": 4})
-        async with ctx.db.write() as conn:
-            task = await task_rows.claim_next(conn, owner="bench", lease_seconds=60)
-            assert task is not None
-            await task_rows.complete(
-                conn,
-                Lease(task.id, task.lease_token, "bench"),
-                video_key=f"videos/{task_id}.mp4",
-                poster_key=None,
-            )
-        return key, task_id
+        return await finished_task(ctx, "bench")
     finally:
         await ctx.close()
 

@@ -30,15 +30,13 @@ from opendance.services.context import open_context
 from opendance.services.submit import submit_generate
 from opendance.settings import Settings
 from queue_support import (
-    DEFAULT_POSTGRES,
     cpu_seconds,
-    fresh_database,
     opendance_env,
-    query,
     start_workers,
     stop_workers,
     wait_for_idle_workers,
 )
+from support import DEFAULT_POSTGRES, fresh_database, query
 
 
 def main() -> int:

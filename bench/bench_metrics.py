@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import secrets
 import statistics
 import sys
 import tempfile
@@ -29,24 +27,19 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from sqlalchemy import insert
-from sqlalchemy.engine import make_url
 from starlette.middleware import Middleware
 
 from opendance.api.app import create_app
 from opendance.api.middleware import RequestContextMiddleware
-from opendance.db import tasks as task_rows
-from opendance.db.accounts import find_key_owner
 from opendance.db.tables import ledger, tasks, webhook_attempts, webhook_deliveries
-from opendance.db.tasks import Lease
 from opendance.db.types import utcnow
 from opendance.metrics.http import HttpMetrics
 from opendance.metrics.scrape import scrape
 from opendance.services import admin
 from opendance.services.context import AppContext, open_context
-from opendance.services.submit import submit_generate
 from opendance.settings import Settings
+from support import DEFAULT_POSTGRES, finished_task, fresh_database
 
 STATUS_REQUESTS_PER_SECOND = 7700  # bench_api.py's figure for GET /v1/status
 TARGET_SHARE = 0.05
@@ -60,9 +53,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument(
         "--postgres",
-        default=os.environ.get(
-            "OPENDANCE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1/postgres"
-        ),
+        default=DEFAULT_POSTGRES,
         help="a server where the run may create and drop a database ('' to skip)",
     )
     args = parser.parse_args()
@@ -70,17 +61,9 @@ def main() -> int:
         sqlite = Settings(data_dir=Path(tmp) / "sqlite", rate_limit_per_minute=0)
         print(f"scrape, SQLite, {args.tasks} tasks:     {_scrape_figure(sqlite, args)}")
         if args.postgres:
-            name = f"opendance_bench_{secrets.token_hex(4)}"
-            asyncio.run(_admin(args.postgres, f'CREATE DATABASE "{name}"'))
-            try:
-                url = make_url(args.postgres).set(database=name)
-                pg = Settings(
-                    data_dir=Path(tmp) / "pg",
-                    database_url=url.render_as_string(hide_password=False),
-                )
+            with fresh_database(args.postgres, "opendance_bench_metrics") as url:
+                pg = Settings(data_dir=Path(tmp) / "pg", database_url=url)
                 print(f"scrape, PostgreSQL, {args.tasks} tasks: {_scrape_figure(pg, args)}")
-            finally:
-                asyncio.run(_admin(args.postgres, f'DROP DATABASE "{name}" WITH (FORCE)'))
         share = asyncio.run(_middleware_share(Settings(data_dir=Path(tmp) / "mw"), args))
     return 0 if share < TARGET_SHARE else 1
 
@@ -180,7 +163,7 @@ def _ledger(account_id: str, task_id: str, kind: str, amount: int, when: Any) ->
 async def _middleware_share(settings: Settings, args: argparse.Namespace) -> float:
     ctx = await open_context(settings.model_copy(update={"rate_limit_per_minute": 0}))
     try:
-        key, task_id = await _finished_task(ctx)
+        key, task_id = await finished_task(ctx, "poller")
         with_metrics = create_app(ctx)
         without = create_app(ctx)
         # the same app, its middleware built without the metrics (Starlette builds the stack
@@ -245,32 +228,6 @@ def _observe_cost(metrics: HttpMetrics, scope: dict[str, Any]) -> float:
     for _ in range(count):
         metrics.observe(routed, 200, 0.0004)
     return (time.perf_counter() - started) / count
-
-
-async def _finished_task(ctx: AppContext) -> tuple[str, str]:
-    await admin.create_account(ctx, "poller", 10**6)
-    key = (await admin.create_key(ctx, "poller")).secret
-    async with ctx.db.read() as conn:
-        owner = await find_key_owner(conn, key)
-    assert owner is not None
-    task_id = await submit_generate(ctx, owner, {"prompt": "bench", "duration": 4})
-    async with ctx.db.write() as conn:
-        task = await task_rows.claim_next(conn, owner="bench", lease_seconds=60)
-        assert task is not None
-        await task_rows.complete(
-            conn, Lease(task.id, task.lease_token, "bench"), video_key="videos/x.mp4",
-            poster_key=None,
-        )  # fmt: skip
-    return key, task_id
-
-
-async def _admin(url: str, statement: str) -> None:
-    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(plain, timeout=5)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 if __name__ == "__main__":

@@ -41,17 +41,13 @@ from opendance.services import admin
 from opendance.services.context import open_context
 from opendance.settings import Settings
 from queue_support import (
-    DEFAULT_POSTGRES,
-    fresh_database,
     opendance_env,
     percentile,
-    plain,
-    query,
     start_workers,
     stop_workers,
     wait_for_idle_workers,
 )
-from support import free_port, wait_until_healthy
+from support import DEFAULT_POSTGRES, free_port, fresh_database, plain, query, wait_until_healthy
 
 SERVE_API_ONLY = [sys.executable, "-m", "opendance", "serve", "--workers", "0", "--no-demo"]
 REFUSED_IMAGE = "http://127.0.0.1:9/first-frame.png"  # private: the worker refuses to fetch it

@@ -25,15 +25,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import asyncpg
 import httpx
-from sqlalchemy.engine import make_url
 
 from opendance.db.accounts import ledger_sum
 from opendance.services import admin
 from opendance.services.context import open_context
 from opendance.settings import Settings
-from support import free_port, wait_until_healthy
+from support import DEFAULT_POSTGRES, free_port, fresh_database, wait_until_healthy
 
 BODY = {"prompt": "bench", "resolution": "480p", "duration": 4}
 
@@ -45,29 +43,22 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument(
         "--postgres",
-        default=os.environ.get(
-            "OPENDANCE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1/postgres"
-        ),
+        default=DEFAULT_POSTGRES,
         help="a server where the run may create and drop a database",
     )
     args = parser.parse_args()
-    pg_name = f"opendance_bench_{secrets.token_hex(4)}"
-    admin_url = args.postgres
-    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{pg_name}"'))
-    try:
-        with tempfile.TemporaryDirectory(prefix="opendance-bench-") as tmp:
-            sqlite_dir = Path(tmp) / "sqlite"
-            pg_url = make_url(admin_url).set(database=pg_name).render_as_string(False)
-            databases = {
-                "SQLite": Settings(data_dir=sqlite_dir),
-                "PostgreSQL": Settings(data_dir=Path(tmp) / "pg", database_url=pg_url),
-            }
-            runs: dict[str, list[float]] = {name: [] for name in databases}
-            for _ in range(args.rounds):
-                for name, settings in databases.items():
-                    runs[name].append(_round(settings, args))
-    finally:
-        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
+    with (
+        fresh_database(args.postgres, "opendance_bench_submit") as pg_url,
+        tempfile.TemporaryDirectory(prefix="opendance-bench-") as tmp,
+    ):
+        databases = {
+            "SQLite": Settings(data_dir=Path(tmp) / "sqlite"),
+            "PostgreSQL": Settings(data_dir=Path(tmp) / "pg", database_url=pg_url),
+        }
+        runs: dict[str, list[float]] = {name: [] for name in databases}
+        for _ in range(args.rounds):
+            for name, settings in databases.items():
+                runs[name].append(_round(settings, args))
     sqlite, pg = statistics.median(runs["SQLite"]), statistics.median(runs["PostgreSQL"])
     for name, values in runs.items():
         print(f"{name:11s} rounds {[round(v) for v in values]}")
@@ -145,14 +136,6 @@ async def _check_ledger(settings: Settings) -> None:
                     raise SystemExit(f"ledger and balance of {account.name} disagree")
     finally:
         await ctx.close()
-
-
-async def _admin(url: str, statement: str) -> None:
-    conn = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 if __name__ == "__main__":

@@ -1,50 +1,17 @@
-"""What the queue benchmarks share: a throw-away PostgreSQL database, `opendance worker`
-processes on it, and direct looks at its rows (all times there are PostgreSQL's clock)."""
+"""What the queue benchmarks share: `opendance worker` processes on a PostgreSQL database
+(support.fresh_database), and direct looks at its rows (all times there are PostgreSQL's clock)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import asyncpg
-from sqlalchemy.engine import make_url
-
-DEFAULT_POSTGRES = os.environ.get(
-    "OPENDANCE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1/postgres"
-)
-
-
-def plain(url: str) -> str:
-    """The URL as asyncpg wants it."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def query(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(plain(url))
-    try:
-        return list(await conn.fetch(sql, *args))
-    finally:
-        await conn.close()
-
-
-@contextmanager
-def fresh_database(server_url: str, prefix: str) -> Iterator[str]:
-    """A new empty database on ``server_url`` for this run (dropped at the end); its URL."""
-    name = f"{prefix}_{secrets.token_hex(4)}"
-    asyncio.run(query(server_url, f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(query(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+from support import query
 
 
 def opendance_env(data_dir: Path, database_url: str, **settings: str) -> dict[str, str]:

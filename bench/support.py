@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import secrets
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
+import asyncpg
 import httpx
+from sqlalchemy.engine import make_url
+
+from opendance.db import tasks as task_rows
+from opendance.db.accounts import find_key_owner
+from opendance.db.tasks import Lease
+from opendance.services import admin
+from opendance.services.context import AppContext
+from opendance.services.submit import submit_generate
+
+DEFAULT_POSTGRES = os.environ.get(
+    "OPENDANCE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1/postgres"
+)
 
 
 def free_port() -> int:
@@ -24,3 +43,47 @@ def wait_until_healthy(port: int, seconds: float = 30) -> None:
         except httpx.TransportError:
             time.sleep(0.1)
     raise SystemExit(f"nothing answered on port {port} within {seconds:g} s")
+
+
+def plain(url: str) -> str:
+    """The URL as asyncpg wants it."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def query(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(plain(url), timeout=5)
+    try:
+        return list(await conn.fetch(sql, *args))
+    finally:
+        await conn.close()
+
+
+@contextmanager
+def fresh_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A new empty database on ``server_url`` for this run (dropped at the end); its URL."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    asyncio.run(query(server_url, f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(query(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def finished_task(ctx: AppContext, account: str) -> tuple[str, str]:
+    """A new account with plenty of credits, its key, and one succeeded task to poll."""
+    await admin.create_account(ctx, account, 10**9)
+    key = (await admin.create_key(ctx, account)).secret
+    async with ctx.db.read() as conn:
+        owner = await find_key_owner(conn, key)
+    assert owner is not None
+    task_id = await submit_generate(ctx, owner, {"prompt": "bench", "duration": 4})
+    async with ctx.db.write() as conn:
+        task = await task_rows.claim_next(conn, owner="bench", lease_seconds=60)
+        assert task is not None
+        await task_rows.complete(
+            conn,
+            Lease(task.id, task.lease_token, "bench"),
+            video_key=f"videos/{task_id}.mp4",
+            poster_key=None,
+        )
+    return key, task_id
