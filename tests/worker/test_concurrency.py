@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -100,13 +101,25 @@ async def _submit_many(ctx: AppContext, count: int, **fields: object) -> list[st
     return ids
 
 
-async def test_a_worker_with_concurrency_3_runs_three_tasks_at_once(ctx: AppContext) -> None:
-    ids = await _submit_many(ctx, 5)
+@asynccontextmanager
+async def _three_rendering(ctx: AppContext) -> AsyncIterator[tuple[GatedEngine, Worker]]:
+    """A worker with concurrency 3, its three slots rendering (held at the gate); at the end
+    the gate opens and the worker stops."""
     engine = GatedEngine()
     worker = Worker(ctx, engine, concurrency=3)
     running = asyncio.create_task(worker.run())
     try:
         await _until(lambda: engine.rendering == 3)
+        yield engine, worker
+    finally:
+        engine.gate.set()
+        worker.stop()
+        await asyncio.wait_for(running, 60)
+
+
+async def test_a_worker_with_concurrency_3_runs_three_tasks_at_once(ctx: AppContext) -> None:
+    ids = await _submit_many(ctx, 5)
+    async with _three_rendering(ctx) as (engine, worker):
         found = await _tasks(ctx, ids)
         held = [t for t in found if t.status is TaskState.RUNNING]
         assert _states(found).count(TaskState.QUEUED) == 2
@@ -119,10 +132,6 @@ async def test_a_worker_with_concurrency_3_runs_three_tasks_at_once(ctx: AppCont
         assert row["current_task_id"] in ids[:3]
         engine.gate.set()
         await _until_rows(ctx, ids, lambda f: all(t.status is TaskState.SUCCEEDED for t in f))
-    finally:
-        engine.gate.set()
-        worker.stop()
-        await asyncio.wait_for(running, 60)
     assert engine.most_at_once == 3 and worker.completed == 5
     assert await _worker_row(ctx, worker.id) is None
     assert await ledger_consistent(ctx)
@@ -130,26 +139,18 @@ async def test_a_worker_with_concurrency_3_runs_three_tasks_at_once(ctx: AppCont
 
 async def test_stop_finishes_every_task_in_hand_and_claims_no_more(ctx: AppContext) -> None:
     ids = await _submit_many(ctx, 4)
-    engine = GatedEngine()
-    worker = Worker(ctx, engine, concurrency=3)
-    running = asyncio.create_task(worker.run())
-    await _until(lambda: engine.rendering == 3)
-    worker.stop()
-    await asyncio.sleep(0.5)  # several poll intervals: a free slot would have claimed by now
-    engine.gate.set()
-    await asyncio.wait_for(running, 60)
+    async with _three_rendering(ctx) as (_engine, worker):
+        worker.stop()
+        await asyncio.sleep(0.5)  # several poll intervals: a free slot would have claimed by now
     assert _states(await _tasks(ctx, ids)) == [TaskState.SUCCEEDED] * 3 + [TaskState.QUEUED]
 
 
 async def test_abort_hands_every_task_in_hand_back(ctx: AppContext) -> None:
     ids = await _submit_many(ctx, 3)
-    engine = GatedEngine()
-    worker = Worker(ctx, engine, concurrency=3)
-    running = asyncio.create_task(worker.run())
-    await _until(lambda: engine.rendering == 3)
-    worker.stop()
-    worker.abort()
-    await asyncio.wait_for(running, 30)  # the gate never opened: every render was cancelled
+    async with _three_rendering(ctx) as (engine, worker):
+        worker.stop()
+        worker.abort()
+        await _until(lambda: engine.rendering == 0)  # cancelled before the gate opened
     found = await _tasks(ctx, ids)
     assert _states(found) == [TaskState.QUEUED] * 3
     assert all(t.attempts == 0 and t.lease_owner is None and t.video_key is None for t in found)
@@ -171,11 +172,7 @@ async def test_each_task_has_its_own_lease(ctx: AppContext) -> None:
     """All leases are renewed while the tasks render; a lease lost on one task stops that
     render only, and the others finish."""
     ids = await _submit_many(ctx, 3)
-    engine = GatedEngine()
-    worker = Worker(ctx, engine, concurrency=3)
-    running = asyncio.create_task(worker.run())
-    try:
-        await _until(lambda: engine.rendering == 3)
+    async with _three_rendering(ctx) as (engine, worker):
         first = {t.id: t.lease_expires_at for t in await _tasks(ctx, ids)}
         await asyncio.sleep(3 * ctx.settings.heartbeat_seconds)
         later = {t.id: t.lease_expires_at for t in await _tasks(ctx, ids)}
@@ -195,10 +192,6 @@ async def test_each_task_has_its_own_lease(ctx: AppContext) -> None:
         stolen = (await _tasks(ctx, [ids[1]]))[0]
         assert stolen.status is TaskState.RUNNING and stolen.lease_owner == "thief"
         assert stolen.video_key is None
-    finally:
-        engine.gate.set()
-        worker.stop()
-        await asyncio.wait_for(running, 60)
 
 
 # --- a real `opendance worker --concurrency 3` process and its signals ---
