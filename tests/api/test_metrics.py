@@ -29,7 +29,7 @@ from opendance.worker.runner import Worker
 from tests.api.test_generate_validation import assert_error
 from tests.conftest import make_settings
 from tests.support import postgres
-from tests.support.live import LiveServer, free_port, wait_for_status
+from tests.support.live import LiveServer, free_port, generate, wait_for_status
 from tests.support.metrics import Scrape, scrape
 from tests.support.receivers import Receiver
 
@@ -49,11 +49,7 @@ def hooked(tmp_path: Path) -> Iterator[LiveServer]:
 
 
 def _submit(client: httpx.Client, **fields: Any) -> str:
-    body = {"prompt": "count me", "resolution": "480p", "duration": 4, **fields}
-    created = client.post("/v1/generate", json=body)
-    assert created.status_code == 200, created.json()
-    task_id: str = created.json()["data"]["task_id"]
-    return task_id
+    return generate(client, prompt="count me", resolution="480p", duration=4, **fields)
 
 
 def _run_worker(live: LiveServer, tasks: int) -> None:

@@ -13,16 +13,11 @@ from opendance.services import admin
 from opendance.services.context import AppContext
 from tests.api.test_generate_validation import assert_error
 from tests.conftest import make_settings
-from tests.support.live import LiveServer, wait_for_status
+from tests.support.live import LiveServer, generate, wait_for_status
 
 
 def _submit(client: httpx.Client) -> str:
-    response = client.post(
-        "/v1/generate", json={"prompt": "status", "resolution": "480p", "duration": 4}
-    )
-    assert response.status_code == 200
-    task_id: str = response.json()["data"]["task_id"]
-    return task_id
+    return generate(client, prompt="status", resolution="480p", duration=4)
 
 
 def test_status_of_a_queued_task_has_the_contract_shape(api_only_server: LiveServer) -> None:

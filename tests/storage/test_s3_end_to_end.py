@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
@@ -15,7 +14,7 @@ from opendance.settings import Settings
 from opendance.worker.runner import STORAGE_FAILURE
 from tests.conftest import make_settings
 from tests.support.db import balance, ledger_consistent
-from tests.support.live import LiveServer, free_port, wait_for_status
+from tests.support.live import LiveServer, free_port, generate, wait_for_status
 from tests.support.media import first_frame, png_bytes
 from tests.support.processes import ServeProcess
 from tests.support.s3 import SECRET_ACCESS_KEY, S3Server
@@ -23,13 +22,6 @@ from tests.support.s3 import SECRET_ACCESS_KEY, S3Server
 
 def _s3_settings(tmp_path: Path, s3_server: S3Server, bucket: str, prefix: str) -> Settings:
     return make_settings(tmp_path, **s3_server.settings_for(bucket, prefix))
-
-
-def _generate(client: httpx.Client, **body: Any) -> str:
-    response = client.post("/v1/generate", json=body)
-    assert response.status_code == 200, response.json()
-    task_id: str = response.json()["data"]["task_id"]
-    return task_id
 
 
 def _fetch(url: str) -> httpx.Response:
@@ -52,7 +44,7 @@ def test_video_and_poster_are_served_from_the_bucket(
     try:
         key = live.create_account("viewer", 100)
         with live.client(key) as client:
-            task_id = _generate(
+            task_id = generate(
                 client,
                 prompt="a harbour at dusk",
                 aspect_ratio="16:9",
@@ -106,7 +98,7 @@ def test_an_uploaded_image_is_kept_in_the_bucket_until_its_task_is_done(
     try:
         key = api.create_account("painter", 100)
         with api.client(key) as client:
-            task_id = _generate(
+            task_id = generate(
                 client,
                 prompt="the red wall slowly glows",
                 resolution="480p",
@@ -148,10 +140,10 @@ def test_a_bucket_that_refuses_the_video_fails_the_task_with_a_refund(
         key = live.create_account("unlucky", 100)
         with live.client(key) as client:
             first = wait_for_status(
-                client, _generate(client, prompt="a", resolution="480p", duration=4)
+                client, generate(client, prompt="a", resolution="480p", duration=4)
             )
             second = wait_for_status(
-                client, _generate(client, prompt="b", resolution="480p", duration=4)
+                client, generate(client, prompt="b", resolution="480p", duration=4)
             )
         balance_after = live.call(lambda ctx: balance(ctx, "unlucky"))
         consistent = live.call(ledger_consistent)
@@ -174,7 +166,7 @@ def test_serve_gives_its_workers_the_bucket_and_prints_no_secret(
         key = serve.demo_key()
         with httpx.Client(base_url=serve.url, headers={"Authorization": f"Bearer {key}"}) as c:
             data = wait_for_status(
-                c, _generate(c, prompt="lanterns", resolution="480p", duration=4), timeout=180
+                c, generate(c, prompt="lanterns", resolution="480p", duration=4), timeout=180
             )
     finally:
         serve.stop()

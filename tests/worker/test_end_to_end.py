@@ -19,7 +19,7 @@ from opendance.net.addresses import AddressPolicy
 from opendance.services.context import AppContext
 from tests.conftest import make_settings
 from tests.support.db import balance, ledger_consistent
-from tests.support.live import LiveServer, wait_for_status
+from tests.support.live import LiveServer, generate, wait_for_status
 from tests.support.media import decoded_frames, first_frame, png_bytes, psnr
 
 
@@ -31,19 +31,12 @@ def _download(client: httpx.Client, url: str, path: Path) -> Path:
     return path
 
 
-def _generate(client: httpx.Client, **body: object) -> str:
-    response = client.post("/v1/generate", json=body)
-    assert response.status_code == 200, response.json()
-    task_id: str = response.json()["data"]["task_id"]
-    return task_id
-
-
 def test_text_to_video_720p_8s_plays_with_the_contract_geometry(
     server: LiveServer, tmp_path: Path
 ) -> None:
     key = server.create_account("viewer", 100)
     with server.client(key) as client:
-        task_id = _generate(
+        task_id = generate(
             client,
             prompt="A cinematic shot of mountains at sunrise",
             aspect_ratio="16:9",
@@ -69,7 +62,7 @@ def test_video_url_supports_range_requests_and_rejects_bad_signatures(
     key = server.create_account("seeker", 100)
     with server.client(key) as client:
         data = wait_for_status(
-            client, _generate(client, prompt="seek", resolution="480p", duration=4)
+            client, generate(client, prompt="seek", resolution="480p", duration=4)
         )
         url = data["response"][0]
         full = client.get(url)
@@ -105,7 +98,7 @@ def test_audio_track_has_the_video_length(server: LiveServer, tmp_path: Path) ->
     with server.client(key) as client:
         data = wait_for_status(
             client,
-            _generate(
+            generate(
                 client,
                 prompt="birds singing by a river",
                 aspect_ratio="9:16",
@@ -134,9 +127,9 @@ def test_same_seed_same_video_different_seed_different_video(
     }
     with server.client(key) as client:
         ids = [
-            _generate(client, **body, seed=1234),
-            _generate(client, **body, seed=1234),
-            _generate(client, **body, seed=99),
+            generate(client, **body, seed=1234),
+            generate(client, **body, seed=1234),
+            generate(client, **body, seed=99),
         ]
         paths = []
         for i, task_id in enumerate(ids):
@@ -172,7 +165,7 @@ def test_image_to_video_from_a_data_url_starts_with_the_image(
     with server.client(key) as client:
         data = wait_for_status(
             client,
-            _generate(
+            generate(
                 client,
                 prompt="the red wall slowly glows",
                 resolution="480p",
@@ -194,7 +187,7 @@ def test_undecodable_inline_image_fails_the_task_with_a_refund(server: LiveServe
     with server.client(key) as client:
         data = wait_for_status(
             client,
-            _generate(
+            generate(
                 client,
                 prompt="x",
                 resolution="480p",
@@ -220,7 +213,7 @@ def test_image_url_at_a_private_address_fails_the_task_and_never_connects(
         with server.client(key) as client:
             data = wait_for_status(
                 client,
-                _generate(
+                generate(
                     client,
                     prompt="x",
                     resolution="480p",
@@ -256,7 +249,7 @@ def test_image_to_video_from_an_http_url(tmp_path: Path, image_host: ThreadingHT
         with live.client(key) as client:
             data = wait_for_status(
                 client,
-                _generate(
+                generate(
                     client,
                     prompt="a green field",
                     resolution="480p",

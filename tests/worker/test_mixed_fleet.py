@@ -24,7 +24,7 @@ from opendance.services import admin
 from opendance.services.context import AppContext, open_context
 from opendance.settings import Settings
 from tests.soak.fleet import WorkerSlot
-from tests.support.live import free_port
+from tests.support.live import free_port, generate
 from tests.support.media import png_bytes
 from tests.support.processes import ServeProcess
 
@@ -47,10 +47,7 @@ def _post(client: httpx.Client, **fields: Any) -> httpx.Response:
 
 
 def _accepted(client: httpx.Client, **fields: Any) -> str:
-    response = _post(client, **fields)
-    assert response.status_code == 200, response.text
-    task_id: str = response.json()["data"]["task_id"]
-    return task_id
+    return generate(client, **{**BODY, **fields})
 
 
 def _refused_as_unsupported(response: httpx.Response) -> bool:

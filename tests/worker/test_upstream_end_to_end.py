@@ -22,7 +22,7 @@ from opendance.services.context import AppContext
 from tests.conftest import make_settings
 from tests.net.servers import free_port
 from tests.support.db import balance, ledger_consistent
-from tests.support.live import LiveServer, wait_for_status
+from tests.support.live import LiveServer, generate, wait_for_status
 from tests.support.media import first_frame, png_bytes
 from tests.support.processes import ServeProcess
 
@@ -52,17 +52,10 @@ def _ours(tmp_path: Path, upstream_url: str, key: str, **overrides: object) -> L
     )
 
 
-def _generate(client: httpx.Client, **body: object) -> str:
-    response = client.post("/v1/generate", json=body)
-    assert response.status_code == 200, response.json()
-    task_id: str = response.json()["data"]["task_id"]
-    return task_id
-
-
 def _run(server: LiveServer, account: str, **body: object) -> dict[str, Any]:
     key = server.create_account(account, 100)
     with server.client(key) as client:
-        return wait_for_status(client, _generate(client, **body), timeout=60)
+        return wait_for_status(client, generate(client, **body), timeout=60)
 
 
 def test_a_task_is_rendered_upstream_and_published_from_our_store(
@@ -73,7 +66,7 @@ def test_a_task_is_rendered_upstream_and_published_from_our_store(
     try:
         key = ours.create_account("customer", 100)
         with ours.client(key) as client:
-            task_id = _generate(
+            task_id = generate(
                 client,
                 prompt="a paper boat on a rainy street",
                 aspect_ratio="16:9",
@@ -284,7 +277,7 @@ def test_opendance_serve_workers_reach_the_upstream(upstream: LiveServer, tmp_pa
             base_url=serve.url, headers={"Authorization": f"Bearer {serve.demo_key()}"}
         )
         with client:
-            task_id = _generate(client, prompt="x", resolution="480p", duration=4)
+            task_id = generate(client, prompt="x", resolution="480p", duration=4)
             data = wait_for_status(client, task_id, timeout=60)
         assert data["status"] == "SUCCESS", (data, serve.output())
         assert upstream.call(lambda c: balance(c, "reseller")) == 92
