@@ -70,9 +70,10 @@ async def freeze_one_worker(
 
     Left alone, the resumed worker's overdue heartbeat would usually see the lost lease first
     and cancel the render before anything is uploaded, which is right but leaves the fenced
-    completion unexercised. So, while it resumes, its registry row is held locked: its
-    heartbeat waits on the lock (as on a slow or partitioned database), the render runs to the
-    end, the video is uploaded and the completion is tried with the stale fencing token.
+    completion unexercised. So, while it resumes, the task's row is held locked: the heartbeat's
+    update waits on the lock (as on a slow or partitioned database), the render runs to the
+    end and the video and poster are uploaded. Then the lock goes, and the completion, tried
+    with the stale fencing token, must be refused.
     """
     rng = random.Random(seed)
     await queue.wait_terminal(after)
@@ -83,12 +84,17 @@ async def freeze_one_worker(
             lease.task_id,
             lambda t: t.status is TaskState.SUCCEEDED and t.lease_token > lease.token,
         )
-    async with queue.worker_row_locked(lease.worker_id):
+    # the poster is uploaded after the video, and the completion is tried right after it
+    stale_poster = fleet.data_dir / "objects" / "posters" / f"{lease.task_id}-{lease.token}.jpg"
+    async with queue.task_row_locked(lease.task_id):
         stopped_seconds = time.monotonic() - stopped
         slot.thaw()
-        log = slot.log_path
         async with asyncio.timeout(120):
-            await _wait_for_line(log, LEASE_LOST_LINE.format(task_id=lease.task_id))
+            while not stale_poster.exists():  # noqa: ASYNC110 - another process writes it
+                await asyncio.sleep(0.05)
+    log = slot.log_path
+    async with asyncio.timeout(120):
+        await _wait_for_line(log, LEASE_LOST_LINE.format(task_id=lease.task_id))
     slot.spared = False
     record.freeze = Freeze(slot, lease, winner, stopped_seconds, log)
 

@@ -109,12 +109,12 @@ class QueueView:
         return task
 
     @asynccontextmanager
-    async def worker_row_locked(self, worker_id: str) -> AsyncIterator[None]:
-        """Hold a worker's registry row: its heartbeat (which updates that row after the task
-        row, in one transaction) waits on the lock as on a slow database."""
-        query = select(workers.c.id).where(workers.c.id == worker_id).with_for_update()
+    async def task_row_locked(self, task_id: str) -> AsyncIterator[None]:
+        """Hold a task's row: a worker's heartbeat and completion of it (updates of that row)
+        wait on the lock as on a slow database."""
+        query = select(tasks.c.id).where(tasks.c.id == task_id).with_for_update()
         async with self.db.write() as conn:
-            assert (await conn.execute(query)).first() is not None, worker_id
+            assert (await conn.execute(query)).first() is not None, task_id
             # PostgreSQL ends a session idle in a transaction after PG_IDLE_IN_TRANSACTION_SECONDS
             # (the lock would go with it): a statement now and then keeps this one busy for as
             # long as the caller holds the lock, however slowly the machine runs.
