@@ -30,6 +30,7 @@ BOTH_DATABASES = (
     "tests/worker/test_two_workers.py",
     "tests/worker/test_wakeups.py",
     "tests/storage/test_s3_end_to_end.py",
+    "tests/storage/test_object_sweep.py",
     "tests/worker/test_concurrency.py",
     "tests/worker/test_mixed_fleet.py",
 )

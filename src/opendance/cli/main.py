@@ -19,6 +19,7 @@ from opendance.cli.common import (
     run_with_context,
 )
 from opendance.cli.models import models_app
+from opendance.cli.storage import storage_app
 from opendance.cli.webhooks import webhooks_app
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(credits_app, name="credits")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(models_app, name="models")
+app.add_typer(storage_app, name="storage")
 client_commands.register(app)  # generate, status, download: HTTP clients of the API
 
 

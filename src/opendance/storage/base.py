@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from opendance.errors import OpendanceError
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    modified_at: datetime  # UTC, aware
 
 
 class ObjectStore(Protocol):
@@ -21,6 +31,10 @@ class ObjectStore(Protocol):
 
     async def delete(self, key: str) -> None:
         """Remove ``key``; no error if it is already gone."""
+        ...
+
+    def list_objects(self, prefix: str) -> AsyncIterator[list[StoredObject]]:
+        """Every object whose key starts with ``prefix``, a page (up to 1,000) at a time."""
         ...
 
     async def check(self) -> None:

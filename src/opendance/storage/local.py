@@ -7,13 +7,16 @@ import functools
 import os
 import shutil
 import tempfile
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 from opendance.domain import signing
-from opendance.storage.base import ObjectNotFound, StorageUnavailable
+from opendance.storage.base import ObjectNotFound, StorageUnavailable, StoredObject
 
 FILES_ROUTE = "/files"
+LIST_PAGE = 1000
 
 
 class LocalObjectStore:
@@ -43,6 +46,29 @@ class LocalObjectStore:
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.path_for(key).unlink, missing_ok=True)
+
+    async def list_objects(self, prefix: str) -> AsyncIterator[list[StoredObject]]:
+        walk = self._walk(prefix)
+        while page := await asyncio.to_thread(_next_page, walk):
+            yield page
+
+    def _walk(self, prefix: str) -> Iterator[StoredObject]:
+        # Names starting with a dot are writes in progress (see _move_in and _write), not keys.
+        parts = PurePosixPath(prefix).parts
+        start = self.root.joinpath(*(parts if prefix.endswith("/") else parts[:-1]))
+        for directory, subdirs, files in os.walk(start):
+            subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+            for name in sorted(files):
+                path = Path(directory, name)
+                key = path.relative_to(self.root).as_posix()
+                if name.startswith(".") or not key.startswith(prefix):
+                    continue
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:  # deleted meanwhile
+                    continue
+                modified = datetime.fromtimestamp(stat.st_mtime, UTC)
+                yield StoredObject(key, stat.st_size, modified)
 
     async def check(self) -> None:
         try:
@@ -92,3 +118,12 @@ class LocalObjectStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def _next_page(objects: Iterator[StoredObject]) -> list[StoredObject]:
+    page = []
+    for found in objects:
+        page.append(found)
+        if len(page) == LIST_PAGE:
+            break
+    return page

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from opendance.storage.base import ObjectNotFound, StorageUnavailable
+from opendance.storage.base import ObjectNotFound, StorageUnavailable, StoredObject
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -100,6 +100,21 @@ class S3ObjectStore:
         )
         with self._lock:
             self._urls.pop(key, None)
+
+    async def list_objects(self, prefix: str) -> AsyncIterator[list[StoredObject]]:
+        pages = self._pages(prefix)
+        while (page := await asyncio.to_thread(next, pages, None)) is not None:
+            if page:
+                yield page
+
+    def _pages(self, prefix: str) -> Iterator[list[StoredObject]]:
+        skip = len(self.object_name(""))  # the prefix and its slash
+        paginator = self._client.get_paginator("list_objects_v2")
+        for response in paginator.paginate(Bucket=self.bucket, Prefix=self.object_name(prefix)):
+            yield [
+                StoredObject(item["Key"][skip:], item["Size"], item["LastModified"])
+                for item in response.get("Contents", [])
+            ]
 
     async def check(self) -> None:
         await asyncio.to_thread(self._check_bucket)

@@ -1,0 +1,103 @@
+"""Delete the objects no task refers to: uploads a worker made before it was killed (or lost its
+lease) and never committed, posters and videos of a refused completion whose deletion failed,
+input images that outlived their task.
+
+Every key the service writes names its task (``videos/TASK-N.mp4``, ``posters/TASK-N.jpg``,
+``inputs/TASK``), so each page of the listing costs one primary-key lookup of its tasks; a
+video or poster is kept while its task points at it, an input image while its task is queued
+or running. Objects younger than ``min_age`` are never touched: an upload is committed a moment
+after it is made, and a sweep must not race a worker between the two. Keys of any other shape
+are not the service's and are left alone.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from sqlalchemy import select
+
+from opendance.db.tables import tasks
+from opendance.domain.task_states import TaskState
+from opendance.services.context import AppContext
+from opendance.storage.base import StoredObject
+
+SWEPT_PREFIXES: Final = ("videos/", "posters/", "inputs/")
+DEFAULT_MIN_AGE: Final = timedelta(hours=1)
+# the keys the worker and submit write, each naming its task
+_KEY = re.compile(
+    r"^(?:videos/(?P<video>[^/]+)-\d+\.mp4|posters/(?P<poster>[^/]+)-\d+\.jpg"
+    r"|inputs/(?P<input>[^/]+))$"
+)
+_LIVE: Final = (TaskState.QUEUED.value, TaskState.RUNNING.value)
+
+
+@dataclass
+class SweepReport:
+    examined: int = 0
+    kept: int = 0
+    too_young: int = 0
+    not_ours: int = 0
+    deleted: list[str] = field(default_factory=list)
+    deleted_bytes: int = 0
+    dry_run: bool = False
+
+
+async def sweep_unreferenced(
+    ctx: AppContext,
+    *,
+    min_age: timedelta = DEFAULT_MIN_AGE,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> SweepReport:
+    """Delete (or, with ``dry_run``, only list) every unreferenced object older than
+    ``min_age``."""
+    report = SweepReport(dry_run=dry_run)
+    cutoff = (now or datetime.now(UTC)) - min_age
+    for prefix in SWEPT_PREFIXES:
+        async for page in ctx.store.list_objects(prefix):
+            report.examined += len(page)
+            old = [found for found in page if found.modified_at <= cutoff]
+            report.too_young += len(page) - len(old)
+            for found in await _unreferenced(ctx, old, report):
+                if not dry_run:
+                    await ctx.store.delete(found.key)
+                report.deleted.append(found.key)
+                report.deleted_bytes += found.size
+    return report
+
+
+async def _unreferenced(
+    ctx: AppContext, objects: list[StoredObject], report: SweepReport
+) -> list[StoredObject]:
+    owners: dict[str, str] = {}  # key -> task id
+    for found in objects:
+        match = _KEY.match(found.key)
+        if match is None:
+            report.not_ours += 1
+        else:
+            owners[found.key] = match["video"] or match["poster"] or match["input"]
+    if not owners:
+        return []
+    query = select(
+        tasks.c.id, tasks.c.status, tasks.c.video_key, tasks.c.poster_key, tasks.c.input_image_key
+    ).where(tasks.c.id.in_(set(owners.values())))
+    async with ctx.db.read() as conn:
+        rows = {row.id: row for row in await conn.execute(query)}
+    orphans = []
+    for found in objects:
+        task_id = owners.get(found.key)
+        if task_id is None:
+            continue
+        row = rows.get(task_id)
+        referenced = row is not None and (
+            found.key in (row.video_key, row.poster_key)
+            or (found.key == row.input_image_key and row.status in _LIVE)
+        )
+        if referenced:
+            report.kept += 1
+        else:
+            orphans.append(found)
+    return orphans

@@ -1,0 +1,141 @@
+"""The sweep of unreferenced objects, on the local store and on S3 (moto over HTTP): what a task
+still points at stays, what no task refers to goes, nothing young is judged, nothing of another
+shape is touched."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opendance.db import tasks as task_rows
+from opendance.db.tasks import Lease
+from opendance.services.context import AppContext, open_context
+from opendance.services.object_sweep import sweep_unreferenced
+from opendance.settings import Settings
+from opendance.storage.base import ObjectNotFound, ObjectStore
+from tests.support.factories import account_with_key, submit
+from tests.support.media import png_bytes
+from tests.support.processes import cli
+from tests.support.s3 import S3Server
+
+IMAGE = "data:image/png;base64," + base64.b64encode(png_bytes((10, 120, 40))).decode()
+LATER = datetime.now(UTC) + timedelta(hours=2)  # every object made by a test is an hour old
+
+
+@pytest.fixture(params=["local", "s3"])
+async def ctx(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[AppContext]:
+    if request.param == "s3":
+        s3: S3Server = request.getfixturevalue("s3_server")
+        bucket = s3.create_bucket()
+        settings = settings.model_copy(update=s3.settings_for(bucket, "od"))
+    context = await open_context(settings)
+    yield context
+    await context.close()
+
+
+async def _keys(store: ObjectStore, prefix: str = "") -> list[str]:
+    return sorted([found.key async for page in store.list_objects(prefix) for found in page])
+
+
+async def _exists(store: ObjectStore, key: str) -> bool:
+    try:
+        await store.get_bytes(key)
+    except ObjectNotFound:
+        return False
+    return True
+
+
+async def _succeed(ctx: AppContext, task_id: str) -> None:
+    """Claimed twice (the first lease given up, as by a killed worker), completed by the second."""
+    async with ctx.db.write() as conn:
+        first = await task_rows.claim_next(conn, owner="w1", lease_seconds=60)
+        assert first is not None and first.id == task_id
+        assert await task_rows.release(conn, Lease(task_id, first.lease_token, "w1"))
+        second = await task_rows.claim_next(conn, owner="w2", lease_seconds=60)
+        assert second is not None and second.lease_token == first.lease_token + 1
+        await task_rows.complete(
+            conn,
+            Lease(task_id, second.lease_token, "w2"),
+            video_key=f"videos/{task_id}-{second.lease_token}.mp4",
+            poster_key=f"posters/{task_id}-{second.lease_token}.jpg",
+        )
+
+
+async def _scene(ctx: AppContext) -> dict[str, Any]:
+    """A finished task with a killed lease's uploads beside its own, a queued task and a failed
+    one with their input images, an upload for a task that never existed, and a stranger."""
+    owner = await account_with_key(ctx, "sweeper")
+    done = await submit(ctx, owner, prompt="done")
+    await _succeed(ctx, done)
+    waiting = await submit(ctx, owner, prompt="waiting", image_urls=[IMAGE])
+    failed = await submit(ctx, owner, prompt="failed", image_urls=[IMAGE])
+    async with ctx.db.write() as conn:
+        assert await task_rows.fail(conn, failed, "the engine gave up")
+    store = ctx.store
+    for key in (f"videos/{done}-2.mp4", f"videos/{done}-1.mp4", "videos/task_gone-1.mp4"):
+        await store.put_bytes(key, b"\x00" * 1000, "video/mp4")
+    for key in (f"posters/{done}-2.jpg", f"posters/{done}-1.jpg"):
+        await store.put_bytes(key, b"\xff\xd8\xff" + b"\x00" * 97, "image/jpeg")
+    await store.put_bytes("videos/README.txt", b"not a video of ours", "text/plain")
+    return {
+        "kept": [f"videos/{done}-2.mp4", f"posters/{done}-2.jpg", f"inputs/{waiting}"],
+        "orphans": sorted(
+            [
+                f"videos/{done}-1.mp4",
+                f"posters/{done}-1.jpg",
+                "videos/task_gone-1.mp4",
+                f"inputs/{failed}",
+            ]
+        ),
+        "stranger": "videos/README.txt",
+    }
+
+
+async def test_objects_no_task_refers_to_are_deleted_and_the_rest_stay(ctx: AppContext) -> None:
+    scene = await _scene(ctx)
+    everything = await _keys(ctx.store)
+
+    young = await sweep_unreferenced(ctx, min_age=timedelta(hours=3), now=LATER)
+    assert young.deleted == [] and young.too_young == young.examined == len(everything)
+
+    preview = await sweep_unreferenced(ctx, dry_run=True, now=LATER)
+    assert sorted(preview.deleted) == scene["orphans"] and preview.dry_run
+    assert await _keys(ctx.store) == everything  # a dry run deletes nothing
+
+    report = await sweep_unreferenced(ctx, now=LATER)
+    assert sorted(report.deleted) == scene["orphans"]
+    assert report.deleted_bytes == 1000 + 100 + 1000 + len(png_bytes((10, 120, 40)))
+    assert (report.kept, report.not_ours, report.too_young) == (3, 1, 0)
+    assert await _keys(ctx.store) == sorted([*scene["kept"], scene["stranger"]])
+    for key in scene["orphans"]:
+        assert not await _exists(ctx.store, key)
+
+    again = await sweep_unreferenced(ctx, now=LATER)
+    assert again.deleted == [] and again.kept == 3
+
+
+def test_the_cli_sweeps_and_says_what_it_did(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    orphan = data_dir / "objects" / "videos" / "task_gone-1.mp4"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"\x00" * 10)
+    old = (datetime.now(UTC) - timedelta(hours=2)).timestamp()
+    os.utime(orphan, (old, old))
+
+    listed = cli(data_dir, "storage", "sweep", "--dry-run")
+    assert "would delete videos/task_gone-1.mp4" in listed.stdout and orphan.exists()
+    kept = json.loads(cli(data_dir, "storage", "sweep", "--min-age", "3h", "--json").stdout)
+    assert (kept["deleted"], kept["too_young"]) == ([], 1) and orphan.exists()
+    done = json.loads(cli(data_dir, "storage", "sweep", "--json").stdout)
+    assert done["deleted"] == ["videos/task_gone-1.mp4"] and done["deleted_bytes"] == 10
+    assert not orphan.exists()
+
+    bad = cli(data_dir, "storage", "sweep", "--min-age", "soon", check=False)
+    assert bad.returncode == 2 and "not an age like 30m, 1h or 2d" in bad.stderr
