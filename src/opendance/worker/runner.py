@@ -143,13 +143,14 @@ class Worker:
     async def _slot(self, max_tasks: int | None) -> None:
         """One task at a time: claim, render, report; until stopped or ``max_tasks`` reached."""
         while not self.stopping.is_set():
-            if max_tasks is not None and self._claims >= max_tasks:
-                return
             await self._reap_if_due()
             await self._loading(self.host.ensure_ready)
             await self._listener.ensure()
+            # No await from this check to the count: sibling slots must not claim past it.
+            if max_tasks is not None and self._claims >= max_tasks:
+                return
             self._wake.clear()
-            self._claims += 1  # before the await: sibling slots must not claim past max_tasks
+            self._claims += 1
             try:
                 task = await self._claim()
             except BaseException:
