@@ -13,6 +13,7 @@ from opendance.db.tasks import TaskRecord
 from opendance.domain.task_states import TaskState
 from tests.soak.fleet import Fleet, WorkerSlot
 from tests.soak.queue_view import HeldLease, QueueView
+from tests.soak.stall import StallableRelay
 
 LEASE_LOST_LINE = "task {task_id}: lease lost before completion"
 
@@ -63,35 +64,38 @@ async def kill_workers(
 
 
 async def freeze_one_worker(
-    fleet: Fleet, queue: QueueView, record: ChaosRecord, *, after: int, seed: int
+    fleet: Fleet, queue: QueueView, record: ChaosRecord, *, relay: StallableRelay, after: int
 ) -> None:
-    """SIGSTOP a worker mid-render; once another worker has taken the task over and finished
-    it, SIGCONT it and watch its own completion be refused.
+    """SIGSTOP the worker whose database connections go through ``relay`` while it renders;
+    once another worker has taken the task over and finished it, SIGCONT it and watch its own
+    completion be refused.
 
     Left alone, the resumed worker's overdue heartbeat would usually see the lost lease first
     and cancel the render before anything is uploaded, which is right but leaves the fenced
-    completion unexercised. So, while it resumes, the task's row is held locked: the heartbeat's
-    update waits on the lock (as on a slow or partitioned database), the render runs to the
-    end and the video and poster are uploaded. Then the lock goes, and the completion, tried
-    with the stale fencing token, must be refused.
+    completion unexercised. So its database is out of reach while it resumes (the relay
+    stalls, as a partitioned network would): the heartbeat hangs, the render runs to the end,
+    the video and poster are uploaded and the completion is sent. Then the relay lets
+    everything through, and the completion, with its stale fencing token, must be refused.
     """
-    rng = random.Random(seed)
     await queue.wait_terminal(after)
-    slot, lease = await _freeze_mid_render(fleet, queue, rng)
+    slot, lease = await _freeze_mid_render(fleet, queue, fleet.workers[fleet.relayed_slot])
     stopped = time.monotonic()
-    async with asyncio.timeout(300):
-        winner = await queue.wait_task(
-            lease.task_id,
-            lambda t: t.status is TaskState.SUCCEEDED and t.lease_token > lease.token,
-        )
-    # the poster is uploaded after the video, and the completion is tried right after it
+    # the poster is uploaded after the video, and the completion is sent right after it
     stale_poster = fleet.data_dir / "objects" / "posters" / f"{lease.task_id}-{lease.token}.jpg"
-    async with queue.task_row_locked(lease.task_id):
+    relay.stall()
+    try:
+        async with asyncio.timeout(300):
+            winner = await queue.wait_task(
+                lease.task_id,
+                lambda t: t.status is TaskState.SUCCEEDED and t.lease_token > lease.token,
+            )
         stopped_seconds = time.monotonic() - stopped
         slot.thaw()
         async with asyncio.timeout(120):
             while not stale_poster.exists():  # noqa: ASYNC110 - another process writes it
                 await asyncio.sleep(0.05)
+    finally:
+        relay.resume()
     log = slot.log_path
     async with asyncio.timeout(120):
         await _wait_for_line(log, LEASE_LOST_LINE.format(task_id=lease.task_id))
@@ -100,28 +104,27 @@ async def freeze_one_worker(
 
 
 async def _freeze_mid_render(
-    fleet: Fleet, queue: QueueView, rng: random.Random
+    fleet: Fleet, queue: QueueView, candidate: WorkerSlot
 ) -> tuple[WorkerSlot, HeldLease]:
-    """A worker stopped while it renders (progress well under way, far from the end)."""
+    """The candidate worker stopped while it renders (progress well under way, far from the
+    end)."""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         rendering = [
-            (slot, lease)
+            lease
             for lease in await queue.held_leases()
-            if 5 <= lease.progress <= 60
-            and (slot := fleet.by_pid(lease.pid)) is not None
-            and not slot.spared
+            if 5 <= lease.progress <= 60 and fleet.by_pid(lease.pid) is candidate
         ]
         if rendering:
-            slot, lease = rng.choice(rendering)
-            slot.spared = True
-            slot.freeze()
+            [lease] = rendering
+            candidate.spared = True
+            candidate.freeze()
             if await queue.still_held_and_unlocked(lease):
-                return slot, lease
-            slot.thaw()  # it finished, or it was stopped inside a transaction: another try
-            slot.spared = False
-        await asyncio.sleep(0.1)
-    raise AssertionError("no worker was seen mid-render")
+                return candidate, lease
+            candidate.thaw()  # it finished, or it was stopped inside a transaction: another try
+            candidate.spared = False
+        await asyncio.sleep(0.05)
+    raise AssertionError("the candidate worker was never seen mid-render")
 
 
 async def _wait_for_line(path: Path, line: str) -> None:

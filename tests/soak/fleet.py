@@ -92,6 +92,9 @@ class Fleet:
     env: dict[str, str]
     replicas: list[ServeProcess] = field(default_factory=list)
     workers: list[WorkerSlot] = field(default_factory=list)
+    # the one worker whose database connections go through a stallable relay (see stall.py)
+    relayed_slot: int = 0
+    relayed_database_url: str | None = None
 
     @property
     def api_urls(self) -> list[str]:
@@ -107,7 +110,10 @@ class Fleet:
             self.replicas.append(replica.start())
         logs_dir = self.data_dir.parent
         for index in range(workers):
-            slot = WorkerSlot(index, self.data_dir, env, logs_dir)
+            slot_env = env
+            if index == self.relayed_slot and self.relayed_database_url:
+                slot_env = {**env, "OPENDANCE_DATABASE_URL": self.relayed_database_url}
+            slot = WorkerSlot(index, self.data_dir, slot_env, logs_dir)
             self.workers.append(slot.start())
         return self
 

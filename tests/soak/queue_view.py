@@ -4,16 +4,13 @@ fleet, on a connection of the test's own)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opendance.db import tasks as task_rows
 from opendance.db.database import Database
@@ -107,28 +104,3 @@ class QueueView:
         while not done(task := await self.task(task_id)):  # noqa: ASYNC110 - a row
             await asyncio.sleep(0.2)
         return task
-
-    @asynccontextmanager
-    async def task_row_locked(self, task_id: str) -> AsyncIterator[None]:
-        """Hold a task's row: a worker's heartbeat and completion of it (updates of that row)
-        wait on the lock as on a slow database."""
-        query = select(tasks.c.id).where(tasks.c.id == task_id).with_for_update()
-        async with self.db.write() as conn:
-            assert (await conn.execute(query)).first() is not None, task_id
-            # PostgreSQL ends a session idle in a transaction after PG_IDLE_IN_TRANSACTION_SECONDS
-            # (the lock would go with it): a statement now and then keeps this one busy for as
-            # long as the caller holds the lock, however slowly the machine runs.
-            released = asyncio.Event()
-            keep_busy = asyncio.create_task(_stay_busy(conn, released))
-            try:
-                yield
-            finally:
-                released.set()
-                await keep_busy
-
-
-async def _stay_busy(conn: AsyncConnection, released: asyncio.Event) -> None:
-    while not released.is_set():
-        await conn.execute(select(1))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(released.wait(), 5)

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from opendance.db.tasks import TaskRecord
 from opendance.services.context import open_context
@@ -25,6 +26,7 @@ from tests.soak.chaos import ChaosRecord, freeze_one_worker, kill_workers
 from tests.soak.fleet import Fleet
 from tests.soak.load import PRICE, make_clients, submit_all
 from tests.soak.queue_view import QueueView
+from tests.soak.stall import StallableRelay
 from tests.support import postgres
 
 pytestmark = pytest.mark.slow
@@ -67,7 +69,14 @@ async def test_soak_with_kills_and_a_frozen_worker(soak_database: str, tmp_path:
     clients = await make_clients(
         ctx, accounts=ACCOUNTS, keys_per_account=KEYS_PER_ACCOUNT, credits=credits
     )
-    fleet = Fleet(data_dir, {"OPENDANCE_DATABASE_URL": soak_database, **FLEET_ENV})
+    relay = StallableRelay("127.0.0.1", make_url(soak_database).port or 5432).start()
+    fleet = Fleet(
+        data_dir,
+        {"OPENDANCE_DATABASE_URL": soak_database, **FLEET_ENV},
+        relayed_database_url=make_url(soak_database)
+        .set(port=relay.port)
+        .render_as_string(hide_password=False),
+    )
     queue = QueueView(ctx.db)
     chaos = ChaosRecord()
     experiments: list[asyncio.Task[None]] = []
@@ -78,7 +87,7 @@ async def test_soak_with_kills_and_a_frozen_worker(soak_database: str, tmp_path:
                 kill_workers(fleet, queue, chaos, kills=KILLS, total=TASKS, seed=SEED)
             ),
             asyncio.create_task(
-                freeze_one_worker(fleet, queue, chaos, after=TASKS // 3, seed=SEED)
+                freeze_one_worker(fleet, queue, chaos, relay=relay, after=TASKS // 3)
             ),
         ]
         submitted = await submit_all(fleet.api_urls, clients, TASKS)
@@ -104,6 +113,7 @@ async def test_soak_with_kills_and_a_frozen_worker(soak_database: str, tmp_path:
         for experiment in experiments:
             experiment.cancel()
         fleet.stop()
+        relay.close()
         await ctx.close()
     attempts = sum(t.attempts for t in found.values())
     print(
