@@ -22,6 +22,7 @@ from opendance.domain.task_states import TaskState
 from opendance.media.probe import probe_mp4
 from opendance.services import admin
 from opendance.services.context import AppContext, open_context
+from opendance.services.fleet import FLEET_CACHE_SECONDS
 from opendance.settings import Settings
 from tests.soak.fleet import WorkerSlot
 from tests.support.live import free_port, generate
@@ -33,6 +34,7 @@ pytestmark = pytest.mark.slow
 SILENT_ENV = {"OPENDANCE_PREVIEW_AUDIO": "false", "OPENDANCE_PREVIEW_IMAGE_TO_VIDEO": "false"}
 IMAGE = "data:image/png;base64," + base64.b64encode(png_bytes((20, 90, 200))).decode()
 BODY = {"resolution": "480p", "duration": 4, "aspect_ratio": "16:9"}
+SEEN_SECONDS = 10
 
 
 @pytest.fixture
@@ -99,9 +101,9 @@ async def test_each_worker_claims_only_what_its_engine_serves(
     await admin.create_account(ctx, "studio", 10_000)
     secret = (await admin.create_key(ctx, "studio")).secret
     data_dir, logs_dir = settings.data_dir, settings.data_dir.parent
-    # A worker that was killed stays in the fleet this long: long enough for the test to see
-    # its tasks wait for a replacement, short enough not to slow the test down.
-    fleet_env = {"OPENDANCE_WORKER_SEEN_SECONDS": "30"}
+    # A killed worker stays in the fleet this long: long enough for the test to see its kind
+    # of task still accepted and waiting for a replacement, short enough to see it leave.
+    fleet_env = {"OPENDANCE_WORKER_SEEN_SECONDS": str(SEEN_SECONDS)}
     api = ServeProcess(data_dir, free_port(), ("--workers", "0", "--no-demo"), env=fleet_env)
     api.start()
     silent = WorkerSlot(0, data_dir, {**fleet_env, **SILENT_ENV}, logs_dir).start()
@@ -155,10 +157,14 @@ async def test_each_worker_claims_only_what_its_engine_serves(
             [finished] = await _all_succeeded(ctx, [waiting])
             assert finished.lease_owner == replacement_id != full_id
 
-            # The full worker leaves for good (SIGTERM unregisters it): sound is refused again.
+            # The full worker leaves for good (SIGTERM unregisters it; the killed one is no
+            # longer counted): sound is refused again.
             assert full.stop() == 0, full.output()[-3000:]
-            _until(lambda: _refused_as_unsupported(_post(client, prompt="c", generate_audio=True)),
-                   "audio refused after the only worker with sound left")  # fmt: skip
+            _until(
+                lambda: _refused_as_unsupported(_post(client, prompt="c", generate_audio=True)),
+                "audio refused after the only worker with sound left",
+                timeout=SEEN_SECONDS + FLEET_CACHE_SECONDS + 30,
+            )
             assert _post(client, prompt="d", generate_audio=False).status_code == 200
         assert silent.stop() == 0, silent.output()[-3000:]
     finally:
