@@ -1,5 +1,5 @@
-"""What POST /v1/generate accepts comes from the fleet: the union of what the recently seen
-workers can serve; before any worker has reported, the engine in the API's own settings."""
+"""What POST /v1/generate accepts comes from the fleet: what some one recently seen worker can
+serve; before any worker has reported, the engine in the API's own settings."""
 
 from __future__ import annotations
 
@@ -100,6 +100,28 @@ def test_registered_workers_decide_together_whatever_the_api_runs(
     # one still loading its model counts: the task waits in the queue until it is up
     api.call(lambda c: fleet.register(c, "i2v", audio=False, image_to_video=True, state="loading"))
     assert _outcomes(client) == ACCEPT_ALL
+
+
+BOTH = {**AUDIO, "image_urls": IMAGE["image_urls"]}
+NO_BOTH = (
+    "generate_audio with image_urls is not available: no worker makes sound for "
+    "image-to-video; send one of them"
+)
+
+
+def test_sound_and_an_image_need_one_worker_that_does_both(
+    api: LiveServer, client: httpx.Client
+) -> None:
+    api.call(lambda c: fleet.register(c, "wan-audio", audio=True, image_to_video=False))
+    api.call(lambda c: fleet.register(c, "wan-i2v", audio=False, image_to_video=True))
+    assert _outcomes(client) == ACCEPT_ALL  # each option alone has its worker
+    before = api.call(snapshot)
+    both = client.post("/v1/generate", json=BOTH)
+    assert both.status_code == 400, both.text
+    assert (both.json()["error"], both.json()["message"]) == ("UNSUPPORTED_OPTION", NO_BOTH)
+    assert api.call(snapshot) == before  # refused before anything is charged or stored
+    api.call(lambda c: fleet.register(c, "ltx2", audio=True, image_to_video=True))
+    assert client.post("/v1/generate", json=BOTH).status_code == 200
 
 
 def test_a_refused_option_changes_nothing(api: LiveServer, client: httpx.Client) -> None:

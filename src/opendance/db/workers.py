@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opendance.db.tables import workers
 from opendance.db.types import db_now
-from opendance.engines.base import EngineCapabilities
+from opendance.engines.base import EngineCapabilities, FleetOffer
 
 
 async def register_worker(conn: AsyncConnection, **values: Any) -> None:
@@ -54,9 +54,9 @@ async def live_workers(conn: AsyncConnection, *, seen_within: float) -> int:
 
 async def fleet_capabilities(
     conn: AsyncConnection, *, seen_within: float, ready_only: bool = False
-) -> EngineCapabilities | None:
-    """What the workers seen within ``seen_within`` seconds can do together (a task is served
-    if any one of them can serve it); None when no worker has been seen. Loading workers count
+) -> FleetOffer | None:
+    """The kinds of worker seen within ``seen_within`` seconds (a task is served if any one of
+    them can serve it); None when no worker has been seen. Loading workers count
     unless ``ready_only``: their tasks wait in the queue until the model is up."""
     since = db_now(conn) - timedelta(seconds=seen_within)
     query = (
@@ -69,9 +69,8 @@ async def fleet_capabilities(
     kinds = (await conn.execute(query)).all()
     if not kinds:
         return None
-    return EngineCapabilities(
-        audio=any(kind.audio for kind in kinds),
-        image_to_video=any(kind.image_to_video for kind in kinds),
+    return FleetOffer(
+        frozenset(EngineCapabilities(audio=k.audio, image_to_video=k.image_to_video) for k in kinds)
     )
 
 

@@ -1,9 +1,10 @@
 """What the API accepts: what the fleet of workers can serve, not what this process runs.
 
 In a mixed fleet (LTX-2 workers with audio and image-to-video, Wan workers without audio,
-preview workers) a request is accepted when some worker seen recently can serve it: the union
-of the capabilities in the workers table (loading workers included: they will serve once their
-model is up). Before any worker has reported (a fresh ``opendance serve``, an API started
+preview workers) a request is accepted when some one worker seen recently can serve it whole:
+the kinds of worker in the workers table (loading workers included: they will serve once their
+model is up). Sound from one worker and image-to-video from another do not add up to a task
+that needs both. Before any worker has reported (a fresh ``opendance serve``, an API started
 before its fleet), the API goes by the engine in its own settings, as a single-engine
 deployment always has.
 
@@ -21,7 +22,7 @@ from collections.abc import Callable
 
 from opendance.db import workers as worker_rows
 from opendance.db.database import Database
-from opendance.engines.base import EngineCapabilities
+from opendance.engines.base import EngineCapabilities, FleetOffer
 
 FLEET_CACHE_SECONDS = 5.0
 
@@ -41,12 +42,12 @@ class FleetCapabilities:
         self.seen_within = seen_within
         self.cache_seconds = cache_seconds
         self._clock = clock
-        self._known: EngineCapabilities | None = None
+        self._known: FleetOffer | None = None
         self._expires_at = -math.inf
         self._refreshing = False
 
-    async def current(self) -> EngineCapabilities:
-        """The union of the recently seen workers' capabilities, or the fallback."""
+    async def current(self) -> FleetOffer:
+        """The kinds of worker seen recently, or the fallback engine alone."""
         known = self._known
         if known is not None and (self._clock() < self._expires_at or self._refreshing):
             return known
@@ -56,7 +57,7 @@ class FleetCapabilities:
                 seen = await worker_rows.fleet_capabilities(conn, seen_within=self.seen_within)
         finally:
             self._refreshing = False
-        self._known = seen if seen is not None else self.fallback
+        self._known = seen if seen is not None else FleetOffer.of(self.fallback)
         self._expires_at = self._clock() + self.cache_seconds
         return self._known
 

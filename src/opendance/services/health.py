@@ -9,7 +9,7 @@ from sqlalchemy import text
 from opendance import errors
 from opendance.db import tasks as task_rows
 from opendance.db import workers as worker_rows
-from opendance.engines.base import EngineCapabilities
+from opendance.engines.base import FleetOffer
 from opendance.services.context import AppContext
 
 
@@ -33,7 +33,7 @@ async def readiness(ctx: AppContext) -> dict[str, Any]:
             f"{queued} task(s) wait in the queue"
         )
     # what the ready workers serve now (a loading worker's options are accepted, and wait)
-    ready = serving or EngineCapabilities(audio=False, image_to_video=False)
+    ready = serving or FleetOffer.of()
     return {
         "database": "ok",
         "workers": workers,

@@ -11,7 +11,7 @@ from opendance.db import accounts as account_rows
 from opendance.db import tasks as task_rows
 from opendance.db.accounts import KeyOwner
 from opendance.domain import ids, pricing
-from opendance.engines.base import EngineCapabilities
+from opendance.engines.base import FleetOffer
 from opendance.net.data_urls import DataImage, is_data_url, parse_data_image_url
 from opendance.net.errors import AddressRejected, UrlRejected
 from opendance.net.urls import check_public_url, parse_http_url
@@ -126,7 +126,7 @@ async def _require_balance(ctx: AppContext, owner: KeyOwner, price: int) -> None
         raise errors.InsufficientCredits(price=price, balance=balance)
 
 
-def _check_capabilities(fleet: EngineCapabilities, request: GenerateRequest) -> None:
+def _check_capabilities(fleet: FleetOffer, request: GenerateRequest) -> None:
     if request.generate_audio and not fleet.audio:
         raise errors.UnsupportedOption(
             "generate_audio is not available: the serving engine makes video without sound"
@@ -134,4 +134,9 @@ def _check_capabilities(fleet: EngineCapabilities, request: GenerateRequest) -> 
     if request.image_urls and not fleet.image_to_video:
         raise errors.UnsupportedOption(
             "image_urls is not available: the serving engine makes text-to-video only"
+        )
+    if not fleet.serves(audio=request.generate_audio, image=bool(request.image_urls)):
+        raise errors.UnsupportedOption(
+            "generate_audio with image_urls is not available: no worker makes sound for "
+            "image-to-video; send one of them"
         )
