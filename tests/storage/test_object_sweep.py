@@ -27,6 +27,14 @@ from tests.support.s3 import S3Server
 
 IMAGE = "data:image/png;base64," + base64.b64encode(png_bytes((10, 120, 40))).decode()
 LATER = datetime.now(UTC) + timedelta(hours=2)  # every object made by a test is an hour old
+GONE = "task_" + "G" * 22  # a well-formed id no task has
+# keys in the swept folders that no task id names: someone else's objects, never touched
+STRANGERS = (
+    "videos/README.txt",
+    "videos/holiday-2019.mp4",
+    "posters/cover-1.jpg",
+    "inputs/logo.png",
+)
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -52,49 +60,62 @@ async def _exists(store: ObjectStore, key: str) -> bool:
     return True
 
 
-async def _succeed(ctx: AppContext, task_id: str) -> None:
-    """Claimed twice (the first lease given up, as by a killed worker), completed by the second."""
+async def _claim_twice(ctx: AppContext, task_id: str) -> int:
+    """Claimed, given up (as by a killed worker) and claimed again: the lease token now."""
     async with ctx.db.write() as conn:
         first = await task_rows.claim_next(conn, owner="w1", lease_seconds=60)
         assert first is not None and first.id == task_id
         assert await task_rows.release(conn, Lease(task_id, first.lease_token, "w1"))
         second = await task_rows.claim_next(conn, owner="w2", lease_seconds=60)
         assert second is not None and second.lease_token == first.lease_token + 1
-        await task_rows.complete(
-            conn,
-            Lease(task_id, second.lease_token, "w2"),
-            video_key=f"videos/{task_id}-{second.lease_token}.mp4",
-            poster_key=f"posters/{task_id}-{second.lease_token}.jpg",
-        )
+    return second.lease_token
 
 
 async def _scene(ctx: AppContext) -> dict[str, Any]:
-    """A finished task with a killed lease's uploads beside its own, a queued task and a failed
-    one with their input images, an upload for a task that never existed, and a stranger."""
+    """A finished task with a killed lease's uploads beside its own; a running task with the
+    upload of its current lease (not committed yet) and one of its killed lease; a queued and
+    a failed task with their input images; an upload for a task that never existed; and
+    objects of other shapes."""
     owner = await account_with_key(ctx, "sweeper")
     done = await submit(ctx, owner, prompt="done")
-    await _succeed(ctx, done)
+    token = await _claim_twice(ctx, done)
+    async with ctx.db.write() as conn:
+        await task_rows.complete(
+            conn,
+            Lease(done, token, "w2"),
+            video_key=f"videos/{done}-{token}.mp4",
+            poster_key=f"posters/{done}-{token}.jpg",
+        )
+    running = await submit(ctx, owner, prompt="running")
+    assert await _claim_twice(ctx, running) == 2
     waiting = await submit(ctx, owner, prompt="waiting", image_urls=[IMAGE])
     failed = await submit(ctx, owner, prompt="failed", image_urls=[IMAGE])
     async with ctx.db.write() as conn:
         assert await task_rows.fail(conn, failed, "the engine gave up")
     store = ctx.store
-    for key in (f"videos/{done}-2.mp4", f"videos/{done}-1.mp4", "videos/task_gone-1.mp4"):
+    videos = [f"videos/{done}-2.mp4", f"videos/{done}-1.mp4", f"videos/{GONE}-1.mp4"]
+    for key in [*videos, f"videos/{running}-2.mp4", f"videos/{running}-1.mp4"]:
         await store.put_bytes(key, b"\x00" * 1000, "video/mp4")
     for key in (f"posters/{done}-2.jpg", f"posters/{done}-1.jpg"):
         await store.put_bytes(key, b"\xff\xd8\xff" + b"\x00" * 97, "image/jpeg")
-    await store.put_bytes("videos/README.txt", b"not a video of ours", "text/plain")
+    for key in STRANGERS:
+        await store.put_bytes(key, b"not ours", "application/octet-stream")
     return {
-        "kept": [f"videos/{done}-2.mp4", f"posters/{done}-2.jpg", f"inputs/{waiting}"],
+        "kept": [
+            f"videos/{done}-2.mp4",
+            f"posters/{done}-2.jpg",
+            f"videos/{running}-2.mp4",
+            f"inputs/{waiting}",
+        ],
         "orphans": sorted(
             [
                 f"videos/{done}-1.mp4",
                 f"posters/{done}-1.jpg",
-                "videos/task_gone-1.mp4",
+                f"videos/{running}-1.mp4",
+                f"videos/{GONE}-1.mp4",
                 f"inputs/{failed}",
             ]
         ),
-        "stranger": "videos/README.txt",
     }
 
 
@@ -111,30 +132,30 @@ async def test_objects_no_task_refers_to_are_deleted_and_the_rest_stay(ctx: AppC
 
     report = await sweep_unreferenced(ctx, now=LATER)
     assert sorted(report.deleted) == scene["orphans"]
-    assert report.deleted_bytes == 1000 + 100 + 1000 + len(png_bytes((10, 120, 40)))
-    assert (report.kept, report.not_ours, report.too_young) == (3, 1, 0)
-    assert await _keys(ctx.store) == sorted([*scene["kept"], scene["stranger"]])
+    assert report.deleted_bytes == 3 * 1000 + 100 + len(png_bytes((10, 120, 40)))
+    assert (report.kept, report.not_ours, report.too_young) == (4, len(STRANGERS), 0)
+    assert await _keys(ctx.store) == sorted([*scene["kept"], *STRANGERS])
     for key in scene["orphans"]:
         assert not await _exists(ctx.store, key)
 
     again = await sweep_unreferenced(ctx, now=LATER)
-    assert again.deleted == [] and again.kept == 3
+    assert again.deleted == [] and again.kept == 4
 
 
 def test_the_cli_sweeps_and_says_what_it_did(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    orphan = data_dir / "objects" / "videos" / "task_gone-1.mp4"
+    orphan = data_dir / "objects" / "videos" / f"{GONE}-1.mp4"
     orphan.parent.mkdir(parents=True)
     orphan.write_bytes(b"\x00" * 10)
     old = (datetime.now(UTC) - timedelta(hours=2)).timestamp()
     os.utime(orphan, (old, old))
 
     listed = cli(data_dir, "storage", "sweep", "--dry-run")
-    assert "would delete videos/task_gone-1.mp4" in listed.stdout and orphan.exists()
+    assert f"would delete videos/{GONE}-1.mp4" in listed.stdout and orphan.exists()
     kept = json.loads(cli(data_dir, "storage", "sweep", "--min-age", "3h", "--json").stdout)
     assert (kept["deleted"], kept["too_young"]) == ([], 1) and orphan.exists()
     done = json.loads(cli(data_dir, "storage", "sweep", "--json").stdout)
-    assert done["deleted"] == ["videos/task_gone-1.mp4"] and done["deleted_bytes"] == 10
+    assert done["deleted"] == [f"videos/{GONE}-1.mp4"] and done["deleted_bytes"] == 10
     assert not orphan.exists()
 
     bad = cli(data_dir, "storage", "sweep", "--min-age", "soon", check=False)

@@ -3,11 +3,11 @@ lease) and never committed, posters and videos of a refused completion whose del
 input images that outlived their task.
 
 Every key the service writes names its task (``videos/TASK-N.mp4``, ``posters/TASK-N.jpg``,
-``inputs/TASK``), so each page of the listing costs one primary-key lookup of its tasks; a
-video or poster is kept while its task points at it, an input image while its task is queued
-or running. Objects younger than ``min_age`` are never touched: an upload is committed a moment
-after it is made, and a sweep must not race a worker between the two. Keys of any other shape
-are not the service's and are left alone.
+``inputs/TASK``), so each page of the listing costs one primary-key lookup of its tasks. A
+video or poster is kept while its task points at it or while the lease that made it (``N``)
+still runs the task; an input image while its task is queued or running. Objects younger
+than ``min_age`` are never judged: a sweep must not race a submit between its upload and its
+insert. Keys of any other shape are not the service's and are left alone.
 """
 
 from __future__ import annotations
@@ -26,10 +26,13 @@ from opendance.storage.base import StoredObject
 
 SWEPT_PREFIXES: Final = ("videos/", "posters/", "inputs/")
 DEFAULT_MIN_AGE: Final = timedelta(hours=1)
-# the keys the worker and submit write, each naming its task
+# The keys the worker and submit write, each naming its task (ids are task_ + 22 characters of
+# URL-safe base64) and, for videos and posters, the lease that made them.
+_TASK_ID = r"task_[A-Za-z0-9_-]{22}"
 _KEY = re.compile(
-    r"^(?:videos/(?P<video>[^/]+)-\d+\.mp4|posters/(?P<poster>[^/]+)-\d+\.jpg"
-    r"|inputs/(?P<input>[^/]+))$"
+    rf"^(?:videos/(?P<video>{_TASK_ID})-(?P<video_lease>\d+)\.mp4"
+    rf"|posters/(?P<poster>{_TASK_ID})-(?P<poster_lease>\d+)\.jpg"
+    rf"|inputs/(?P<input>{_TASK_ID}))$"
 )
 _LIVE: Final = (TaskState.QUEUED.value, TaskState.RUNNING.value)
 
@@ -72,29 +75,41 @@ async def sweep_unreferenced(
 async def _unreferenced(
     ctx: AppContext, objects: list[StoredObject], report: SweepReport
 ) -> list[StoredObject]:
-    owners: dict[str, str] = {}  # key -> task id
+    owners: dict[str, tuple[str, int | None]] = {}  # key -> (task id, lease token)
     for found in objects:
         match = _KEY.match(found.key)
         if match is None:
             report.not_ours += 1
+        elif match["input"]:
+            owners[found.key] = (match["input"], None)
         else:
-            owners[found.key] = match["video"] or match["poster"] or match["input"]
+            lease = match["video_lease"] or match["poster_lease"]
+            owners[found.key] = (match["video"] or match["poster"], int(lease))
     if not owners:
         return []
     query = select(
-        tasks.c.id, tasks.c.status, tasks.c.video_key, tasks.c.poster_key, tasks.c.input_image_key
-    ).where(tasks.c.id.in_(set(owners.values())))
+        tasks.c.id,
+        tasks.c.status,
+        tasks.c.lease_token,
+        tasks.c.video_key,
+        tasks.c.poster_key,
+        tasks.c.input_image_key,
+    ).where(tasks.c.id.in_({task_id for task_id, _ in owners.values()}))
     async with ctx.db.read() as conn:
         rows = {row.id: row for row in await conn.execute(query)}
     orphans = []
     for found in objects:
-        task_id = owners.get(found.key)
-        if task_id is None:
+        if found.key not in owners:
             continue
+        task_id, lease = owners[found.key]
         row = rows.get(task_id)
+        live = row is not None and row.status in _LIVE
         referenced = row is not None and (
             found.key in (row.video_key, row.poster_key)
-            or (found.key == row.input_image_key and row.status in _LIVE)
+            or (found.key == row.input_image_key and live)
+            # the upload of the lease that runs the task now, about to be committed (however
+            # long its worker has been stalled: its completion would still be accepted)
+            or (live and lease == row.lease_token)
         )
         if referenced:
             report.kept += 1
