@@ -9,13 +9,16 @@ import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opendance.db import tasks as task_rows
+from opendance.db import workers as worker_rows
 from opendance.db.tables import tasks, workers
 from opendance.domain.spec import GenerationSpec
 from opendance.domain.task_states import TaskState
@@ -155,6 +158,39 @@ async def test_abort_hands_every_task_in_hand_back(ctx: AppContext) -> None:
     assert _states(found) == [TaskState.QUEUED] * 3
     assert all(t.attempts == 0 and t.lease_owner is None and t.video_key is None for t in found)
     assert await balance(ctx, "busy") == 10_000 - 3 * 8  # still charged: they will run later
+
+
+async def test_renders_do_not_wait_for_the_loops_default_threads(ctx: AppContext) -> None:
+    """Each slot renders on a thread of the worker's own: the event loop's default pool (a few
+    threads on a small machine, shared with uploads and DNS lookups) is not where they queue."""
+    loop = asyncio.get_running_loop()
+    loop.set_default_executor(ThreadPoolExecutor(1))
+    await _submit_many(ctx, 3)
+    async with _three_rendering(ctx) as (engine, _worker):
+        assert engine.rendering == 3
+
+
+async def test_a_failed_liveness_report_ends_neither_task_nor_worker(
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = await _submit_many(ctx, 2)
+    real_seen = worker_rows.worker_seen
+    failures = 0
+
+    async def flaky_seen(conn: AsyncConnection, worker_id: str, **values: object) -> None:
+        nonlocal failures
+        if values.get("in_hand"):  # the reports made when a task is claimed and done
+            failures += 1
+            raise OSError("the database went away for a moment")
+        await real_seen(conn, worker_id, **values)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(worker_rows, "worker_seen", flaky_seen)
+    engine = GatedEngine()
+    engine.gate.set()
+    worker = Worker(ctx, engine, concurrency=2)
+    await asyncio.wait_for(worker.run(max_tasks=2), 120)
+    assert failures >= 2 and worker.completed == 2
+    assert _states(await _tasks(ctx, ids)) == [TaskState.SUCCEEDED] * 2
 
 
 async def test_max_tasks_counts_the_claims_of_every_slot(ctx: AppContext) -> None:

@@ -19,6 +19,7 @@ import shutil
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -82,6 +83,10 @@ class Worker:
         # Scratch space next to the object store: finished videos move into the store with an
         # atomic rename, and a killed worker's leftovers are found and swept by the next one.
         self._workdir = scratch_dir(ctx.settings.data_dir)
+        # Renders get threads of their own, one per slot: in the loop's default pool (a few
+        # threads on a small machine) long renders would queue up uploads, engine reloads
+        # and the DNS lookups of new database connections behind them.
+        self._renders = ThreadPoolExecutor(self.concurrency, thread_name_prefix="render")
 
     @property
     def state(self) -> str:
@@ -110,11 +115,13 @@ class Worker:
         # The row is kept fresh apart from the tasks: a model loads for minutes, and a silent
         # worker's row is eventually forgotten.
         reporting = asyncio.create_task(self._report_every())
+        # threads start on first use: a pool per run, shut down when the run ends
+        self._renders = ThreadPoolExecutor(self.concurrency, thread_name_prefix="render")
         try:
             # A model loads once per worker, before the first claim; /readyz does not count a
             # loading worker, so a fleet is not reported ready while its models load.
             load_seconds = await self._loading(self.host.start)
-            await self._report()
+            await self._try_report()
             log.info(
                 "worker %s ready (engine %s, %d task(s) at once, loaded in %.1f s)",
                 self.id,
@@ -137,6 +144,7 @@ class Worker:
             await asyncio.to_thread(self.host.close)
             async with self.ctx.db.write() as conn:
                 await worker_rows.unregister_worker(conn, self.id)
+            self._renders.shutdown(wait=False)
             shutil.rmtree(self._workdir, ignore_errors=True)
             log.info("worker %s stopped", self.id, extra=self._fields())
 
@@ -176,12 +184,15 @@ class Worker:
     async def _report_every(self) -> None:
         while True:
             await asyncio.sleep(self.settings.heartbeat_seconds)
-            try:
-                await self._report()
-            except Exception:
-                log.warning(
-                    "worker %s: could not report", self.id, exc_info=True, extra=self._fields()
-                )
+            await self._try_report()
+
+    async def _try_report(self) -> None:
+        """A liveness report; a failed one (database busy or away) is logged, and the next
+        one tries again: it must not end a slot, and with it the tasks in hand."""
+        try:
+            await self._report()
+        except Exception:
+            log.warning("worker %s: could not report", self.id, exc_info=True, extra=self._fields())
 
     def stop(self) -> None:
         """Graceful: finish the tasks in hand, then exit."""
@@ -216,7 +227,7 @@ class Worker:
             task.attempts,
             extra={**self._fields(task.id), "attempt": task.attempts},
         )
-        await self._report()
+        await self._try_report()
         heartbeat = asyncio.create_task(self._heartbeat(lease, control))
         out_path = self._workdir / f"{task.id}-{lease.token}.mp4"
         try:
@@ -237,7 +248,7 @@ class Worker:
             heartbeat.cancel()
             del self.in_hand[task.id]
             out_path.unlink(missing_ok=True)
-            await self._report()
+            await self._try_report()
 
     async def _render(self, task: TaskRecord, control: RunControl, out_path: Path) -> RenderedVideo:
         request = task.request
@@ -254,7 +265,15 @@ class Worker:
         if first_frame is not None:
             spec = dataclasses.replace(spec, first_frame=first_frame)
         control.report(0.0)
-        return await asyncio.to_thread(self.host.render, spec, out_path, control)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(
+                self._renders, self.host.render, spec, out_path, control
+            )
+        except asyncio.CancelledError:
+            # the worker is going down (a sibling slot failed): stop the render thread too
+            control.cancel("the worker is stopping")
+            raise
 
     async def _finish(self, task: TaskRecord, lease: Lease, rendered: RenderedVideo) -> None:
         # Keys carry the fencing token: a stalled worker that lost its lease can never
