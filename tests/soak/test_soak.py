@@ -3,8 +3,8 @@ N tasks from 8 clients (4 accounts, 2 keys each) while workers are killed with S
 times and one is frozen with SIGSTOP past its lease. Every task must succeed exactly once, be
 charged exactly once, and be downloadable, and both replicas must tell the same story.
 
-``SOAK_TASKS`` sets N: 200 in ``make test`` (about 3 minutes on 2 cores, the same chaos), the
-full 1,000 with ``make soak`` (about 18 minutes: a 480p 4 s task costs 1.3 CPU s).
+``SOAK_TASKS`` sets N: 200 in ``make test`` (1.5-2.5 minutes on 2 cores, the same chaos), the
+full 1,000 with ``make soak`` (about 6 minutes: a 480p 4 s task costs about 0.8 CPU s).
 """
 
 from __future__ import annotations
