@@ -69,13 +69,12 @@ async def test_soak_with_kills_and_a_frozen_worker(soak_database: str, tmp_path:
     clients = await make_clients(
         ctx, accounts=ACCOUNTS, keys_per_account=KEYS_PER_ACCOUNT, credits=credits
     )
-    relay = StallableRelay("127.0.0.1", make_url(soak_database).port or 5432).start()
+    database = make_url(soak_database)
+    relay = StallableRelay(database.host or "127.0.0.1", database.port or 5432).start()
     fleet = Fleet(
         data_dir,
         {"OPENDANCE_DATABASE_URL": soak_database, **FLEET_ENV},
-        relayed_database_url=make_url(soak_database)
-        .set(port=relay.port)
-        .render_as_string(hide_password=False),
+        relayed_database_url=database.set(port=relay.port).render_as_string(hide_password=False),
     )
     queue = QueueView(ctx.db)
     chaos = ChaosRecord()

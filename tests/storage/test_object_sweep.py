@@ -7,23 +7,19 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from opendance.db import tasks as task_rows
 from opendance.db.tasks import Lease
-from opendance.services.context import AppContext, open_context
+from opendance.services.context import AppContext
 from opendance.services.object_sweep import sweep_unreferenced
-from opendance.settings import Settings
 from opendance.storage.base import ObjectNotFound, ObjectStore
+from tests.storage.conftest import stored_keys
 from tests.support.factories import account_with_key, submit
 from tests.support.media import png_bytes
 from tests.support.processes import cli
-from tests.support.s3 import S3Server
 
 IMAGE = "data:image/png;base64," + base64.b64encode(png_bytes((10, 120, 40))).decode()
 LATER = datetime.now(UTC) + timedelta(hours=2)  # every object made by a test is an hour old
@@ -35,21 +31,6 @@ STRANGERS = (
     "posters/cover-1.jpg",
     "inputs/logo.png",
 )
-
-
-@pytest.fixture(params=["local", "s3"])
-async def ctx(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[AppContext]:
-    if request.param == "s3":
-        s3: S3Server = request.getfixturevalue("s3_server")
-        bucket = s3.create_bucket()
-        settings = settings.model_copy(update=s3.settings_for(bucket, "od"))
-    context = await open_context(settings)
-    yield context
-    await context.close()
-
-
-async def _keys(store: ObjectStore, prefix: str = "") -> list[str]:
-    return sorted([found.key async for page in store.list_objects(prefix) for found in page])
 
 
 async def _exists(store: ObjectStore, key: str) -> bool:
@@ -121,20 +102,20 @@ async def _scene(ctx: AppContext) -> dict[str, Any]:
 
 async def test_objects_no_task_refers_to_are_deleted_and_the_rest_stay(ctx: AppContext) -> None:
     scene = await _scene(ctx)
-    everything = await _keys(ctx.store)
+    everything = await stored_keys(ctx.store)
 
     young = await sweep_unreferenced(ctx, min_age=timedelta(hours=3), now=LATER)
     assert young.deleted == [] and young.too_young == young.examined == len(everything)
 
     preview = await sweep_unreferenced(ctx, dry_run=True, now=LATER)
     assert sorted(preview.deleted) == scene["orphans"] and preview.dry_run
-    assert await _keys(ctx.store) == everything  # a dry run deletes nothing
+    assert await stored_keys(ctx.store) == everything  # a dry run deletes nothing
 
     report = await sweep_unreferenced(ctx, now=LATER)
     assert sorted(report.deleted) == scene["orphans"]
     assert report.deleted_bytes == 3 * 1000 + 100 + len(png_bytes((10, 120, 40)))
     assert (report.kept, report.not_ours, report.too_young) == (4, len(STRANGERS), 0)
-    assert await _keys(ctx.store) == sorted([*scene["kept"], *STRANGERS])
+    assert await stored_keys(ctx.store) == sorted([*scene["kept"], *STRANGERS])
     for key in scene["orphans"]:
         assert not await _exists(ctx.store, key)
 

@@ -4,29 +4,11 @@ under one prefix, sizes and times, on the local store and on S3 (moto over HTTP)
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from opendance.services.context import AppContext, open_context
 from opendance.settings import Settings
-from opendance.storage.base import ObjectStore
-from tests.support.s3 import S3Server
-
-
-@pytest.fixture(params=["local", "s3"])
-async def ctx(request: pytest.FixtureRequest, settings: Settings) -> AsyncIterator[AppContext]:
-    if request.param == "s3":
-        s3: S3Server = request.getfixturevalue("s3_server")
-        settings = settings.model_copy(update=s3.settings_for(s3.create_bucket(), "od"))
-    context = await open_context(settings)
-    yield context
-    await context.close()
-
-
-async def _keys(store: ObjectStore, prefix: str) -> list[str]:
-    return sorted([found.key async for page in store.list_objects(prefix) for found in page])
+from tests.storage.conftest import stored_keys
 
 
 async def test_the_listing_pages_through_one_prefix(ctx: AppContext) -> None:
@@ -40,8 +22,8 @@ async def test_the_listing_pages_through_one_prefix(ctx: AppContext) -> None:
     assert {item.size for item in found} == set(range(7))
     now = datetime.now(UTC)
     assert all(abs(item.modified_at - now) < timedelta(minutes=5) for item in found)
-    assert await _keys(ctx.store, "videos/") == ["videos/v.mp4"]
-    assert await _keys(ctx.store, "inputs/") == []
+    assert await stored_keys(ctx.store, "videos/") == ["videos/v.mp4"]
+    assert await stored_keys(ctx.store, "inputs/") == []
 
 
 async def test_the_local_listing_skips_writes_in_progress(settings: Settings) -> None:

@@ -11,7 +11,9 @@ import typer
 from opendance.cli.common import build_settings, emit, run_with_context
 from opendance.services.object_sweep import SweepReport, sweep_unreferenced
 
-storage_app = typer.Typer(help="The object store (videos, posters, input images).")
+storage_app = typer.Typer(
+    help="The object store (videos, posters, input images).", no_args_is_help=True
+)
 
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -23,11 +25,6 @@ def parse_age(text: str) -> timedelta:
     if match is None:
         raise typer.BadParameter(f"{text!r} is not an age like 30m, 1h or 2d")
     return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
-
-
-@storage_app.callback(no_args_is_help=True)
-def storage() -> None:
-    """The object store (videos, posters, input images)."""
 
 
 @storage_app.command("sweep")

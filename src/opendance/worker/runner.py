@@ -83,10 +83,10 @@ class Worker:
         # Scratch space next to the object store: finished videos move into the store with an
         # atomic rename, and a killed worker's leftovers are found and swept by the next one.
         self._workdir = scratch_dir(ctx.settings.data_dir)
-        # Renders get threads of their own, one per slot: in the loop's default pool (a few
-        # threads on a small machine) long renders would queue up uploads, engine reloads
-        # and the DNS lookups of new database connections behind them.
-        self._renders = ThreadPoolExecutor(self.concurrency, thread_name_prefix="render")
+        # Renders get threads of their own, one per slot, for the length of a run: in the
+        # loop's default pool (a few threads on a small machine) long renders would queue up
+        # uploads, engine reloads and the DNS lookups of new database connections.
+        self._renders: ThreadPoolExecutor | None = None
 
     @property
     def state(self) -> str:
@@ -115,7 +115,6 @@ class Worker:
         # The row is kept fresh apart from the tasks: a model loads for minutes, and a silent
         # worker's row is eventually forgotten.
         reporting = asyncio.create_task(self._report_every())
-        # threads start on first use: a pool per run, shut down when the run ends
         self._renders = ThreadPoolExecutor(self.concurrency, thread_name_prefix="render")
         try:
             # A model loads once per worker, before the first claim; /readyz does not count a
@@ -266,6 +265,7 @@ class Worker:
             spec = dataclasses.replace(spec, first_frame=first_frame)
         control.report(0.0)
         loop = asyncio.get_running_loop()
+        assert self._renders is not None, "renders run within run()"
         try:
             return await loop.run_in_executor(
                 self._renders, self.host.render, spec, out_path, control
