@@ -240,7 +240,7 @@ class Settings(BaseSettings):
     @field_validator("webhook_retry_schedule")
     @classmethod
     def _valid_schedule(cls, value: str) -> str:
-        from opendance.domain.webhooks import parse_retry_schedule
+        from opendance.domain.webhook_signing import parse_retry_schedule
 
         parse_retry_schedule(value)
         return value

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from opendance.engines.base import EngineCapabilities
+from opendance.services.capacity import FleetCapabilities
 from opendance.services.context import AppContext, open_context
-from opendance.services.fleet import FleetCapabilities
 from opendance.settings import Settings
 from tests.conftest import make_settings
 from tests.support import fleet

@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from opendance.db import deliveries as delivery_rows
 from opendance.net.addresses import AddressPolicy
 from opendance.services.context import AppContext
-from opendance.services.webhooks import Dispatcher
+from opendance.services.webhook_dispatch import Dispatcher
 from opendance.worker.host import create_host
 from opendance.worker.runner import Worker
 from tests.api.test_generate_validation import assert_error

@@ -49,7 +49,7 @@ def test_webhook_secret_is_created_once_and_rotates_with_overlap(tmp_path: Path)
 
     from standardwebhooks import Webhook
 
-    from opendance.domain.webhooks import signed_headers
+    from opendance.domain.webhook_signing import signed_headers
     from opendance.services.webhook_secrets import AccountSecrets
 
     data = tmp_path / "d"

@@ -22,10 +22,10 @@ from opendance.client import (
     TaskNotFound,
     TaskStatus,
 )
+from opendance.client.webhooks import verify
 from opendance.media.probe import check_output, probe_mp4
 from opendance.net.addresses import AddressPolicy
 from opendance.services.webhook_secrets import show_secret
-from opendance.webhooks import verify
 from tests.client.fakes import FakeTime
 from tests.conftest import make_settings
 from tests.support.live import LiveServer

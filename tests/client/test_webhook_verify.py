@@ -1,4 +1,4 @@
-"""opendance.webhooks.verify, as a receiver uses it: against the server's own signer and the
+"""opendance.client.webhooks.verify, as a receiver uses it: against the server's own signer and the
 public standardwebhooks package, and against tampering, replays and rotated secrets."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import pytest
 from standardwebhooks import Webhook
 
-from opendance.domain.webhooks import new_secret, signed_headers
-from opendance.webhooks import WebhookVerificationError, verify
+from opendance.client.webhooks import WebhookVerificationError, verify
+from opendance.domain.webhook_signing import new_secret, signed_headers
 
 BODY = json.dumps(
     {"code": 200, "message": "success", "data": {"task_id": "task_1", "status": "SUCCESS"}}

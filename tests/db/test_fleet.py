@@ -12,7 +12,7 @@ from sqlalchemy import insert, update
 from opendance.db import deliveries as delivery_rows
 from opendance.db import tasks as task_rows
 from opendance.db import workers as worker_rows
-from opendance.db.fleet import TASK_DURATION_BUCKETS, FleetFigures, read_fleet
+from opendance.db.fleet_figures import TASK_DURATION_BUCKETS, FleetFigures, read_fleet
 from opendance.db.tables import tasks, webhook_attempts, webhook_deliveries, workers
 from opendance.db.types import utcnow
 from opendance.services import admin

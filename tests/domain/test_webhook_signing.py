@@ -8,7 +8,7 @@ import time
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from opendance.domain.webhooks import (
+from opendance.domain.webhook_signing import (
     InvalidSecret,
     new_secret,
     parse_retry_schedule,

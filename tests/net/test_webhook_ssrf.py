@@ -14,7 +14,7 @@ import pytest
 from opendance.db import deliveries as delivery_rows
 from opendance.net import AddressPolicy, StaticResolver
 from opendance.services.context import AppContext, open_context
-from opendance.services.webhooks import Dispatcher
+from opendance.services.webhook_dispatch import Dispatcher
 from opendance.settings import Settings
 from tests.net.servers import ConnectionSink
 from tests.net.test_ssrf_matrix import HOSTILE_URLS, _url

@@ -19,7 +19,7 @@ from opendance.net.addresses import AddressPolicy
 from opendance.net.resolver import Resolver
 from opendance.services import admin
 from opendance.services.context import AppContext, open_context
-from opendance.services.webhooks import Dispatcher
+from opendance.services.webhook_dispatch import Dispatcher
 from opendance.settings import Settings
 from opendance.worker.host import create_host
 from opendance.worker.runner import Worker

@@ -21,8 +21,8 @@ from opendance.db.tasks import TaskRecord
 from opendance.domain.task_states import TaskState
 from opendance.media.probe import probe_mp4
 from opendance.services import admin
+from opendance.services.capacity import FLEET_CACHE_SECONDS
 from opendance.services.context import AppContext, open_context
-from opendance.services.fleet import FLEET_CACHE_SECONDS
 from opendance.settings import Settings
 from tests.soak.fleet import WorkerSlot
 from tests.support.live import free_port, generate

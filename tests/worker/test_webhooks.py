@@ -145,7 +145,7 @@ async def test_two_dispatchers_never_send_the_same_attempt_twice(settings: Any) 
     import asyncio
 
     from opendance.services.context import open_context
-    from opendance.services.webhooks import Dispatcher
+    from opendance.services.webhook_dispatch import Dispatcher
     from tests.support.factories import account_with_key, submit
 
     receiver = Receiver().start()

@@ -17,10 +17,10 @@ from opendance.api.ratelimit import RateLimiter
 from opendance.db.accounts import KeyOwner
 from opendance.services.auth import authenticate, authenticate_with_task, note_key_used
 from opendance.services.context import AppContext
+from opendance.services.delivery_log import deliveries_view
 from opendance.services.health import readiness
 from opendance.services.status import found_status
 from opendance.services.submit import submit_generate
-from opendance.services.webhook_views import deliveries_view
 from opendance.storage.base import ObjectNotFound
 from opendance.storage.local import LocalObjectStore
 

@@ -20,7 +20,7 @@ from opendance.cli.common import (
 )
 from opendance.cli.models import models_app
 from opendance.cli.storage import storage_app
-from opendance.cli.webhooks import webhooks_app
+from opendance.cli.webhook_commands import webhooks_app
 
 app = typer.Typer(
     help="Opendance: a self-hostable video generation API server (Seedance 2.0 API).",

@@ -20,7 +20,7 @@ from opendance.api.app import create_app
 from opendance.engines.registry import preflight
 from opendance.services.admin import DEMO_CREDITS, ensure_demo_account
 from opendance.services.context import AppContext, open_context
-from opendance.services.webhooks import Dispatcher
+from opendance.services.webhook_dispatch import Dispatcher
 from opendance.settings import Settings
 from opendance.storage.factory import parse_storage_url
 from opendance.worker.host import check_concurrency, create_host

@@ -8,7 +8,7 @@
             client.download(task.task_id, "sunrise.mp4")
 
 ``AsyncClient`` offers the same methods to ``await``. Errors are in ``opendance.client.errors``
-and re-exported here; webhook verification is ``opendance.webhooks.verify``.
+and re-exported here; webhook verification is ``opendance.client.webhooks.verify``.
 """
 
 from __future__ import annotations

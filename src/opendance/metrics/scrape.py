@@ -19,8 +19,8 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from opendance.db.fleet import FleetFigures, read_fleet
-from opendance.metrics.fleet import fleet_families
+from opendance.db.fleet_figures import FleetFigures, read_fleet
+from opendance.metrics.fleet_families import fleet_families
 from opendance.metrics.http import HttpMetrics
 from opendance.services.context import AppContext
 

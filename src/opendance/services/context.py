@@ -16,7 +16,7 @@ from opendance.db.tables import meta
 from opendance.engines.registry import capabilities_for
 from opendance.net.addresses import AddressPolicy
 from opendance.net.resolver import Resolver, SystemResolver
-from opendance.services.fleet import FleetCapabilities
+from opendance.services.capacity import FleetCapabilities
 from opendance.settings import Settings
 from opendance.storage.base import ObjectStore
 from opendance.storage.factory import open_store

@@ -16,8 +16,8 @@ from opendance.db.accounts import ApiKeyRecord, LedgerEntry
 from opendance.db.tasks import TaskRecord
 from opendance.errors import AdminError
 from opendance.services.context import AppContext
+from opendance.services.delivery_log import deliveries_view
 from opendance.services.webhook_secrets import AccountSecrets, account_secrets, rotate_secret
-from opendance.services.webhook_views import deliveries_view
 
 PER_PAGE = 20
 MAX_KEY_NAME = 100

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from opendance.db import accounts as account_rows
 from opendance.db.tables import accounts
 from opendance.db.types import utcnow
-from opendance.domain.webhooks import new_secret
+from opendance.domain.webhook_signing import new_secret
 from opendance.services.context import AppContext
 
 # After a rotation, deliveries are signed with both secrets this long.

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
-from opendance.domain import signing
+from opendance.domain import url_signing
 from opendance.storage.base import ObjectNotFound, StorageUnavailable, StoredObject
 
 FILES_ROUTE = "/files"
@@ -88,10 +88,11 @@ class LocalObjectStore:
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - one store per process; keys are immutable
     def _public_url(self, key: str) -> str:
         # Status polls ask for the same URL over and over; its signature never changes.
-        return f"{self.public_base_url}{FILES_ROUTE}/{key}?sig={signing.sign(self._secret, key)}"
+        signature = url_signing.sign(self._secret, key)
+        return f"{self.public_base_url}{FILES_ROUTE}/{key}?sig={signature}"
 
     def verify(self, key: str, signature: str) -> bool:
-        return signing.verify(self._secret, key, signature)
+        return url_signing.verify(self._secret, key, signature)
 
     def _move_in(self, key: str, source: Path) -> None:
         target = self.path_for(key)

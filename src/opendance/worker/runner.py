@@ -31,7 +31,7 @@ from opendance.domain.spec import GenerationSpec
 from opendance.engines.base import Engine, EngineError
 from opendance.services.billing import fail_and_refund, fail_expired_and_refund
 from opendance.services.context import AppContext
-from opendance.services.webhooks import enqueue_terminal_event
+from opendance.services.webhook_dispatch import enqueue_terminal_event
 from opendance.worker.control import RenderCancelled, RunControl
 from opendance.worker.host import EngineHost, HostConfigError, as_host
 from opendance.worker.inputs import InputImageError, load_first_frame

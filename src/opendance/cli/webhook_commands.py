@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from opendance.cli.common import build_settings, emit, run_with_context
-from opendance.services import webhook_secrets, webhook_views
+from opendance.services import delivery_log, webhook_secrets
 
 webhooks_app = typer.Typer(help="Webhooks (callback_url deliveries).", no_args_is_help=True)
 
@@ -43,7 +43,7 @@ def deliveries(
     """Webhook deliveries (newest first) with every attempt."""
     found = run_with_context(
         build_settings(ctx),
-        lambda c: webhook_views.deliveries_view(c, account_name=account, task_id=task),
+        lambda c: delivery_log.deliveries_view(c, account_name=account, task_id=task),
     )
     lines = [
         f"{d['id']}\t{d['status']}\t{len(d['attempts'])} attempt(s)\t{d['task_id']}\t{d['url']}"
@@ -59,5 +59,5 @@ def redeliver(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Send a delivery once more (same webhook-id), e.g. after fixing the receiver."""
-    run_with_context(build_settings(ctx), lambda c: webhook_views.redeliver(c, delivery_id))
+    run_with_context(build_settings(ctx), lambda c: delivery_log.redeliver(c, delivery_id))
     emit({"id": delivery_id, "status": "pending"}, as_json, f"{delivery_id} queued again")

@@ -1,6 +1,6 @@
 """Verifying Opendance webhooks on the receiving side (Standard Webhooks semantics).
 
-    from opendance.webhooks import verify, WebhookVerificationError
+    from opendance.client.webhooks import verify, WebhookVerificationError
 
     try:
         event = verify(request_body, request_headers, "whsec_...")
@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from opendance.domain.webhooks import SECRET_PREFIX, digest
+from opendance.domain.webhook_signing import SECRET_PREFIX, digest
 
 __all__ = ["DEFAULT_TOLERANCE_SECONDS", "WebhookVerificationError", "verify"]
 

@@ -20,14 +20,14 @@ from opendance.db import deliveries as delivery_rows
 from opendance.db import tasks as task_rows
 from opendance.db.deliveries import DELIVERED, FAILED, PENDING, STOPPED, Delivery, Outcome
 from opendance.db.types import utcnow
-from opendance.domain.webhooks import parse_retry_schedule, signed_headers
+from opendance.domain.webhook_signing import parse_retry_schedule, signed_headers
 from opendance.net.client import SafeHttpClient
 from opendance.net.errors import AddressRejected, FetchFailed, UrlRejected
 from opendance.services.context import AppContext
 from opendance.services.status import status_body
 from opendance.services.webhook_secrets import account_secrets
 
-log = logging.getLogger("opendance.webhooks")
+log = logging.getLogger("opendance.client.webhooks")
 
 # Receivers' answers are not needed beyond their status; a few KB is plenty for diagnostics.
 MAX_RESPONSE_BYTES = 4096

@@ -11,7 +11,7 @@ from prometheus_client.metrics_core import (
     Metric,
 )
 
-from opendance.db.fleet import TASK_DURATION_BUCKETS, DurationHistogram, FleetFigures
+from opendance.db.fleet_figures import TASK_DURATION_BUCKETS, DurationHistogram, FleetFigures
 
 _BOUNDS = [repr(float(bound)) for bound in TASK_DURATION_BUCKETS]
 
