@@ -28,7 +28,7 @@ from pathlib import Path
 
 import httpx
 
-from opendance.services.context import open_context
+from opendance.bootstrap import open_context
 from opendance.settings import Settings
 from support import finished_task, free_port, wait_until_healthy
 

@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from opendance.bootstrap import open_context
 from opendance.db import accounts as account_rows
 from opendance.services import admin
-from opendance.services.context import open_context
 from opendance.services.submit import submit_generate
 from opendance.settings import Settings
 from queue_support import (

@@ -32,12 +32,13 @@ from starlette.middleware import Middleware
 
 from opendance.api.app import create_app
 from opendance.api.middleware import RequestContextMiddleware
+from opendance.bootstrap import open_context
 from opendance.db.tables import ledger, tasks, webhook_attempts, webhook_deliveries
 from opendance.db.types import utcnow
 from opendance.metrics.http import HttpMetrics
 from opendance.metrics.scrape import scrape
 from opendance.services import admin
-from opendance.services.context import AppContext, open_context
+from opendance.services.context import AppContext
 from opendance.settings import Settings
 from support import DEFAULT_POSTGRES, finished_task, fresh_database
 

@@ -37,8 +37,8 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from opendance.bootstrap import open_context
 from opendance.services import admin
-from opendance.services.context import open_context
 from opendance.settings import Settings
 from queue_support import (
     opendance_env,

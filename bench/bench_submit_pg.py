@@ -27,9 +27,9 @@ from pathlib import Path
 
 import httpx
 
+from opendance.bootstrap import open_context
 from opendance.db.accounts import ledger_sum
 from opendance.services import admin
-from opendance.services.context import open_context
 from opendance.settings import Settings
 from support import DEFAULT_POSTGRES, free_port, fresh_database, wait_until_healthy
 

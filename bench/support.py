@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from opendance.db import tasks as task_rows
 from opendance.db.accounts import find_key_owner
-from opendance.db.tasks import Lease
+from opendance.domain.task_view import Lease
 from opendance.services import admin
 from opendance.services.context import AppContext
 from opendance.services.submit import submit_generate

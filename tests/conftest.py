@@ -33,6 +33,8 @@ BOTH_DATABASES = (
     "tests/storage/test_object_sweep.py",
     "tests/worker/test_concurrency.py",
     "tests/worker/test_mixed_fleet.py",
+    "tests/worker/test_cancel.py",
+    "tests/worker/test_stalled_slot.py",
 )
 
 

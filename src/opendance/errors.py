@@ -20,6 +20,7 @@ Every error a client can see is an ``ApiError`` subclass that carries its stable
     │   ├── NotFound                  404 NOT_FOUND
     │   │   └── TaskNotFound          404 TASK_NOT_FOUND
     │   ├── MethodNotAllowed          405 METHOD_NOT_ALLOWED
+    │   ├── TaskNotCancellable        409 TASK_NOT_CANCELLABLE
     │   ├── PayloadTooLarge           413 PAYLOAD_TOO_LARGE
     │   ├── RateLimited               429 RATE_LIMITED
     │   ├── InternalError             500 INTERNAL_ERROR
@@ -130,6 +131,13 @@ class TaskNotFound(NotFound):
 class MethodNotAllowed(ApiError):
     code, status = "METHOD_NOT_ALLOWED", 405
     default_message = "method not allowed"
+
+
+class TaskNotCancellable(ApiError):
+    code, status = "TASK_NOT_CANCELLABLE", 409
+    default_message = (
+        "the task has already finished; only a queued or running task can be cancelled"
+    )
 
 
 class PayloadTooLarge(ApiError):

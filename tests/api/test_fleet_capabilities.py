@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
+from opendance.bootstrap import open_context
 from opendance.engines.base import EngineCapabilities
 from opendance.services.capacity import FleetCapabilities
-from opendance.services.context import AppContext, open_context
+from opendance.services.context import AppContext
 from opendance.settings import Settings
 from tests.conftest import make_settings
 from tests.support import fleet

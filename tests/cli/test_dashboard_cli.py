@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from opendance.bootstrap import open_context
 from opendance.services import web_sessions
-from opendance.services.context import open_context
 from opendance.settings import Settings
 from tests.support.processes import cli, cli_json, opendance_env
 

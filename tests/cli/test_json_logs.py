@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from opendance.services.context import open_context
+from opendance.bootstrap import open_context
 from tests.conftest import make_settings
 from tests.support.factories import account_with_key, submit
 from tests.support.live import free_port, wait_for_status

@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from opendance.bootstrap import open_context
 from opendance.db import tasks as task_rows
 from opendance.domain.task_states import TaskState
 from opendance.engines.base import EngineCapabilities
-from opendance.services.context import AppContext, open_context
+from opendance.services.context import AppContext
 from opendance.settings import Settings
 from tests.support.factories import account_with_key, submit
 from tests.support.media import png_bytes

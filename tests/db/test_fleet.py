@@ -9,15 +9,15 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import insert, update
 
+from opendance.bootstrap import open_context
 from opendance.db import deliveries as delivery_rows
-from opendance.db import tasks as task_rows
 from opendance.db import workers as worker_rows
 from opendance.db.fleet_figures import TASK_DURATION_BUCKETS, FleetFigures, read_fleet
 from opendance.db.tables import tasks, webhook_attempts, webhook_deliveries, workers
 from opendance.db.types import utcnow
 from opendance.services import admin
-from opendance.services.billing import fail_and_refund
-from opendance.services.context import AppContext, open_context
+from opendance.services import tasks as task_service
+from opendance.services.context import AppContext
 from opendance.settings import Settings
 from tests.support.factories import account_with_key, submit
 
@@ -95,7 +95,13 @@ async def test_durations_land_in_their_buckets_per_engine_and_state(ctx: AppCont
 
 async def test_tasks_by_state_and_the_oldest_queued_task(ctx: AppContext) -> None:
     empty = await _figures(ctx)
-    assert empty.tasks_by_state == {"queued": 0, "running": 0, "succeeded": 0, "failed": 0}
+    assert empty.tasks_by_state == {
+        "queued": 0,
+        "running": 0,
+        "succeeded": 0,
+        "failed": 0,
+        "cancelled": 0,
+    }
     assert empty.oldest_queued_age_seconds == 0.0
     owner = await account_with_key(ctx, "q")
     oldest = await submit(ctx, owner)
@@ -116,10 +122,7 @@ async def test_credits_are_the_ledger_sums_by_kind(ctx: AppContext) -> None:
     first = await submit(ctx, owner, resolution="720p", duration=8)  # 28
     await submit(ctx, owner)  # 8
     await admin.grant_credits(ctx, "payer", 50, note="top-up")
-    async with ctx.db.write() as conn:
-        task = await task_rows.get_task(conn, first)
-        assert task is not None
-        assert await fail_and_refund(conn, task, "operator cancelled")
+    await task_service.cancel(ctx, owner.account_id, first)
     figures = await _figures(ctx)
     assert figures.credits == {"charge": 36, "refund": 28, "grant": 550}
 

@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from opendance.bootstrap import open_context
 from opendance.db.hotreads import EngineReads, SqliteInlineReads
 from opendance.domain.task_states import TaskState
 from opendance.services import admin
-from opendance.services.context import AppContext, open_context
+from opendance.services.context import AppContext
 from opendance.settings import Settings
 from tests.support.factories import account_with_key, submit
 
@@ -35,7 +36,7 @@ async def test_hot_reads_find_the_key_owner_and_only_its_own_tasks(
     key_owner, task = await ctx.reads.key_owner_and_task(secret, task_id)
     assert key_owner is not None and key_owner.account_id == owner.account_id
     assert task is not None and task.id == task_id and task.status is TaskState.QUEUED
-    assert task.created_at.tzinfo is not None and task.request["prompt"]
+    assert task.created_at.tzinfo is not None and task.request.prompt
     await admin.create_account(ctx, "other", 10)
     stranger = (await admin.create_key(ctx, "other")).secret
     assert (await ctx.reads.key_owner_and_task(stranger, task_id))[1] is None

@@ -11,16 +11,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
+from opendance.bootstrap import open_context
 from opendance.db import tasks as task_rows
 from opendance.db import types as db_types
 from opendance.db.tables import tasks
-from opendance.db.tasks import Lease
 from opendance.db.types import utcnow
 from opendance.domain.task_states import TaskState
-from opendance.services.billing import fail_and_refund
-from opendance.services.context import AppContext, open_context
+from opendance.domain.task_view import Lease
+from opendance.services import tasks as task_service
+from opendance.services.context import AppContext
+from opendance.services.tasks import reap_expired as reap_expired_leases
 from opendance.settings import Settings
-from opendance.worker.runner import reap_expired_leases
 from tests.support.db import balance, ledger_consistent
 from tests.support.factories import account_with_key, submit
 
@@ -118,8 +119,7 @@ async def test_a_task_is_refunded_exactly_once_under_racing_failures(ctx: AppCon
     assert claimed is not None
 
     async def fail_it() -> bool:
-        async with ctx.db.write() as conn:
-            return await fail_and_refund(conn, claimed, "boom")
+        return await task_service.fail(ctx, claimed.claimed(), "boom")
 
     results = await asyncio.gather(*[fail_it() for _ in range(5)])
     assert results.count(True) == 1
@@ -146,7 +146,8 @@ async def test_terminal_tasks_cannot_move_again(ctx: AppContext) -> None:
     lease = Lease(task_id, claimed.lease_token, "w")
     async with ctx.db.write() as conn:
         assert await task_rows.complete(conn, lease, video_key="v.mp4", poster_key=None)
-        assert not await fail_and_refund(conn, claimed, "too late")
+    assert not await task_service.fail(ctx, claimed.claimed(), "too late")
+    async with ctx.db.write() as conn:
         assert not await task_rows.release(conn, lease)
     assert (await _get(ctx, task_id)).status is TaskState.SUCCEEDED
 

@@ -9,4 +9,10 @@ def test_terminal_states_are_final() -> None:
 
 
 def test_public_status_names() -> None:
-    assert [s.public for s in TaskState] == ["IN_PROGRESS", "IN_PROGRESS", "SUCCESS", "FAILED"]
+    assert [s.public for s in TaskState] == [
+        "IN_PROGRESS",
+        "IN_PROGRESS",
+        "SUCCESS",
+        "FAILED",
+        "FAILED",
+    ]

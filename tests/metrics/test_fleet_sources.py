@@ -78,6 +78,7 @@ def test_a_finished_task_never_changes_state_again() -> None:
     assert {state for state in TaskState if state.terminal} == {
         TaskState.SUCCEEDED,
         TaskState.FAILED,
+        TaskState.CANCELLED,
     }
 
 

@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from opendance.bootstrap import open_context
 from opendance.db import deliveries as delivery_rows
 from opendance.net import AddressPolicy, StaticResolver
-from opendance.services.context import AppContext, open_context
+from opendance.services.context import AppContext
 from opendance.services.webhook_dispatch import Dispatcher
 from opendance.settings import Settings
 from tests.net.servers import ConnectionSink

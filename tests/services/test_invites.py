@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+from opendance.bootstrap import open_context
 from opendance.db.tables import account_invites, accounts
 from opendance.db.types import utcnow
 from opendance.errors import AdminError
 from opendance.services import admin, invites, web_sessions
-from opendance.services.context import open_context
 from tests.conftest import make_settings
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from opendance.bootstrap import open_context
 from opendance.db.tasks import TaskRecord
-from opendance.services.context import open_context
 from opendance.settings import Settings
 from tests.soak import audit
 from tests.soak.chaos import ChaosRecord, freeze_one_worker, kill_workers

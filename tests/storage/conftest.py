@@ -5,7 +5,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from opendance.services.context import AppContext, open_context
+from opendance.bootstrap import open_context
+from opendance.services.context import AppContext
 from opendance.settings import Settings
 from opendance.storage.base import ObjectStore
 from tests.support.s3 import S3Server, s3_bucket, s3_server  # noqa: F401 - fixtures of this directory

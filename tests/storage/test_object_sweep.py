@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from opendance.db import tasks as task_rows
-from opendance.db.tasks import Lease
+from opendance.domain.task_view import Lease
 from opendance.services.context import AppContext
 from opendance.services.object_sweep import sweep_unreferenced
 from opendance.storage.base import ObjectNotFound, ObjectStore

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 
-from opendance.services.context import AppContext, open_context
+from opendance.bootstrap import open_context
+from opendance.services.context import AppContext
 from opendance.settings import Settings
 from tests.storage.conftest import stored_keys
 

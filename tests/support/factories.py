@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from opendance.db import accounts as account_rows
-from opendance.db.accounts import KeyOwner
+from opendance.domain.accounts import KeyOwner
 from opendance.services import admin
 from opendance.services.context import AppContext
 from opendance.services.submit import submit_generate

@@ -15,10 +15,11 @@ import httpx
 import uvicorn
 
 from opendance.api.app import create_app
+from opendance.bootstrap import open_context
 from opendance.net.addresses import AddressPolicy
 from opendance.net.resolver import Resolver
 from opendance.services import admin
-from opendance.services.context import AppContext, open_context
+from opendance.services.context import AppContext
 from opendance.services.webhook_dispatch import Dispatcher
 from opendance.settings import Settings
 from opendance.worker.host import create_host

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from opendance.bootstrap import open_context
 from opendance.db import tasks as task_rows
 from opendance.db import workers as worker_rows
 from opendance.db.tables import tasks, workers
@@ -24,7 +25,7 @@ from opendance.domain.spec import GenerationSpec
 from opendance.domain.task_states import TaskState
 from opendance.engines.base import GenerationResult, ProgressCallback
 from opendance.engines.preview import PreviewEngine
-from opendance.services.context import AppContext, open_context
+from opendance.services.context import AppContext
 from opendance.settings import Settings
 from opendance.worker.runner import Worker
 from tests.support.db import balance, ledger_consistent

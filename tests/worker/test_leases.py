@@ -12,14 +12,16 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from opendance.bootstrap import open_context
 from opendance.db import database
 from opendance.db import tasks as task_rows
 from opendance.db.tables import tasks
 from opendance.domain.task_states import TaskState
 from opendance.engines.preview import PreviewEngine
-from opendance.services.context import AppContext, open_context
+from opendance.services.context import AppContext
+from opendance.services.tasks import reap_expired as reap_expired_leases
 from opendance.settings import Settings
-from opendance.worker.runner import Worker, reap_expired_leases
+from opendance.worker.runner import Worker
 from tests.support.factories import account_with_key, submit
 
 

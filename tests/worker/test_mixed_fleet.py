@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from opendance.bootstrap import open_context
 from opendance.db import tasks as task_rows
 from opendance.db.tables import workers
 from opendance.db.tasks import TaskRecord
@@ -22,7 +23,7 @@ from opendance.domain.task_states import TaskState
 from opendance.media.probe import probe_mp4
 from opendance.services import admin
 from opendance.services.capacity import FLEET_CACHE_SECONDS
-from opendance.services.context import AppContext, open_context
+from opendance.services.context import AppContext
 from opendance.settings import Settings
 from tests.soak.fleet import WorkerSlot
 from tests.support.live import free_port, generate

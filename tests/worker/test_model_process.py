@@ -12,6 +12,7 @@ from opendance.domain.spec import GenerationSpec
 from opendance.engines.base import EngineCapabilities, EngineError, GenerationResult
 from opendance.engines.preview import PreviewEngine
 from opendance.worker import model_process
+from opendance.worker.messages import Cancel, Failed, FromChild, Progress
 
 SPEC = GenerationSpec(
     prompt="p", aspect_ratio="1:1", resolution="480p", duration=4,
@@ -33,7 +34,7 @@ class RaisingEngine:
         raise self.error
 
 
-def _render(engine: Any, tmp_path: Path) -> list[tuple[Any, ...]]:
+def _render(engine: Any, tmp_path: Path) -> list[FromChild]:
     parent, child = multiprocessing.Pipe()
     model_process._render(engine, SPEC, tmp_path / "out.mp4", child)
     messages = []
@@ -49,17 +50,17 @@ def test_out_of_memory_becomes_a_clear_engine_failure(tmp_path: Path) -> None:
     messages = _render(
         RaisingEngine(OutOfMemoryError("CUDA out of memory. Tried to allocate")), tmp_path
     )
-    assert ("progress", 0.42) in messages  # half the engine part (0.85 of the task)
-    assert messages[-1] == ("failed", "engine", model_process.OOM_MESSAGE)
+    assert Progress(0.42) in messages  # half the engine part (0.85 of the task)
+    assert messages[-1] == Failed("engine", model_process.OOM_MESSAGE)
     host_oom = _render(RaisingEngine(MemoryError()), tmp_path)
-    assert host_oom[-1] == ("failed", "engine", model_process.OOM_MESSAGE)
+    assert host_oom[-1] == Failed("engine", model_process.OOM_MESSAGE)
 
 
 def test_engine_errors_keep_their_message_and_others_are_internal(tmp_path: Path) -> None:
     clear = _render(RaisingEngine(EngineError("the prompt is empty after cleaning")), tmp_path)
-    assert clear[-1] == ("failed", "engine", "the prompt is empty after cleaning")
+    assert clear[-1] == Failed("engine", "the prompt is empty after cleaning")
     bug = _render(RaisingEngine(KeyError("/secret/path/config")), tmp_path)
-    assert bug[-1] == ("failed", "internal", model_process.INTERNAL_MESSAGE)
+    assert bug[-1] == Failed("internal", model_process.INTERNAL_MESSAGE)
 
 
 def test_a_cancel_from_the_worker_stops_the_render(tmp_path: Path) -> None:
@@ -85,10 +86,10 @@ def test_a_cancel_from_the_worker_stops_the_render(tmp_path: Path) -> None:
     )
     runner.start()
     assert started.wait(30)
-    parent.send(("cancel",))
+    parent.send(Cancel())
     runner.join(60)
     messages = []
     while parent.poll(0.1):
         messages.append(parent.recv())
-    assert messages[-1][:2] == ("failed", "cancelled")
-    assert all(m[0] == "progress" for m in messages[:-1])
+    assert isinstance(messages[-1], Failed) and messages[-1].reason == "cancelled"
+    assert all(isinstance(m, Progress) for m in messages[:-1])

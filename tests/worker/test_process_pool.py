@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from opendance.bootstrap import open_context
 from opendance.domain.spec import GenerationSpec
 from opendance.domain.task_states import TaskState
 from opendance.media.probe import check_output, probe_mp4
-from opendance.services.context import open_context
 from opendance.settings import Settings
 from opendance.worker.control import RunControl
 from opendance.worker.host import (

@@ -10,17 +10,19 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import update
 
+from opendance.bootstrap import open_context
 from opendance.db import tasks as task_rows
 from opendance.db.tables import tasks
-from opendance.db.tasks import Lease
 from opendance.db.types import utcnow
 from opendance.domain.spec import GenerationSpec
 from opendance.domain.task_states import TaskState
+from opendance.domain.task_view import Lease
 from opendance.engines.base import GenerationResult, ProgressCallback
 from opendance.engines.preview import PreviewEngine
-from opendance.services.context import AppContext, open_context
+from opendance.services.context import AppContext
+from opendance.services.tasks import reap_expired as reap_expired_leases
 from opendance.settings import Settings
-from opendance.worker.runner import Worker, reap_expired_leases
+from opendance.worker.runner import Worker
 from tests.support.db import ledger_consistent
 from tests.support.factories import account_with_key, submit
 

@@ -9,11 +9,12 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import text
 
+from opendance.bootstrap import open_context
 from opendance.db import tasks as task_rows
 from opendance.db.wakeups import TaskListener, notify_queued
 from opendance.domain.task_states import TaskState
 from opendance.engines.preview import PreviewEngine
-from opendance.services.context import AppContext, open_context
+from opendance.services.context import AppContext
 from opendance.settings import Settings
 from opendance.worker.runner import Worker
 from tests.support.factories import account_with_key, submit

@@ -144,7 +144,7 @@ def test_410_stops_and_redirects_are_not_followed(hooked: LiveServer) -> None:
 async def test_two_dispatchers_never_send_the_same_attempt_twice(settings: Any) -> None:
     import asyncio
 
-    from opendance.services.context import open_context
+    from opendance.bootstrap import open_context
     from opendance.services.webhook_dispatch import Dispatcher
     from tests.support.factories import account_with_key, submit
 

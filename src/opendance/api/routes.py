@@ -14,15 +14,13 @@ from opendance import errors
 from opendance.api.envelope import success
 from opendance.api.metrics_endpoint import metrics
 from opendance.api.ratelimit import RateLimiter
-from opendance.db.accounts import KeyOwner
+from opendance.domain.accounts import KeyOwner
 from opendance.services.auth import authenticate, authenticate_with_task, note_key_used
 from opendance.services.context import AppContext
 from opendance.services.delivery_log import deliveries_view
 from opendance.services.health import readiness
 from opendance.services.status import found_status
 from opendance.services.submit import submit_generate
-from opendance.storage.base import ObjectNotFound
-from opendance.storage.local import LocalObjectStore
 
 # The key of a stored object never points at other bytes, so clients and proxies may cache it.
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -92,16 +90,9 @@ async def webhook_deliveries(request: Request) -> Response:
 
 
 async def stored_file(request: Request) -> Response:
-    store = _ctx(request).store
-    if not isinstance(store, LocalObjectStore):  # other stores hand out their own URLs
-        raise errors.NotFound("no such file")
     key: str = request.path_params["key"]
-    signature = request.query_params.get("sig", "")
-    try:
-        path = store.path_for(key)
-    except ObjectNotFound:
-        raise errors.NotFound("no such file") from None
-    if not store.verify(key, signature) or not path.is_file():
+    path = _ctx(request).store.signed_file(key, request.query_params.get("sig", ""))
+    if path is None:
         raise errors.NotFound("no such file")
     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return FileResponse(path, media_type=media_type, headers={"Cache-Control": IMMUTABLE})

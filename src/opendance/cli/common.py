@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 import typer
 
 from opendance import logs
+from opendance.bootstrap import open_context
 from opendance.errors import OpendanceError
-from opendance.services.context import AppContext, open_context
+from opendance.services.context import AppContext
 from opendance.settings import Settings
 
 T = TypeVar("T")

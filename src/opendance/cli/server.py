@@ -17,9 +17,10 @@ import uvicorn
 
 from opendance import __version__
 from opendance.api.app import create_app
+from opendance.bootstrap import open_context
 from opendance.engines.registry import preflight
 from opendance.services.admin import DEMO_CREDITS, ensure_demo_account
-from opendance.services.context import AppContext, open_context
+from opendance.services.context import AppContext
 from opendance.services.webhook_dispatch import Dispatcher
 from opendance.settings import Settings
 from opendance.storage.factory import parse_storage_url

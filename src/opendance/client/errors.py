@@ -186,6 +186,12 @@ class MethodNotAllowed(ApiError):
     code = "METHOD_NOT_ALLOWED"
 
 
+class TaskNotCancellable(ApiError):
+    """409: the task has already finished (succeeded, failed or cancelled)."""
+
+    code = "TASK_NOT_CANCELLABLE"
+
+
 class PayloadTooLarge(ApiError):
     code = "PAYLOAD_TOO_LARGE"
 
@@ -226,6 +232,7 @@ ERRORS_BY_CODE: dict[str, type[ApiError]] = {
         NotFound,
         TaskNotFound,
         MethodNotAllowed,
+        TaskNotCancellable,
         PayloadTooLarge,
         RateLimited,
         InternalError,

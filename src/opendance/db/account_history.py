@@ -11,16 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from opendance.db.accounts import LedgerEntry
 from opendance.db.tables import ledger, tasks, webhook_deliveries
 from opendance.db.tasks import TaskRecord
-from opendance.domain.task_states import TaskState
+from opendance.domain.task_states import PUBLIC_STATUS_STATES
+from opendance.domain.task_view import TaskView
 
 T = TypeVar("T")
-
-# what a status filter of the dashboard (the public status) means in stored states
-PUBLIC_STATUS_STATES: dict[str, tuple[TaskState, ...]] = {
-    "IN_PROGRESS": (TaskState.QUEUED, TaskState.RUNNING),
-    "SUCCESS": (TaskState.SUCCEEDED,),
-    "FAILED": (TaskState.FAILED,),
-}
 
 
 @dataclass(frozen=True)
@@ -69,7 +63,7 @@ async def task_page(
     public_status: str | None,
     number: int,
     per_page: int,
-) -> Page[TaskRecord]:
+) -> Page[TaskView]:
     conditions = [tasks.c.account_id == account_id]
     if public_status is not None:
         states = [s.value for s in PUBLIC_STATUS_STATES[public_status]]
@@ -82,17 +76,17 @@ async def task_page(
         .limit(per_page)
         .offset((number - 1) * per_page)
     )
-    return Page([TaskRecord.from_row(r) for r in rows], number, per_page, total)
+    return Page([TaskRecord.from_row(r).view() for r in rows], number, per_page, total)
 
 
-async def task_of(conn: AsyncConnection, account_id: str, task_id: str) -> TaskRecord | None:
+async def task_of(conn: AsyncConnection, account_id: str, task_id: str) -> TaskView | None:
     """The account's task; None for an unknown id or another account's task alike."""
     row = (
         await conn.execute(
             select(tasks).where(tasks.c.id == task_id, tasks.c.account_id == account_id)
         )
     ).first()
-    return TaskRecord.from_row(row) if row else None
+    return TaskRecord.from_row(row).view() if row else None
 
 
 async def delivery_account(conn: AsyncConnection, delivery_id: str) -> str | None:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from opendance.db.tables import accounts, api_keys, ledger
 from opendance.db.types import utcnow
 from opendance.domain import ids
+from opendance.domain.accounts import KeyOwner
 from opendance.errors import AdminError
 
 
@@ -45,15 +46,6 @@ class LedgerEntry:
     amount: int
     note: str | None
     created_at: datetime
-
-
-@dataclass(frozen=True)
-class KeyOwner:
-    """Who an API key belongs to, as seen by authentication."""
-
-    key_id: str
-    account_id: str
-    last_used_at: datetime | None
 
 
 async def create_account(conn: AsyncConnection, name: str) -> Account:
@@ -255,4 +247,45 @@ def _key_record(row: Row[Any]) -> ApiKeyRecord:
         created_at=row.created_at,
         last_used_at=row.last_used_at,
         revoked_at=row.revoked_at,
+    )
+
+
+@dataclass(frozen=True)
+class WebhookSecretRow:
+    current: str | None
+    previous: str | None
+    rotated_at: datetime | None
+
+
+async def webhook_secrets_of(conn: AsyncConnection, account_id: str) -> WebhookSecretRow:
+    row = (
+        await conn.execute(
+            select(
+                accounts.c.webhook_secret,
+                accounts.c.webhook_previous_secret,
+                accounts.c.webhook_secret_rotated_at,
+            ).where(accounts.c.id == account_id)
+        )
+    ).one()
+    return WebhookSecretRow(
+        row.webhook_secret, row.webhook_previous_secret, row.webhook_secret_rotated_at
+    )
+
+
+async def set_webhook_secrets(
+    conn: AsyncConnection,
+    account_id: str,
+    *,
+    current: str,
+    previous: str | None,
+    rotated_at: datetime | None,
+) -> None:
+    await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(
+            webhook_secret=current,
+            webhook_previous_secret=previous,
+            webhook_secret_rotated_at=rotated_at,
+        )
     )

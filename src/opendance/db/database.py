@@ -15,6 +15,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+Connection = AsyncConnection
+"""A connection inside one transaction, as services pass it between the db functions they
+call together; only ``db`` looks inside it."""
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_POOL_SIZE = 16
 # PostgreSQL ends a session that sits idle inside a transaction for this long. Ours pause

@@ -6,7 +6,7 @@ one aggregate query (a scan of ``tasks`` and ``ledger``, the others are small or
 
 The cumulative figures (durations, webhook attempts, credits) stay monotonic because their
 rows are append-only or frozen: tasks are never deleted and a terminal task never changes
-state again (``domain.task_states`` has no move out of SUCCEEDED or FAILED), ledger rows and
+state again (``domain.task_states`` has no move out of a terminal state), ledger rows and
 webhook attempts are only ever inserted (tests/metrics/test_fleet_sources.py checks the code
 for deletes of them).
 """
@@ -24,7 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from opendance.db.deliveries import DELIVERED, FAILED, PENDING, STOPPED
 from opendance.db.tables import ledger, tasks, webhook_attempts, webhook_deliveries, workers
 from opendance.db.types import db_now, utcnow
-from opendance.domain.task_states import TaskState
+from opendance.domain.task_states import TERMINAL, TaskState
 
 # Seconds. A preview video takes seconds, a model's minutes, a queue backlog hours.
 TASK_DURATION_BUCKETS: Final = (
@@ -42,7 +42,7 @@ TASK_DURATION_BUCKETS: Final = (
     3600.0,
     7200.0,
 )
-TERMINAL_STATES: Final = (TaskState.SUCCEEDED.value, TaskState.FAILED.value)
+TERMINAL_STATES: Final = tuple(sorted(state.value for state in TERMINAL))
 # What one webhook attempt came to: a 2xx, another HTTP answer, or no answer at all.
 ATTEMPT_OUTCOMES: Final = ("delivered", "rejected", "unreachable")
 

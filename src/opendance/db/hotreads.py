@@ -22,13 +22,14 @@ import orjson
 from sqlalchemy import JSON, Select, bindparam, select
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from opendance.db.accounts import KEY_OWNER_BY_HASH, KeyOwner, find_key_owner
+from opendance.db.accounts import KEY_OWNER_BY_HASH, find_key_owner
 from opendance.db.database import Database
 from opendance.db.tables import api_keys, tasks
-from opendance.db.tasks import TASK_VIEW_COLUMNS, TaskView
+from opendance.db.tasks import TASK_VIEW_COLUMNS, view_from_row
 from opendance.db.types import UTCDateTime
 from opendance.domain import ids
-from opendance.domain.task_states import TaskState
+from opendance.domain.accounts import KeyOwner
+from opendance.domain.task_view import TaskView
 
 INLINE_BUSY_TIMEOUT_MS = 1000
 
@@ -168,8 +169,7 @@ def _owner_and_task(row: dict[str, Any] | None) -> tuple[KeyOwner | None, TaskVi
     owner = KeyOwner(row.pop("key_id"), row.pop("key_account_id"), row.pop("key_last_used_at"))
     if row["id"] is None:
         return owner, None
-    row["status"] = TaskState(row["status"])
-    return owner, TaskView(**row)
+    return owner, view_from_row(row)
 
 
 def _converter(column_type: Any) -> Callable[[Any], Any] | None:

@@ -9,6 +9,7 @@ through ``_move`` (a claim through ``claim_next``), guarded by the transition ta
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,8 +21,10 @@ from sqlalchemy.sql.elements import ColumnElement
 from opendance.db.tables import tasks
 from opendance.db.types import Now, db_now
 from opendance.db.wakeups import notify_queued
-from opendance.domain.task_states import TaskState, sources_for
-from opendance.engines.base import EngineCapabilities
+from opendance.domain.capabilities import SERVES_EVERYTHING, EngineCapabilities
+from opendance.domain.task_request import TaskRequest
+from opendance.domain.task_states import LIVE, TaskState, sources_for
+from opendance.domain.task_view import ClaimedTask, Lease, TaskView
 
 
 @dataclass(frozen=True)
@@ -30,7 +33,7 @@ class TaskRecord:
     account_id: str
     api_key_id: str | None
     status: TaskState
-    request: dict[str, Any]
+    request: TaskRequest
     seed: int
     price: int
     needs_audio: bool
@@ -56,48 +59,69 @@ class TaskRecord:
     def from_row(cls, row: Row[Any]) -> TaskRecord:
         values = row._asdict()
         values["status"] = TaskState(values["status"])
+        values["request"] = TaskRequest.from_json(values["request"])
         return cls(**values)
 
+    @property
+    def lease(self) -> Lease:
+        assert self.lease_owner is not None, "only a leased task has a lease"
+        return Lease(self.id, self.lease_token, self.lease_owner)
 
-@dataclass(slots=True)
-class TaskView:
-    """What a client may see of a task: the columns the status body is made of."""
+    def claimed(self) -> ClaimedTask:
+        return ClaimedTask(
+            id=self.id,
+            account_id=self.account_id,
+            request=self.request,
+            lease=self.lease,
+            attempts=self.attempts,
+            input_image_key=self.input_image_key,
+        )
 
-    id: str
-    status: TaskState
-    request: dict[str, Any]
-    price: int
-    created_at: datetime
-    updated_at: datetime
-    progress: int
-    video_key: str | None
-    poster_key: str | None
-    error_message: str | None
-
-
-TASK_VIEW_COLUMNS = [tasks.c[name] for name in TaskView.__dataclass_fields__]
-
-
-@dataclass(frozen=True)
-class Lease:
-    """What a worker holds while it runs a task."""
-
-    task_id: str
-    token: int
-    owner: str
+    def view(self) -> TaskView:
+        return TaskView(**{name: getattr(self, name) for name in TASK_VIEW_FIELDS})
 
 
-async def insert_task(conn: AsyncConnection, **values: Any) -> None:
+TASK_VIEW_FIELDS = tuple(TaskView.__dataclass_fields__)
+TASK_VIEW_COLUMNS = [tasks.c[name] for name in TASK_VIEW_FIELDS]
+
+
+def view_from_row(values: dict[str, Any]) -> TaskView:
+    """A ``TaskView`` from the ``TASK_VIEW_COLUMNS`` of a row, as the driver returned them."""
+    values["status"] = TaskState(values["status"])
+    values["request"] = TaskRequest.from_json(values["request"])
+    return TaskView(**values)
+
+
+async def insert_task(
+    conn: AsyncConnection,
+    *,
+    task_id: str,
+    account_id: str,
+    api_key_id: str | None,
+    request: TaskRequest,
+    price: int,
+    input_image_key: str | None,
+) -> None:
+    """A new queued task (its charge is the caller's, in the same transaction)."""
     now = db_now(conn)
     await conn.execute(
         insert(tasks).values(
+            id=task_id,
+            account_id=account_id,
+            api_key_id=api_key_id,
+            request=request.to_json(),
+            seed=request.seed,
+            price=price,
+            needs_audio=request.needs_audio,
+            needs_image=request.needs_image,
+            callback_url=request.callback_url,
+            input_image_key=input_image_key,
             status=TaskState.QUEUED.value,
             created_at=now,
             updated_at=now,
             progress=0,
             attempts=0,
             lease_token=0,
-            **values,
         )
     )
     await notify_queued(conn)
@@ -108,9 +132,6 @@ async def get_task(conn: AsyncConnection, task_id: str) -> TaskRecord | None:
     return TaskRecord.from_row(row) if row else None
 
 
-SERVES_EVERYTHING = EngineCapabilities(audio=True, image_to_video=True)
-
-
 async def claim_next(
     conn: AsyncConnection,
     *,
@@ -119,13 +140,18 @@ async def claim_next(
     capabilities: EngineCapabilities = SERVES_EVERYTHING,
     engine: str | None = None,
     model: str | None = None,
+    exclude: Collection[str] = (),
 ) -> TaskRecord | None:
     """Lease to ``owner`` the oldest queued task it can serve (a task that needs audio only to
     a worker with audio, one with an input image only to an image-to-video worker), and record
-    the ``engine`` and ``model`` that run it. On PostgreSQL the inner SELECT skips rows other
-    workers are claiming (FOR UPDATE SKIP LOCKED); SQLite serialises writers instead."""
+    the ``engine`` and ``model`` that run it. Tasks in ``exclude`` are passed over: a worker
+    does not claim again a task one of its own slots still winds down. On PostgreSQL the
+    inner SELECT skips rows other workers are claiming (FOR UPDATE SKIP LOCKED); SQLite
+    serialises writers instead."""
     now = db_now(conn)
-    oldest = oldest_servable(capabilities).with_for_update(skip_locked=True).scalar_subquery()
+    oldest = (
+        oldest_servable(capabilities, exclude).with_for_update(skip_locked=True).scalar_subquery()
+    )
     row = (
         await conn.execute(
             update(tasks)
@@ -149,7 +175,9 @@ async def claim_next(
     return TaskRecord.from_row(row) if row else None
 
 
-def oldest_servable(capabilities: EngineCapabilities) -> Select[tuple[str]]:
+def oldest_servable(
+    capabilities: EngineCapabilities, exclude: Collection[str] = ()
+) -> Select[tuple[str]]:
     """The id of the oldest queued task a worker with ``capabilities`` can serve: a walk along
     the queued part of ``ix_tasks_queue``, in claim order, that stops at the first match."""
     conditions = [tasks.c.status == TaskState.QUEUED.value]
@@ -157,6 +185,8 @@ def oldest_servable(capabilities: EngineCapabilities) -> Select[tuple[str]]:
         conditions.append(tasks.c.needs_audio == false())
     if not capabilities.image_to_video:
         conditions.append(tasks.c.needs_image == false())
+    if exclude:
+        conditions.append(tasks.c.id.not_in(list(exclude)))
     return select(tasks.c.id).where(*conditions).order_by(tasks.c.created_at, tasks.c.id).limit(1)
 
 
@@ -196,6 +226,19 @@ async def fail(
     when this returns True, so a task is refunded exactly once."""
     guards = _held(lease) if lease else [tasks.c.id == task_id]
     return await _move(conn, TaskState.FAILED, *guards, error_message=message)
+
+
+async def cancel(conn: AsyncConnection, task_id: str, message: str) -> bool:
+    """Mark CANCELLED if it has not ended; a running task's lease goes with it, so its worker's
+    next heartbeat, and its completion, find it gone. The caller refunds in the same
+    transaction when this returns True."""
+    return await _move(
+        conn,
+        TaskState.CANCELLED,
+        tasks.c.id == task_id,
+        error_message=message,
+        lease_expires_at=None,
+    )
 
 
 async def release(conn: AsyncConnection, lease: Lease) -> bool:
@@ -242,6 +285,43 @@ async def fail_expired(conn: AsyncConnection, task: TaskRecord, message: str) ->
     return await _move(
         conn, TaskState.FAILED, *_expired_guard(task, db_now(conn)), error_message=message
     )
+
+
+@dataclass(frozen=True)
+class StoredObjects:
+    """The object keys a task refers to, for the sweep of unreferenced objects."""
+
+    live: bool
+    lease_token: int
+    video_key: str | None
+    poster_key: str | None
+    input_image_key: str | None
+
+
+async def stored_objects(
+    conn: AsyncConnection, task_ids: Collection[str]
+) -> dict[str, StoredObjects]:
+    """Of each of these tasks that exists: the keys it refers to (one primary-key lookup)."""
+    rows = await conn.execute(
+        select(
+            tasks.c.id,
+            tasks.c.status,
+            tasks.c.lease_token,
+            tasks.c.video_key,
+            tasks.c.poster_key,
+            tasks.c.input_image_key,
+        ).where(tasks.c.id.in_(list(task_ids)))
+    )
+    return {
+        row.id: StoredObjects(
+            live=TaskState(row.status) in LIVE,
+            lease_token=row.lease_token,
+            video_key=row.video_key,
+            poster_key=row.poster_key,
+            input_image_key=row.input_image_key,
+        )
+        for row in rows
+    }
 
 
 async def queue_depth(conn: AsyncConnection) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opendance.db.tables import workers
 from opendance.db.types import db_now
-from opendance.engines.base import EngineCapabilities, FleetOffer
+from opendance.domain.capabilities import EngineCapabilities, FleetOffer
 
 
 async def register_worker(conn: AsyncConnection, **values: Any) -> None:

@@ -1,4 +1,7 @@
-"""The engine protocol: turn a ``GenerationSpec`` into frames (and optionally audio)."""
+"""The engine protocol: turn a ``GenerationSpec`` into frames (and optionally audio).
+
+``AudioTrack``, ``EngineCapabilities`` and ``FleetOffer`` are domain values, named here too
+because every engine uses them."""
 
 from __future__ import annotations
 
@@ -6,6 +9,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
+
+from opendance.domain.audio import AudioTrack
+from opendance.domain.capabilities import EngineCapabilities, FleetOffer
 
 if TYPE_CHECKING:
     import numpy as np
@@ -15,18 +21,6 @@ if TYPE_CHECKING:
 
 ProgressCallback = Callable[[float], None]
 """Called with the fraction of the work done, 0.0 to 1.0; may be called from any thread."""
-
-
-@dataclass(frozen=True)
-class AudioTrack:
-    """PCM audio: float32 samples in [-1, 1], shape (channels, samples)."""
-
-    samples: npt.NDArray[np.float32]
-    sample_rate: int
-
-    @property
-    def duration(self) -> float:
-        return float(self.samples.shape[1]) / self.sample_rate
 
 
 @dataclass(frozen=True)
@@ -53,40 +47,6 @@ class EncodedVideo:
     path: Path
 
 
-@dataclass(frozen=True)
-class EngineCapabilities:
-    audio: bool
-    image_to_video: bool
-
-    def serves(self, *, audio: bool, image: bool) -> bool:
-        """Whether a task that needs sound (``audio``) and/or an input image can run here."""
-        return (self.audio or not audio) and (self.image_to_video or not image)
-
-
-@dataclass(frozen=True)
-class FleetOffer:
-    """What a fleet of workers can serve: the kinds of worker in it. A task runs on one worker,
-    so a task that needs sound and an input image needs a worker that does both; one worker
-    with sound and another with image-to-video are not enough."""
-
-    kinds: frozenset[EngineCapabilities]
-
-    @classmethod
-    def of(cls, *kinds: EngineCapabilities) -> FleetOffer:
-        return cls(frozenset(kinds))
-
-    @property
-    def audio(self) -> bool:
-        return any(kind.audio for kind in self.kinds)
-
-    @property
-    def image_to_video(self) -> bool:
-        return any(kind.image_to_video for kind in self.kinds)
-
-    def serves(self, *, audio: bool, image: bool) -> bool:
-        return any(kind.serves(audio=audio, image=image) for kind in self.kinds)
-
-
 class Engine(Protocol):
     """A video generator. ``generate`` runs off the event loop (a worker thread or process)."""
 
@@ -102,3 +62,15 @@ class Engine(Protocol):
 
 class EngineError(Exception):
     """The engine could not make this video; the message is shown to the client."""
+
+
+__all__ = [
+    "AudioTrack",
+    "EncodedVideo",
+    "Engine",
+    "EngineCapabilities",
+    "EngineError",
+    "FleetOffer",
+    "GenerationResult",
+    "ProgressCallback",
+]

@@ -30,7 +30,7 @@ from av.video.stream import VideoStream
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-    from opendance.engines.base import AudioTrack
+    from opendance.domain.audio import AudioTrack
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from opendance import errors
 from opendance.db import accounts as account_rows
-from opendance.db.accounts import KeyOwner
-from opendance.db.tasks import TaskView
 from opendance.db.types import utcnow
+from opendance.domain.accounts import KeyOwner
+from opendance.domain.task_view import TaskView
 from opendance.services.context import AppContext
 
 log = logging.getLogger("opendance.auth")

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from opendance.db import workers as worker_rows
 from opendance.db.database import Database
-from opendance.engines.base import EngineCapabilities, FleetOffer
+from opendance.domain.capabilities import EngineCapabilities, FleetOffer
 
 FLEET_CACHE_SECONDS = 5.0
 

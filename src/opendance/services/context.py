@@ -1,27 +1,16 @@
-"""Everything a use case needs, built once at start-up and passed in."""
+"""Everything a use case needs, built once at start-up (``opendance.bootstrap``) and passed in."""
 
 from __future__ import annotations
 
-import contextlib
-import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
-
 from opendance.db.database import Database
-from opendance.db.hotreads import HotReads, hot_reads_for
-from opendance.db.migrate import migrate
-from opendance.db.tables import meta
-from opendance.engines.registry import capabilities_for
+from opendance.db.hotreads import HotReads
 from opendance.net.addresses import AddressPolicy
-from opendance.net.resolver import Resolver, SystemResolver
+from opendance.net.resolver import Resolver
 from opendance.services.capacity import FleetCapabilities
 from opendance.settings import Settings
 from opendance.storage.base import ObjectStore
-from opendance.storage.factory import open_store
-
-SIGNING_SECRET_KEY = "url_signing_secret"  # noqa: S105 - a row name, not a secret
 
 
 @dataclass
@@ -37,59 +26,3 @@ class AppContext:
     async def close(self) -> None:
         self.reads.close()
         await self.db.dispose()
-
-
-async def open_context(
-    settings: Settings,
-    *,
-    resolver: Resolver | None = None,
-    policy: AddressPolicy | None = None,
-    run_migrations: bool = True,
-) -> AppContext:
-    """Open the database (migrating it to the newest schema) and the object store."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.resolved_database_url)
-    if run_migrations:
-        await migrate(db)
-    secret = await _signing_secret(db, settings)
-    try:
-        store = await open_store(settings, secret=secret)
-    except BaseException:
-        await db.dispose()
-        raise
-    if policy is None:
-        policy = (
-            AddressPolicy.allow_all_private()
-            if settings.allow_private_urls
-            else AddressPolicy.default()
-        )
-    return AppContext(
-        settings=settings,
-        db=db,
-        store=store,
-        policy=policy,
-        resolver=resolver or SystemResolver(),
-        fleet=FleetCapabilities(
-            db, fallback=capabilities_for(settings), seen_within=settings.worker_seen_seconds
-        ),
-        reads=hot_reads_for(db),
-    )
-
-
-async def _signing_secret(db: Database, settings: Settings) -> bytes:
-    """The operator's secret, or one generated on first start and shared through the database
-    so that every API process signs and verifies the same URLs."""
-    if settings.secret_key:
-        return settings.secret_key.encode("utf-8")
-    stored = select(meta.c.value).where(meta.c.key == SIGNING_SECRET_KEY)
-    async with db.read() as conn:
-        value = (await conn.execute(stored)).scalar_one_or_none()
-    if value is None:
-        with contextlib.suppress(IntegrityError):  # another process made it first
-            async with db.write() as conn:
-                await conn.execute(
-                    insert(meta).values(key=SIGNING_SECRET_KEY, value=secrets.token_urlsafe(32))
-                )
-        async with db.read() as conn:
-            value = (await conn.execute(stored)).scalar_one()
-    return str(value).encode("utf-8")

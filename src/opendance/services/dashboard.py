@@ -13,7 +13,8 @@ from opendance.db import accounts as account_rows
 from opendance.db import deliveries as delivery_rows
 from opendance.db.account_history import Page
 from opendance.db.accounts import ApiKeyRecord, LedgerEntry
-from opendance.db.tasks import TaskRecord
+from opendance.domain.task_states import PUBLIC_STATUS_STATES
+from opendance.domain.task_view import TaskView
 from opendance.errors import AdminError
 from opendance.services.context import AppContext
 from opendance.services.delivery_log import deliveries_view
@@ -55,8 +56,8 @@ async def ledger_page(ctx: AppContext, account_id: str, number: int) -> Page[Led
 
 async def task_page(
     ctx: AppContext, account_id: str, public_status: str | None, number: int
-) -> Page[TaskRecord]:
-    if public_status not in account_history.PUBLIC_STATUS_STATES:
+) -> Page[TaskView]:
+    if public_status not in PUBLIC_STATUS_STATES:
         public_status = None
     async with ctx.db.read() as conn:
         return await account_history.task_page(
@@ -64,7 +65,7 @@ async def task_page(
         )
 
 
-async def task_of(ctx: AppContext, account_id: str, task_id: str) -> TaskRecord | None:
+async def task_of(ctx: AppContext, account_id: str, task_id: str) -> TaskView | None:
     async with ctx.db.read() as conn:
         return await account_history.task_of(conn, account_id, task_id)
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
-
 from opendance import errors
 from opendance.db import tasks as task_rows
 from opendance.db import workers as worker_rows
-from opendance.engines.base import FleetOffer
+from opendance.domain.capabilities import FleetOffer
 from opendance.services.context import AppContext
 
 
@@ -17,7 +15,6 @@ async def readiness(ctx: AppContext) -> dict[str, Any]:
     """The database answers and a worker reported recently; raises ``NotReady`` otherwise."""
     try:
         async with ctx.db.read() as conn:
-            await conn.execute(text("SELECT 1"))
             workers = await worker_rows.live_workers(
                 conn, seen_within=ctx.settings.worker_seen_seconds
             )

@@ -17,10 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from sqlalchemy import select
-
-from opendance.db.tables import tasks
-from opendance.domain.task_states import TaskState
+from opendance.db import tasks as task_rows
 from opendance.services.context import AppContext
 from opendance.storage.base import StoredObject
 
@@ -34,7 +31,6 @@ _KEY = re.compile(
     rf"|posters/(?P<poster>{_TASK_ID})-(?P<poster_lease>\d+)\.jpg"
     rf"|inputs/(?P<input>{_TASK_ID}))$"
 )
-_LIVE: Final = (TaskState.QUEUED.value, TaskState.RUNNING.value)
 
 
 @dataclass
@@ -87,23 +83,15 @@ async def _unreferenced(
             owners[found.key] = (match["video"] or match["poster"], int(lease))
     if not owners:
         return []
-    query = select(
-        tasks.c.id,
-        tasks.c.status,
-        tasks.c.lease_token,
-        tasks.c.video_key,
-        tasks.c.poster_key,
-        tasks.c.input_image_key,
-    ).where(tasks.c.id.in_({task_id for task_id, _ in owners.values()}))
     async with ctx.db.read() as conn:
-        rows = {row.id: row for row in await conn.execute(query)}
+        rows = await task_rows.stored_objects(conn, {task_id for task_id, _ in owners.values()})
     orphans = []
     for found in objects:
         if found.key not in owners:
             continue
         task_id, lease = owners[found.key]
         row = rows.get(task_id)
-        live = row is not None and row.status in _LIVE
+        live = row is not None and row.live
         referenced = row is not None and (
             found.key in (row.video_key, row.poster_key)
             or (found.key == row.input_image_key and live)

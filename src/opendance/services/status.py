@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from opendance import errors
-from opendance.db.tasks import TaskRecord, TaskView
 from opendance.domain.task_states import TaskState
+from opendance.domain.task_view import TaskView
 from opendance.services.context import AppContext
 
 
@@ -18,17 +18,17 @@ def found_status(ctx: AppContext, task_id: str, task: TaskView | None) -> dict[s
     return status_body(ctx, task)
 
 
-def status_body(ctx: AppContext, task: TaskView | TaskRecord) -> dict[str, Any]:
+def status_body(ctx: AppContext, task: TaskView) -> dict[str, Any]:
+    """The Seedance status body: a cancelled task reads FAILED, with its error message."""
     succeeded = task.status is TaskState.SUCCEEDED and task.video_key is not None
     return {
         "task_id": task.id,
         "status": task.status.public,
-        # FAILED tasks are refunded in the same transaction that fails them.
-        "consumed_credits": 0 if task.status is TaskState.FAILED else task.price,
+        "consumed_credits": task.consumed_credits,
         "created_at": iso_utc(task.created_at),
-        "request": task.request,
+        "request": task.request.to_json(),
         "response": [ctx.store.public_url(task.video_key)] if succeeded and task.video_key else [],
-        "error_message": task.error_message if task.status is TaskState.FAILED else None,
+        "error_message": task.error_message if task.status.refunded else None,
         "progress": 100 if task.status.terminal else task.progress,
         "updated_at": iso_utc(task.updated_at),
         "poster_url": (

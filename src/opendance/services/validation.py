@@ -4,11 +4,11 @@ a request with several problems always gets the code of the first one."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from opendance import errors
-from opendance.domain import presets
+from opendance.domain import ids, presets
+from opendance.domain.task_request import TaskRequest
 
 MAX_PROMPT_CHARS = 2000
 MAX_IMAGES = 1
@@ -20,22 +20,11 @@ UrlCheck = Callable[[str], Awaitable[None]]
 """Raises ``errors.ApiError`` (with the field's code) if the URL is not acceptable."""
 
 
-@dataclass(frozen=True)
-class GenerateRequest:
-    prompt: str
-    aspect_ratio: str
-    resolution: str
-    duration: int
-    generate_audio: bool
-    fixed_lens: bool
-    image_urls: tuple[str, ...]
-    callback_url: str | None
-    seed: int | None
-
-
 async def validate_generate(
     body: Any, *, check_image_url: UrlCheck, check_callback_url: UrlCheck
-) -> GenerateRequest:
+) -> TaskRequest:
+    """The request of a ``POST /v1/generate`` body (a random seed where none was sent; the
+    image URL as sent)."""
     if not isinstance(body, dict):
         raise errors.InvalidRequest("the request body must be a JSON object")
     prompt = _prompt(body.get("prompt"))
@@ -53,16 +42,16 @@ async def validate_generate(
     if callback_url is not None:
         await check_callback_url(callback_url)
     seed = _seed(body.get("seed"))
-    return GenerateRequest(
+    return TaskRequest(
         prompt=prompt,
         aspect_ratio=aspect_ratio,
         resolution=resolution,
         duration=duration,
         generate_audio=generate_audio,
         fixed_lens=fixed_lens,
-        image_urls=image_urls,
+        seed=ids.new_seed() if seed is None else seed,
+        image_url=image_urls[0] if image_urls else None,
         callback_url=callback_url,
-        seed=seed,
     )
 
 

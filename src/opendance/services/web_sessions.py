@@ -20,10 +20,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from opendance.db import accounts as account_rows
 from opendance.db import web_users
+from opendance.db.database import Connection
 from opendance.db.types import utcnow
 from opendance.db.web_users import WebUser
 from opendance.domain import ids
@@ -121,7 +120,7 @@ async def playground_key(ctx: AppContext, session: Session) -> tuple[str, str]:
     return key_id, playground_secret(session.token, key_id)
 
 
-async def _end_expired_sessions(conn: AsyncConnection, account_id: str) -> None:
+async def _end_expired_sessions(conn: Connection, account_id: str) -> None:
     for expired_id, key_id in await web_users.expired_sessions(conn, account_id):
         await web_users.delete_session(conn, expired_id)
         if key_id:

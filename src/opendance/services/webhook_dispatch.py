@@ -1,5 +1,5 @@
-"""Webhook delivery: the outbox row written with a task's terminal transition, and the
-dispatcher that sends due deliveries, signed, retried, and recorded attempt by attempt.
+"""Webhook delivery: the dispatcher that sends due outbox rows (written by ``services.tasks``
+with a task's terminal transition), signed, retried, and recorded attempt by attempt.
 
 A delivery failure never touches the task or its credits.
 """
@@ -9,22 +9,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import secrets
 import time
 from datetime import datetime, timedelta
 
-import orjson
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from opendance.db import deliveries as delivery_rows
-from opendance.db import tasks as task_rows
 from opendance.db.deliveries import DELIVERED, FAILED, PENDING, STOPPED, Delivery, Outcome
 from opendance.db.types import utcnow
 from opendance.domain.webhook_signing import parse_retry_schedule, signed_headers
 from opendance.net.client import SafeHttpClient
 from opendance.net.errors import AddressRejected, FetchFailed, UrlRejected
 from opendance.services.context import AppContext
-from opendance.services.status import status_body
 from opendance.services.webhook_secrets import account_secrets
 
 log = logging.getLogger("opendance.client.webhooks")
@@ -34,23 +28,6 @@ MAX_RESPONSE_BYTES = 4096
 # A claim outlives one attempt (the timeout) with room to record it; if its dispatcher dies,
 # another one may take the delivery over this long afterwards.
 CLAIM_MARGIN_SECONDS = 15.0
-
-
-async def enqueue_terminal_event(ctx: AppContext, conn: AsyncConnection, task_id: str) -> None:
-    """In the transaction that made the task terminal: if it has a callback_url, the delivery
-    of the very body /v1/status now returns. A crash after commit loses nothing."""
-    task = await task_rows.get_task(conn, task_id)
-    if task is None or not task.callback_url or not task.status.terminal:
-        return
-    body = {"code": 200, "message": "success", "data": status_body(ctx, task)}
-    await delivery_rows.enqueue(
-        conn,
-        delivery_id="msg_" + secrets.token_urlsafe(16),
-        task_id=task.id,
-        account_id=task.account_id,
-        url=task.callback_url,
-        payload=orjson.dumps(body).decode(),
-    )
 
 
 class Dispatcher:

@@ -5,11 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from opendance.db import accounts as account_rows
-from opendance.db.tables import accounts
+from opendance.db.database import Connection
 from opendance.db.types import utcnow
 from opendance.domain.webhook_signing import new_secret
 from opendance.services.context import AppContext
@@ -31,25 +28,15 @@ class AccountSecrets:
         return [self.current]
 
 
-async def account_secrets(conn: AsyncConnection, account_id: str) -> AccountSecrets:
+async def account_secrets(conn: Connection, account_id: str) -> AccountSecrets:
     """The account's secrets, creating the first one if it has none yet (in ``conn``'s
     write transaction)."""
-    row = (
-        await conn.execute(
-            select(
-                accounts.c.webhook_secret,
-                accounts.c.webhook_previous_secret,
-                accounts.c.webhook_secret_rotated_at,
-            ).where(accounts.c.id == account_id)
-        )
-    ).one()
-    if row.webhook_secret:
-        return AccountSecrets(
-            row.webhook_secret, row.webhook_previous_secret, row.webhook_secret_rotated_at
-        )
+    row = await account_rows.webhook_secrets_of(conn, account_id)
+    if row.current:
+        return AccountSecrets(row.current, row.previous, row.rotated_at)
     secret = new_secret()
-    await conn.execute(
-        update(accounts).where(accounts.c.id == account_id).values(webhook_secret=secret)
+    await account_rows.set_webhook_secrets(
+        conn, account_id, current=secret, previous=None, rotated_at=None
     )
     return AccountSecrets(secret, None, None)
 
@@ -66,13 +53,11 @@ async def rotate_secret(ctx: AppContext, account_name: str) -> AccountSecrets:
         account = await account_rows.get_account_by_name(conn, account_name)
         old = await account_secrets(conn, account.id)
         rotated = AccountSecrets(new_secret(), old.current, utcnow())
-        await conn.execute(
-            update(accounts)
-            .where(accounts.c.id == account.id)
-            .values(
-                webhook_secret=rotated.current,
-                webhook_previous_secret=rotated.previous,
-                webhook_secret_rotated_at=rotated.rotated_at,
-            )
+        await account_rows.set_webhook_secrets(
+            conn,
+            account.id,
+            current=rotated.current,
+            previous=rotated.previous,
+            rotated_at=rotated.rotated_at,
         )
         return rotated

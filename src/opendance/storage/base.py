@@ -41,6 +41,11 @@ class ObjectStore(Protocol):
         """Raise ``StorageUnavailable`` (saying what to fix) if the store cannot be used."""
         ...
 
+    def signed_file(self, key: str, signature: str) -> Path | None:
+        """The local file behind one of this store's own signed URLs (``/files/KEY?sig=``), or
+        None: a bad signature, no such file, or a store whose URLs point elsewhere."""
+        ...
+
     def public_url(self, key: str) -> str:
         """An absolute URL a client can GET the object from. Called on every status poll:
         cheap, and never any network I/O."""

@@ -94,6 +94,15 @@ class LocalObjectStore:
     def verify(self, key: str, signature: str) -> bool:
         return url_signing.verify(self._secret, key, signature)
 
+    def signed_file(self, key: str, signature: str) -> Path | None:
+        try:
+            path = self.path_for(key)
+        except ObjectNotFound:
+            return None
+        if not self.verify(key, signature) or not path.is_file():
+            return None
+        return path
+
     def _move_in(self, key: str, source: Path) -> None:
         target = self.path_for(key)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -119,6 +119,9 @@ class S3ObjectStore:
     async def check(self) -> None:
         await asyncio.to_thread(self._check_bucket)
 
+    def signed_file(self, key: str, signature: str) -> Path | None:
+        return None  # its URLs point at the bucket (or a CDN), never at the API
+
     def public_url(self, key: str) -> str:
         if self.public_base_url is not None:
             return f"{self.public_base_url}/{quote(self.object_name(key), safe='/')}"

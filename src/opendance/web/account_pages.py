@@ -7,8 +7,8 @@ import json
 from starlette.requests import Request
 from starlette.responses import Response
 
-from opendance.db.account_history import PUBLIC_STATUS_STATES
 from opendance.domain import pricing
+from opendance.domain.task_states import PUBLIC_STATUS_STATES
 from opendance.errors import AdminError
 from opendance.services import dashboard
 from opendance.services.status import status_body

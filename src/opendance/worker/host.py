@@ -12,12 +12,8 @@ The preview and upstream engines render side by side in threads (``ThreadHost``)
 pipeline makes one video at a time, so a model worker gets N children (``ProcessHostPool``):
 N copies of the model, on one device or spread over several.
 
-The two sides talk over a pipe in small tuples (the child's side is ``model_process``):
-
-    worker -> child   ("render", spec, out_path)  ("cancel",)  ("stop",)
-    child  -> worker  ("ready", load_seconds)  ("load_failed", message)
-                      ("progress", fraction)  ("done", poster_jpeg)
-                      ("failed", kind, message)   kind: engine | cancelled | internal
+The two sides talk over a pipe in the small typed messages of ``worker.messages`` (the
+child's side is ``model_process``).
 """
 
 from __future__ import annotations
@@ -31,11 +27,23 @@ import time
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from opendance.engines.base import EngineCapabilities, EngineError
 from opendance.errors import OpendanceError
 from opendance.worker.control import RenderCancelled, RunControl
+from opendance.worker.messages import (
+    Cancel,
+    Done,
+    Failed,
+    FromChild,
+    LoadFailed,
+    Progress,
+    Ready,
+    Render,
+    Stop,
+    ToChild,
+)
 from opendance.worker.render import RenderedVideo, render_to_file
 
 if TYPE_CHECKING:
@@ -146,17 +154,23 @@ class ProcessHost:
         while True:
             if parent.poll(0.5):
                 try:
-                    message = parent.recv()
+                    message: FromChild = parent.recv()
                 except EOFError:
                     break
-                if message[0] == "ready":
-                    log.info(
-                        "engine %s loaded in %.1f s (pid %s)", self.name, message[1], process.pid
-                    )
-                    return float(message[1])
-                if message[0] == "load_failed":
-                    self._reap()
-                    raise EngineLoadFailed(str(message[1]))
+                match message:
+                    case Ready(load_seconds):
+                        log.info(
+                            "engine %s loaded in %.1f s (pid %s)",
+                            self.name,
+                            load_seconds,
+                            process.pid,
+                        )
+                        return load_seconds
+                    case LoadFailed(text):
+                        self._reap()
+                        raise EngineLoadFailed(text)
+                    case _:
+                        log.warning("engine process sent %r while loading; ignored", message)
             elif not process.is_alive():
                 break
         code = process.exitcode
@@ -172,7 +186,7 @@ class ProcessHost:
         self.ensure_ready()
         conn, process = self._conn, self._process
         assert conn is not None and process is not None
-        conn.send(("render", spec, str(out_path)))
+        _send(conn, Render(spec, str(out_path)))
         cancel_sent_at: float | None = None
         while True:
             if control.cancelled and cancel_sent_at is None:
@@ -191,7 +205,7 @@ class ProcessHost:
                     return self._crashed(process)
                 continue
             try:
-                message = conn.recv()
+                message: FromChild = conn.recv()
             except (EOFError, OSError):
                 return self._crashed(process)
             outcome = self._handle(message, out_path, control)
@@ -201,27 +215,27 @@ class ProcessHost:
                 cancel_sent_at = self._send_cancel(conn)
 
     def _handle(
-        self, message: tuple[Any, ...], out_path: Path, control: RunControl
+        self, message: FromChild, out_path: Path, control: RunControl
     ) -> RenderedVideo | None:
-        kind = message[0]
-        if kind == "progress":
-            # once cancelled, report raises: the caller's loop notices and tells the child
-            with contextlib.suppress(RenderCancelled):
-                control.report(float(message[1]))
-            return None
-        if kind == "done":
-            return RenderedVideo(out_path, bytes(message[1]))
-        if kind == "failed":
-            reason, text = message[1], str(message[2])
-            if reason == "cancelled":
+        match message:
+            case Progress(fraction):
+                # once cancelled, report raises: the caller's loop notices and tells the child
+                with contextlib.suppress(RenderCancelled):
+                    control.report(fraction)
+                return None
+            case Done(poster):
+                return RenderedVideo(out_path, poster)
+            case Failed("cancelled", text):
                 raise RenderCancelled(control.cancel_reason or text)
-            raise EngineError(text)
-        log.warning("engine process sent an unknown message %r", kind)
-        return None
+            case Failed(_, text):
+                raise EngineError(text)
+            case Ready() | LoadFailed():
+                log.warning("engine process sent %r while rendering; ignored", message)
+                return None
 
     def _send_cancel(self, conn: Connection) -> float:
         with contextlib.suppress(OSError):
-            conn.send(("cancel",))
+            _send(conn, Cancel())
         return time.monotonic()
 
     def _crashed(self, process: BaseProcess) -> RenderedVideo:
@@ -250,7 +264,7 @@ class ProcessHost:
         """Ask the child to exit; kill it if it does not."""
         if self._conn is not None:
             with contextlib.suppress(OSError):
-                self._conn.send(("stop",))
+                _send(self._conn, Stop())
         if self._process is not None:
             self._process.join(timeout=10)
         self._kill()
@@ -307,6 +321,10 @@ class ProcessHostPool:
     def close(self) -> None:
         for host in self.hosts:
             host.close()
+
+
+def _send(conn: Connection, message: ToChild) -> None:
+    conn.send(message)
 
 
 class HostConfigError(OpendanceError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from opendance.db.tasks import TaskRecord
+from opendance.domain.task_view import ClaimedTask
 from opendance.media.images import ImageRejected, cover_crop, decode_image
 from opendance.net.errors import FetchFailed
 from opendance.net.fetch import fetch_image_bytes
@@ -21,22 +21,24 @@ class InputImageError(Exception):
     """The input image could not be fetched or decoded; the message is for the client."""
 
 
-async def load_first_frame(
-    ctx: AppContext, task: TaskRecord, width: int, height: int
-) -> npt.NDArray[np.uint8] | None:
+async def load_first_frame(ctx: AppContext, task: ClaimedTask) -> npt.NDArray[np.uint8] | None:
+    """The first frame, scaled to cover the task's frame and centre-cropped; None without one.
+    An inline image was stored with the task; a URL is fetched now (SSRF-safe)."""
     if task.input_image_key:
         try:
             data = await ctx.store.get_bytes(task.input_image_key)
         except ObjectNotFound:
             raise InputImageError("image_urls[0]: the uploaded image is no longer stored") from None
-    elif task.request.get("image_urls"):
-        url = task.request["image_urls"][0]
+    elif task.request.image_url is not None:
         try:
-            data = await fetch_image_bytes(url, policy=ctx.policy, resolver=ctx.resolver)
+            data = await fetch_image_bytes(
+                task.request.image_url, policy=ctx.policy, resolver=ctx.resolver
+            )
         except FetchFailed as exc:
             raise InputImageError(str(exc)) from None
     else:
         return None
+    width, height = task.request.frame_size
     try:
         return await asyncio.to_thread(_fit, data, width, height)
     except ImageRejected as exc:

@@ -16,12 +16,24 @@ import threading
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from opendance.engines.base import EngineError
 from opendance.errors import OpendanceError
 from opendance.logs import configure_logging
 from opendance.worker.control import RenderCancelled, RunControl
+from opendance.worker.messages import (
+    Cancel,
+    Done,
+    Failed,
+    FromChild,
+    LoadFailed,
+    Progress,
+    Ready,
+    Render,
+    Stop,
+    ToChild,
+)
 from opendance.worker.render import render_to_file
 
 if TYPE_CHECKING:
@@ -53,43 +65,50 @@ def child_main(settings: Settings, conn: Connection) -> None:
     try:
         engine = create_engine(settings)
     except OpendanceError as exc:
-        conn.send(("load_failed", str(exc)))
+        _send(conn, LoadFailed(str(exc)))
         return
     except Exception as exc:
         log.exception("loading the engine failed")
-        conn.send(("load_failed", f"loading the engine failed: {type(exc).__name__}: {exc}"))
+        _send(conn, LoadFailed(f"loading the engine failed: {type(exc).__name__}: {exc}"))
         return
-    conn.send(("ready", time.monotonic() - started))
+    _send(conn, Ready(time.monotonic() - started))
     while True:
         try:
-            message = conn.recv()
+            message: ToChild = conn.recv()
         except (EOFError, OSError):
             return  # the worker is gone
-        if message[0] == "stop":
-            return
-        if message[0] == "render":
-            _render(engine, message[1], Path(message[2]), conn)
+        match message:
+            case Render(spec, out_path):
+                _render(engine, spec, Path(out_path), conn)
+            case Stop():
+                return
+            case Cancel():
+                pass  # nothing is rendering: a cancel that crossed the render's end
+
+
+def _send(conn: Connection, message: FromChild) -> None:
+    conn.send(message)
 
 
 def _render(engine: Engine, spec: GenerationSpec, out_path: Path, conn: Connection) -> None:
     control = RunControl()
-    outcome: list[tuple[Any, ...]] = []
+    outcome: list[FromChild] = []
 
     def run() -> None:
         try:
             rendered = render_to_file(engine, spec, out_path, control)
-            outcome.append(("done", rendered.poster))
+            outcome.append(Done(rendered.poster))
         except RenderCancelled as exc:
-            outcome.append(("failed", "cancelled", str(exc)))
+            outcome.append(Failed("cancelled", str(exc)))
         except EngineError as exc:
-            outcome.append(("failed", "engine", str(exc)))
+            outcome.append(Failed("engine", str(exc)))
         except Exception as exc:
             if _is_out_of_memory(exc):
                 log.warning("out of memory: %s", exc)
-                outcome.append(("failed", "engine", OOM_MESSAGE))
+                outcome.append(Failed("engine", OOM_MESSAGE))
             else:
                 log.exception("render failed")
-                outcome.append(("failed", "internal", INTERNAL_MESSAGE))
+                outcome.append(Failed("internal", INTERNAL_MESSAGE))
         finally:
             _free_memory()
 
@@ -99,18 +118,21 @@ def _render(engine: Engine, spec: GenerationSpec, out_path: Path, conn: Connecti
     while thread.is_alive():
         if conn.poll(0.1):
             try:
-                message = conn.recv()
+                message: ToChild = conn.recv()
             except (EOFError, OSError):
                 control.cancel("the worker is gone")
                 thread.join()
                 return
-            if message[0] in ("cancel", "stop"):
-                control.cancel("cancelled by the worker")
+            match message:
+                case Cancel() | Stop():
+                    control.cancel("cancelled by the worker")
+                case Render():
+                    log.error("a render was asked for while one is under way; ignored")
         if control.progress != sent:
             sent = control.progress
-            conn.send(("progress", sent / 100))
+            _send(conn, Progress(sent / 100))
     thread.join()
-    conn.send(outcome[0])
+    _send(conn, outcome[0])
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:

@@ -11,7 +11,6 @@ and refund) a task whose lease expired.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import secrets
@@ -23,15 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from opendance.db import tasks as task_rows
-from opendance.db import workers as worker_rows
-from opendance.db.tasks import Lease, TaskRecord
-from opendance.db.wakeups import TaskListener
-from opendance.domain.spec import GenerationSpec
+from opendance.domain.task_view import ClaimedTask, Lease
 from opendance.engines.base import Engine, EngineError
-from opendance.services.billing import fail_and_refund, fail_expired_and_refund
+from opendance.services import tasks, worker_registry
 from opendance.services.context import AppContext
-from opendance.services.webhook_dispatch import enqueue_terminal_event
+from opendance.services.tasks import LeaseStatus, forget_objects
 from opendance.worker.control import RenderCancelled, RunControl
 from opendance.worker.host import EngineHost, HostConfigError, as_host
 from opendance.worker.inputs import InputImageError, load_first_frame
@@ -69,8 +64,10 @@ class Worker:
             )
         self.stopping = asyncio.Event()  # finish the tasks in hand, claim no more
         self.aborting = asyncio.Event()  # hand the tasks in hand back now
-        # the tasks in hand, in the order they were claimed, with their controls
-        self.in_hand: dict[str, RunControl] = {}
+        # the tasks in hand, in the order they were claimed, with their controls; keyed by
+        # (task, lease token): a slot that stalled past its lease may still wind down a task
+        # that was given out again, and only its own entry is its to remove
+        self.in_hand: dict[tuple[str, int], RunControl] = {}
         self.completed = 0
         self._claims = 0  # claims made or being made, counted against max_tasks
         self._reloads = 0  # engine (re)loads under way
@@ -79,7 +76,7 @@ class Worker:
         self._last_reap = 0.0
         # set by a NOTIFY (PostgreSQL) when a task is queued: idle slots claim at once
         self._wake = asyncio.Event()
-        self._listener = TaskListener(ctx.db, self._wake.set, enabled=ctx.settings.queue_notify)
+        self._listener = tasks.queued_listener(ctx, self._wake.set)
         # Scratch space next to the object store: finished videos move into the store with an
         # atomic rename, and a killed worker's leftovers are found and swept by the next one.
         self._workdir = scratch_dir(ctx.settings.data_dir)
@@ -99,19 +96,14 @@ class Worker:
         """Work until ``stop()`` (or ``max_tasks`` tasks claimed and done), with up to
         ``concurrency`` tasks at once: one claim/render loop per slot, sharing this process's
         connection pool, wake-ups and engine host."""
-        async with self.ctx.db.write() as conn:
-            await worker_rows.register_worker(
-                conn,
-                id=self.id,
-                hostname=socket.gethostname(),
-                pid=os.getpid(),
-                engine=self.host.name,
-                model=self.host.model,
-                audio=self.host.capabilities.audio,
-                image_to_video=self.host.capabilities.image_to_video,
-                concurrency=self.concurrency,
-                state="loading",
-            )
+        await worker_registry.register(
+            self.ctx,
+            self.id,
+            engine=self.host.name,
+            model=self.host.model,
+            capabilities=self.host.capabilities,
+            concurrency=self.concurrency,
+        )
         # The row is kept fresh apart from the tasks: a model loads for minutes, and a silent
         # worker's row is eventually forgotten.
         reporting = asyncio.create_task(self._report_every())
@@ -141,8 +133,7 @@ class Worker:
             reporting.cancel()
             await self._listener.close()
             await asyncio.to_thread(self.host.close)
-            async with self.ctx.db.write() as conn:
-                await worker_rows.unregister_worker(conn, self.id)
+            await worker_registry.unregister(self.ctx, self.id)
             self._renders.shutdown(wait=False)
             shutil.rmtree(self._workdir, ignore_errors=True)
             log.info("worker %s stopped", self.id, extra=self._fields())
@@ -204,20 +195,22 @@ class Worker:
         for control in self.in_hand.values():
             control.cancel("the worker is shutting down")
 
-    async def _claim(self) -> TaskRecord | None:
-        async with self.ctx.db.write() as conn:
-            return await task_rows.claim_next(
-                conn,
-                owner=self.id,
-                lease_seconds=self.settings.lease_seconds,
-                capabilities=self.host.capabilities,
-                engine=self.host.name,
-                model=self.host.model,
-            )
+    async def _claim(self) -> ClaimedTask | None:
+        return await tasks.claim(
+            self.ctx,
+            worker_id=self.id,
+            capabilities=self.host.capabilities,
+            engine=self.host.name,
+            model=self.host.model,
+            # a task a slot of ours still winds down (its lease lost while this process
+            # stalled) is not ours to run twice at once
+            exclude={task_id for task_id, _ in self.in_hand},
+        )
 
-    async def _process(self, task: TaskRecord) -> None:
-        lease = Lease(task.id, task.lease_token, self.id)
-        control = self.in_hand[task.id] = RunControl()
+    async def _process(self, task: ClaimedTask) -> None:
+        lease = task.lease
+        held = (task.id, lease.token)
+        control = self.in_hand[held] = RunControl()
         if self.aborting.is_set():
             control.cancel("the worker is shutting down")
         log.info(
@@ -236,33 +229,23 @@ class Worker:
                 await self._hand_back(lease, control)
                 return
             except (InputImageError, EngineError) as exc:
-                await self._fail(task, lease, str(exc))
+                await self._fail(task, str(exc))
                 return
             except Exception:
                 log.exception("task %s: render failed", task.id, extra=self._fields(task.id))
-                await self._fail(task, lease, GENERIC_FAILURE)
+                await self._fail(task, GENERIC_FAILURE)
                 return
-            await self._finish(task, lease, rendered)
+            await self._finish(task, rendered)
         finally:
             heartbeat.cancel()
-            del self.in_hand[task.id]
+            del self.in_hand[held]
             out_path.unlink(missing_ok=True)
             await self._try_report()
 
-    async def _render(self, task: TaskRecord, control: RunControl, out_path: Path) -> RenderedVideo:
-        request = task.request
-        spec = GenerationSpec(
-            prompt=request["prompt"],
-            aspect_ratio=request["aspect_ratio"],
-            resolution=request["resolution"],
-            duration=int(request["duration"]),
-            generate_audio=bool(request["generate_audio"]),
-            fixed_lens=bool(request["fixed_lens"]),
-            seed=task.seed,
-        )
-        first_frame = await load_first_frame(self.ctx, task, spec.width, spec.height)
-        if first_frame is not None:
-            spec = dataclasses.replace(spec, first_frame=first_frame)
+    async def _render(
+        self, task: ClaimedTask, control: RunControl, out_path: Path
+    ) -> RenderedVideo:
+        spec = task.request.to_spec(await load_first_frame(self.ctx, task))
         control.report(0.0)
         loop = asyncio.get_running_loop()
         assert self._renders is not None, "renders run within run()"
@@ -275,11 +258,11 @@ class Worker:
             control.cancel("the worker is stopping")
             raise
 
-    async def _finish(self, task: TaskRecord, lease: Lease, rendered: RenderedVideo) -> None:
+    async def _finish(self, task: ClaimedTask, rendered: RenderedVideo) -> None:
         # Keys carry the fencing token: a stalled worker that lost its lease can never
         # overwrite the video of the worker that finished the task.
-        video_key = f"videos/{task.id}-{lease.token}.mp4"
-        poster_key = f"posters/{task.id}-{lease.token}.jpg"
+        video_key = f"videos/{task.id}-{task.lease.token}.mp4"
+        poster_key = f"posters/{task.id}-{task.lease.token}.jpg"
         try:
             await self.ctx.store.put_file(video_key, rendered.video_path, "video/mp4")
             await self.ctx.store.put_bytes(poster_key, rendered.poster, "image/jpeg")
@@ -288,30 +271,21 @@ class Worker:
             # (refunded) rather than the worker, which goes on with the next task.
             log.exception("task %s: storing the video failed", task.id)
             await forget_objects(self.ctx, video_key, poster_key)
-            await self._fail(task, lease, STORAGE_FAILURE)
+            await self._fail(task, STORAGE_FAILURE)
             return
-        async with self.ctx.db.write() as conn:
-            done = await task_rows.complete(conn, lease, video_key=video_key, poster_key=poster_key)
-            if done:
-                await enqueue_terminal_event(self.ctx, conn, task.id)
-        if done:
+        if await tasks.complete(self.ctx, task, video_key=video_key, poster_key=poster_key):
             log.info("task %s succeeded", task.id, extra=self._fields(task.id))
             self.on_terminal()
-            await self._drop_input(task)
             return
         log.warning(
-            "task %s: lease lost before completion; result discarded",
+            "task %s: lease lost (or the task cancelled) before completion; result discarded",
             task.id,
             extra=self._fields(task.id),
         )
         await forget_objects(self.ctx, video_key, poster_key)
 
-    async def _fail(self, task: TaskRecord, lease: Lease, message: str) -> None:
-        async with self.ctx.db.write() as conn:
-            failed = await fail_and_refund(conn, task, message, lease=lease)
-            if failed:
-                await enqueue_terminal_event(self.ctx, conn, task.id)
-        if failed:
+    async def _fail(self, task: ClaimedTask, message: str) -> None:
+        if await tasks.fail(self.ctx, task, message):
             log.info(
                 "task %s failed: %s",
                 task.id,
@@ -319,12 +293,10 @@ class Worker:
                 extra={**self._fields(task.id), "error": message},
             )
             self.on_terminal()
-            await self._drop_input(task)
 
     async def _hand_back(self, lease: Lease, control: RunControl) -> None:
         if self.aborting.is_set():
-            async with self.ctx.db.write() as conn:
-                released = await task_rows.release(conn, lease)
+            released = await tasks.hand_back(self.ctx, lease)
             log.info(
                 "task %s handed back to the queue (%s)",
                 lease.task_id,
@@ -339,10 +311,6 @@ class Worker:
                 extra=self._fields(lease.task_id),
             )
 
-    async def _drop_input(self, task: TaskRecord) -> None:
-        if task.input_image_key:
-            await forget_objects(self.ctx, task.input_image_key)
-
     async def _heartbeat(self, lease: Lease, control: RunControl) -> None:
         """Renew the lease until cancelled. A failed write (database busy) is retried on the
         next beat; the render is stopped only when the lease is certainly gone: another worker
@@ -351,13 +319,7 @@ class Worker:
         while True:
             await asyncio.sleep(self.settings.heartbeat_seconds)
             try:
-                async with self.ctx.db.write() as conn:
-                    held = await task_rows.heartbeat(
-                        conn,
-                        lease,
-                        lease_seconds=self.settings.lease_seconds,
-                        progress=control.progress,
-                    )
+                status = await tasks.report_progress(self.ctx, lease, control.progress)
             except Exception:
                 log.warning(
                     "task %s: heartbeat failed; retrying",
@@ -367,10 +329,13 @@ class Worker:
                 )
                 if time.monotonic() - renewed < self.settings.lease_seconds:
                     continue
-                held = False
+                status = LeaseStatus.LOST
             else:
                 renewed = time.monotonic()
-            if not held:
+            if status is LeaseStatus.CANCELLED:
+                control.cancel("the task was cancelled by its owner")
+                return
+            if status is LeaseStatus.LOST:
                 control.cancel("the lease was lost; another worker owns the task now")
                 return
 
@@ -383,17 +348,16 @@ class Worker:
         )
 
     async def _report(self) -> None:
-        async with self.ctx.db.write() as conn:
-            await worker_rows.worker_seen(
-                conn, self.id, state=self.state, in_hand=list(self.in_hand)
-            )
+        await worker_registry.report(
+            self.ctx, self.id, state=self.state, in_hand=[task_id for task_id, _ in self.in_hand]
+        )
 
     async def _reap_if_due(self) -> None:
         now = time.monotonic()
         if now - self._last_reap < self.settings.lease_seconds / 2:
             return
         self._last_reap = now
-        await reap_expired_leases(self.ctx)
+        await tasks.reap_expired(self.ctx)
 
 
 def scratch_dir(data_dir: Path) -> Path:
@@ -418,54 +382,6 @@ def _process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-async def reap_expired_leases(ctx: AppContext) -> int:
-    """Requeue tasks whose worker vanished; fail (and refund) those that used up their attempts.
-    Safe with many reapers: every move is conditional on the lease still being the expired one."""
-    async with ctx.db.write() as conn:
-        # a dead worker's row lingers only long enough to be seen in diagnostics
-        await worker_rows.forget_silent_workers(
-            conn, silent_for=10 * ctx.settings.worker_seen_seconds
-        )
-        expired = await task_rows.expired_leases(conn)
-    moved = 0
-    dropped_inputs: list[str] = []
-    for task in expired:
-        async with ctx.db.write() as conn:
-            if task.attempts >= ctx.settings.max_attempts:
-                message = (
-                    f"the task was interrupted {task.attempts} times (worker crash or "
-                    "timeout); credits refunded"
-                )
-                ok = await fail_expired_and_refund(conn, task, message)
-                if ok:
-                    await enqueue_terminal_event(ctx, conn, task.id)
-                if ok and task.input_image_key:
-                    dropped_inputs.append(task.input_image_key)
-            else:
-                ok = await task_rows.requeue_expired(conn, task)
-        if ok:
-            moved += 1
-            outcome = "failed" if task.attempts >= ctx.settings.max_attempts else "requeued"
-            log.warning(
-                "task %s: lease of %s expired; %s",
-                task.id,
-                task.lease_owner,
-                outcome,
-                extra={"task_id": task.id, "lease_owner": task.lease_owner, "outcome": outcome},
-            )
-    await forget_objects(ctx, *dropped_inputs)
-    return moved
-
-
-async def forget_objects(ctx: AppContext, *keys: str) -> None:
-    """Delete objects nobody will read again; a store that fails here only leaves litter."""
-    for key in keys:
-        try:
-            await ctx.store.delete(key)
-        except Exception:
-            log.warning("could not delete %s from the object store", key, exc_info=True)
 
 
 async def _wait_any(seconds: float, *events: asyncio.Event) -> None:

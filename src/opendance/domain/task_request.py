@@ -1,0 +1,98 @@
+"""What a client asked for, normalised: the one typed request every door writes and every
+worker, status view, dashboard and webhook reads.
+
+It is stored as JSON (the ``tasks.request`` column) in the shape the Seedance dialect echoes
+in ``/v1/status``: the duration as a string, the first-frame image as ``image_urls``. An inline
+``data:`` image is not stored in the request (its bytes go to the object store); a short
+stand-in (``data:image/png;base64,<N bytes>``) names it instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from opendance.domain import presets
+from opendance.domain.spec import GenerationSpec
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    prompt: str
+    aspect_ratio: str
+    resolution: str
+    duration: int
+    generate_audio: bool
+    fixed_lens: bool
+    seed: int
+    image_url: str | None = None
+    """The first frame: an http(s) URL the worker fetches, or the stand-in of an inline image
+    stored with the task."""
+    callback_url: str | None = None
+
+    @property
+    def needs_audio(self) -> bool:
+        return self.generate_audio
+
+    @property
+    def needs_image(self) -> bool:
+        return self.image_url is not None
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        return presets.frame_size(self.aspect_ratio, self.resolution)
+
+    def to_spec(self, first_frame: npt.NDArray[np.uint8] | None = None) -> GenerationSpec:
+        """What the engine is asked to make (``first_frame`` already fitted to the frame)."""
+        return GenerationSpec(
+            prompt=self.prompt,
+            aspect_ratio=self.aspect_ratio,
+            resolution=self.resolution,
+            duration=self.duration,
+            generate_audio=self.generate_audio,
+            fixed_lens=self.fixed_lens,
+            seed=self.seed,
+            first_frame=first_frame,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form, which is also the ``request`` of the Seedance status body: its key
+        order and types are part of the contract (tests/api/test_pinned_bodies.py)."""
+        echoed: dict[str, Any] = {
+            "prompt": self.prompt,
+            "aspect_ratio": self.aspect_ratio,
+            "resolution": self.resolution,
+            "duration": str(self.duration),
+            "generate_audio": self.generate_audio,
+            "fixed_lens": self.fixed_lens,
+            "image_urls": [] if self.image_url is None else [self.image_url],
+            "seed": self.seed,
+        }
+        if self.callback_url:
+            echoed["callback_url"] = self.callback_url
+        return echoed
+
+    @classmethod
+    def from_json(cls, stored: Mapping[str, Any]) -> TaskRequest:
+        images = stored.get("image_urls") or ()
+        return cls(
+            prompt=str(stored["prompt"]),
+            aspect_ratio=str(stored["aspect_ratio"]),
+            resolution=str(stored["resolution"]),
+            duration=int(stored["duration"]),
+            generate_audio=bool(stored["generate_audio"]),
+            fixed_lens=bool(stored["fixed_lens"]),
+            seed=int(stored["seed"]),
+            image_url=str(images[0]) if images else None,
+            callback_url=stored.get("callback_url") or None,
+        )
+
+
+def inline_image_stand_in(mime: str, size: int) -> str:
+    """What an inline image is echoed as: status polls would otherwise carry megabytes."""
+    return f"data:{mime};base64,<{size} bytes>"
