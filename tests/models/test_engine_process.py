@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from opendance.domain.task_states import TaskState
+from opendance.services import tasks
+from opendance.services.context import AppContext
 from opendance.settings import Settings
 from opendance.worker.host import CRASH_MESSAGE, EngineLoadFailed, ProcessHost
 from tests.models.tasks import assert_contract_video, run_task, status_of
@@ -99,3 +102,38 @@ def test_sigterm_to_the_worker_process_group_drains_the_model_task(
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGKILL)
         api.stop()
+
+
+def test_a_cancelled_model_task_stops_in_its_child_and_the_child_serves_on(
+    ltx2_server: LiveServer, tmp_path: Path
+) -> None:
+    key = ltx2_server.create_account("cancel", 100)
+    assert ltx2_server.worker is not None
+    host = ltx2_server.worker.host
+    assert isinstance(host, ProcessHost)
+    with ltx2_server.client(key) as client:
+        body = {"prompt": "unwanted", "resolution": "480p", "duration": 12}
+        task_id = client.post("/v1/generate", json=body).json()["data"]["task_id"]
+    _wait_for_claim(ltx2_server, key, task_id)
+
+    async def cancel(ctx: AppContext) -> TaskState:
+        owner = await ctx.reads.key_owner(key)
+        assert owner is not None
+        return (await tasks.cancel(ctx, owner.account_id, task_id)).status
+
+    assert ltx2_server.call(cancel) is TaskState.CANCELLED
+    data = status_of(ltx2_server, key, task_id)
+    assert data["status"] == "FAILED" and data["error_message"] == tasks.CANCELLED_MESSAGE
+    assert data["consumed_credits"] == 0 and data["response"] == []
+    assert ltx2_server.call(lambda c: balance(c, "cancel")) == 100
+    deadline = time.monotonic() + 60  # the child stops at its next step, the slot frees up
+    while ltx2_server.worker.in_hand:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    # the same child process makes the next video: a cancel does not cost a model reload
+    _, _, probe, _ = run_task(
+        ltx2_server, key, tmp_path, prompt="wanted", resolution="480p", duration=4
+    )
+    assert_contract_video(probe, aspect="1:1", duration=4, audio=False)
+    assert host.starts == 1
+    assert ltx2_server.call(ledger_consistent)
