@@ -80,6 +80,8 @@ class RequestContextMiddleware:
 def _log_access(
     scope: Scope, status: int, elapsed: float, request_id: str, *, fields: bool
 ) -> None:
+    # The path is decoded and may hold anything a client sent (%0a, %1b): the text format
+    # escapes non-printables (logs.TextFormatter), the JSON format encodes them.
     client, method, path = _client(scope), scope["method"], scope["path"]
     extra = (
         {
