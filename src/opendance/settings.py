@@ -3,6 +3,7 @@ passed in; nothing reads the environment at import time."""
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Literal
 
@@ -37,6 +38,11 @@ class Settings(BaseSettings):
     allow_private_urls: bool = Field(
         default=False,
         description="Let image_urls and callback_url reach private/loopback addresses (dev only).",
+    )
+    blocked_networks: str = Field(
+        default="",
+        description="More ranges image_urls and callback_url may never reach, beyond the "
+        "built-in block list: comma-separated CIDR networks (e.g. a routable corporate range).",
     )
     rate_limit_per_minute: int = Field(
         default=1200, ge=0, description="Requests per API key per minute; 0 turns it off."
@@ -232,6 +238,13 @@ class Settings(BaseSettings):
         # OPENDANCE_METRICS_TOKEN= (empty) must not become a token that "Bearer " matches
         return value or None
 
+    @field_validator("blocked_networks")
+    @classmethod
+    def _valid_networks(cls, value: str) -> str:
+        from opendance.net.addresses import parse_networks
+
+        return ", ".join(str(net) for net in parse_networks(value))
+
     @field_validator("public_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str | None) -> str | None:
@@ -268,6 +281,13 @@ class Settings(BaseSettings):
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
+
+    @property
+    def extra_blocked(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """The operator's ``blocked_networks``, parsed (validated when the settings were made)."""
+        from opendance.net.addresses import parse_networks
+
+        return parse_networks(self.blocked_networks)
 
     @property
     def objects_dir(self) -> Path:
