@@ -193,6 +193,12 @@ class Settings(BaseSettings):
         default=None,
         description="A public bucket or CDN: unsigned {base}/{prefix}/{key} URLs, never expiring.",
     )
+    hsts_seconds: int = Field(
+        default=31536000,
+        ge=0,
+        description="Strict-Transport-Security max-age sent on every answer when public_url "
+        "is https (a year, as browsers' preload lists ask); 0 sends none.",
+    )
     log_level: str = "info"
     # Observability: GET /metrics and the log format.
     log_format: str = Field(
