@@ -20,6 +20,7 @@ Every error a client can see is an ``ApiError`` subclass that carries its stable
     │   ├── NotFound                  404 NOT_FOUND
     │   │   └── TaskNotFound          404 TASK_NOT_FOUND
     │   ├── MethodNotAllowed          405 METHOD_NOT_ALLOWED
+    │   ├── RequestTimeout            408 REQUEST_TIMEOUT
     │   ├── PayloadTooLarge           413 PAYLOAD_TOO_LARGE
     │   ├── RateLimited               429 RATE_LIMITED
     │   ├── InternalError             500 INTERNAL_ERROR
@@ -130,6 +131,11 @@ class TaskNotFound(NotFound):
 class MethodNotAllowed(ApiError):
     code, status = "METHOD_NOT_ALLOWED", 405
     default_message = "method not allowed"
+
+
+class RequestTimeout(ApiError):
+    code, status = "REQUEST_TIMEOUT", 408
+    default_message = "the request body was not received in time"
 
 
 class PayloadTooLarge(ApiError):

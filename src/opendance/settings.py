@@ -130,6 +130,18 @@ class Settings(BaseSettings):
     )
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    body_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A request body must arrive whole within this time after its headers, "
+        "or the answer is 408 REQUEST_TIMEOUT and the connection is closed.",
+    )
+    limit_concurrency: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections one API process serves; over it, new requests get a "
+        "plain 503 from the HTTP server at once.",
+    )
     # The dashboard and playground (/dashboard, /playground).
     session_hours: float = Field(
         default=168.0, gt=0, description="How long a dashboard sign-in lasts (7 days)."

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from opendance import errors
+from opendance.api.body_deadline import BodyDeadlineMiddleware
 from opendance.api.envelope import error_headers, failure
 from opendance.api.middleware import RequestContextMiddleware
 from opendance.api.ratelimit import RateLimiter
@@ -37,7 +38,8 @@ def create_app(ctx: AppContext) -> Starlette:
                 RequestContextMiddleware,
                 metrics=http_metrics,
                 headers=_security_headers(ctx.settings),
-            )
+            ),
+            Middleware(BodyDeadlineMiddleware, seconds=ctx.settings.body_timeout_seconds),
         ],
         exception_handlers={errors.ApiError: _api_error, HTTPException: _http_error},
     )
