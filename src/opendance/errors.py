@@ -147,10 +147,10 @@ class RateLimited(ApiError):
     code, status = "RATE_LIMITED", 429
     default_message = "too many requests for this API key; retry after the Retry-After delay"
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
         self.retry_after = retry_after
         super().__init__(
-            f"too many requests for this API key; retry in {retry_after} s (Retry-After)"
+            message or f"too many requests for this API key; retry in {retry_after} s (Retry-After)"
         )
 
 

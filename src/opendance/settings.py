@@ -47,6 +47,18 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         default=1200, ge=0, description="Requests per API key per minute; 0 turns it off."
     )
+    account_rate_limit_per_minute: int = Field(
+        default=2400,
+        ge=0,
+        description="Requests per account per minute, all its API keys together (two keys' "
+        "worth: one runaway key cannot use up its account); 0 turns it off.",
+    )
+    auth_failures_per_minute: int = Field(
+        default=60,
+        ge=0,
+        description="Failed API authentications per client address (IPv6: per /64) per "
+        "minute; beyond them the address is refused before any key lookup. 0 turns it off.",
+    )
     engine: str = Field(default="preview", description="preview, ltx2, wan or upstream.")
     # --- model engines (ltx2, wan): local diffusers directories, never a hub download ---
     model_path: Path | None = Field(

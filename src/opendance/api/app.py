@@ -18,7 +18,7 @@ from opendance import errors
 from opendance.api.body_deadline import BodyDeadlineMiddleware
 from opendance.api.envelope import error_headers, failure
 from opendance.api.middleware import RequestContextMiddleware
-from opendance.api.ratelimit import RateLimiter
+from opendance.api.ratelimit import ApiRateLimits
 from opendance.api.routes import routes
 from opendance.metrics.http import HttpMetrics
 from opendance.services.context import AppContext
@@ -45,7 +45,7 @@ def create_app(ctx: AppContext) -> Starlette:
     )
     app.state.ctx = ctx
     app.state.http_metrics = http_metrics
-    app.state.rate_limiter = RateLimiter(ctx.settings.rate_limit_per_minute)
+    app.state.rate_limiter = ApiRateLimits(ctx.settings)
     app.state.signin_limiter = SignInLimiter(ctx.settings.signin_attempts_per_15_minutes)
     return app
 
