@@ -230,8 +230,14 @@ class Settings(BaseSettings):
     )
     metrics_token: str | None = Field(
         default=None,
-        description="When set, GET /metrics needs 'Authorization: Bearer <token>'; "
-        "unset, /metrics is open.",
+        description="GET /metrics needs 'Authorization: Bearer <token>'; unset, /metrics is "
+        "open when the server listens on loopback only (host), and closed otherwise.",
+    )
+    metrics_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a scrape's fleet figures (whole-table scans) are reused by the "
+        "next scrapes of this process; 0 reads them at every scrape.",
     )
 
     @field_validator("s3_public_base_url")

@@ -20,6 +20,7 @@ from opendance.api.envelope import error_headers, failure
 from opendance.api.middleware import RequestContextMiddleware
 from opendance.api.ratelimit import ApiRateLimits
 from opendance.api.routes import routes
+from opendance.metrics.cache import FleetCache
 from opendance.metrics.http import HttpMetrics
 from opendance.services.context import AppContext
 from opendance.settings import Settings
@@ -45,6 +46,7 @@ def create_app(ctx: AppContext) -> Starlette:
     )
     app.state.ctx = ctx
     app.state.http_metrics = http_metrics
+    app.state.fleet_cache = FleetCache(ctx.settings.metrics_cache_seconds)
     app.state.rate_limiter = ApiRateLimits(ctx.settings)
     app.state.signin_limiter = SignInLimiter(ctx.settings.signin_attempts_per_15_minutes)
     return app
