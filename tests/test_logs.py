@@ -11,11 +11,15 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
 from opendance import logs
+from tests.conftest import make_settings
+from tests.support.live import LiveServer
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
@@ -133,3 +137,27 @@ def test_text_stays_the_default_line_format() -> None:
 def test_an_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="text or json"):
         logs.configure_logging("info", "yaml")
+
+
+@pytest.mark.parametrize("smuggled", ["%0a", "%0d%0a", "%00", "%1b[2J"])
+def test_a_request_path_cannot_forge_a_text_log_line(tmp_path: Path, smuggled: str) -> None:
+    """The access line shows the decoded path; a newline (or a NUL, or a terminal escape)
+    in it must come out escaped, not as a second line that looks like the server's own."""
+    forged = "2099-01-01 00:00:00,000 INFO    opendance.access: 10.0.0.1 forged"
+    live = LiveServer(make_settings(tmp_path), with_worker=False).start()
+    try:
+        with _configured("text") as stream, live.client() as client:
+            logging.getLogger().setLevel("INFO")
+            client.get(f"/healthz{smuggled}{quote(forged)}")
+            client.get("/healthz")  # a line after it: the request above is logged by then
+        lines = stream.getvalue().splitlines()
+    finally:
+        live.stop()
+    access = [line for line in lines if " opendance.access: " in line]
+    assert len(access) == 2, lines
+    line_start = re.compile(r"^\d{4}-\d{2}-\d{2} [\d:,]+ INFO    opendance\.access: ")
+    assert all(line_start.match(line) for line in access)
+    assert not any(line.startswith("2099-") for line in lines)
+    assert all(x.isprintable() for x in lines)
+    escaped = {"%0a": "\\n", "%0d%0a": "\\r\\n", "%00": "\\x00", "%1b[2J": "\\x1b[2J"}[smuggled]
+    assert f"/healthz{escaped}2099-01-01" in access[0]

@@ -40,9 +40,9 @@ async def open_context(
         raise
     if policy is None:
         policy = (
-            AddressPolicy.allow_all_private()
+            AddressPolicy.allow_all_private(also_block=settings.extra_blocked)
             if settings.allow_private_urls
-            else AddressPolicy.default()
+            else AddressPolicy.default(also_block=settings.extra_blocked)
         )
     return AppContext(
         settings=settings,

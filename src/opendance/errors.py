@@ -20,6 +20,7 @@ Every error a client can see is an ``ApiError`` subclass that carries its stable
     │   ├── NotFound                  404 NOT_FOUND
     │   │   └── TaskNotFound          404 TASK_NOT_FOUND
     │   ├── MethodNotAllowed          405 METHOD_NOT_ALLOWED
+    │   ├── RequestTimeout            408 REQUEST_TIMEOUT
     │   ├── TaskNotCancellable        409 TASK_NOT_CANCELLABLE
     │   ├── PayloadTooLarge           413 PAYLOAD_TOO_LARGE
     │   ├── RateLimited               429 RATE_LIMITED
@@ -133,6 +134,11 @@ class MethodNotAllowed(ApiError):
     default_message = "method not allowed"
 
 
+class RequestTimeout(ApiError):
+    code, status = "REQUEST_TIMEOUT", 408
+    default_message = "the request body was not received in time"
+
+
 class TaskNotCancellable(ApiError):
     code, status = "TASK_NOT_CANCELLABLE", 409
     default_message = (
@@ -149,10 +155,10 @@ class RateLimited(ApiError):
     code, status = "RATE_LIMITED", 429
     default_message = "too many requests for this API key; retry after the Retry-After delay"
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
         self.retry_after = retry_after
         super().__init__(
-            f"too many requests for this API key; retry in {retry_after} s (Retry-After)"
+            message or f"too many requests for this API key; retry in {retry_after} s (Retry-After)"
         )
 
 

@@ -37,6 +37,33 @@ _RECORD_ATTRIBUTES: Final = frozenset(logging.LogRecord("", 0, "", 0, "", None, 
 }
 
 
+class TextFormatter(logging.Formatter):
+    """One readable line per record, whatever the message carries.
+
+    Messages quote what clients sent (the request path of the access line, host names, URLs);
+    a newline there would start a line that looks like the server's own, and a NUL or a
+    terminal escape would corrupt or rewrite what an operator's terminal shows. Non-printable
+    characters are written as Python escapes (``\\n``, ``\\x1b``). A traceback still follows on
+    lines of its own: it is added after the message and comes from the server, not a client.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+
+def printable(text: str) -> str:
+    """``text`` with every non-printable character escaped; the same string when there is
+    none (the common case costs one ``isprintable`` scan)."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escape(char) for char in text)
+
+
+def _escape(char: str) -> str:
+    # repr's spelling (\n, \t, \x00, \u2028), without its quotes
+    return repr(char)[1:-1]
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record, on one line."""
 
@@ -70,7 +97,7 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     if log_format not in LOG_FORMATS:
         raise ValueError(f"log format must be text or json, not {log_format!r}")
     handler = logging.StreamHandler(sys.stderr)
-    formatter = JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    formatter = JsonFormatter() if log_format == "json" else TextFormatter(TEXT_FORMAT)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in root.handlers[:]:

@@ -3,6 +3,7 @@ passed in; nothing reads the environment at import time."""
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Literal
 
@@ -38,8 +39,25 @@ class Settings(BaseSettings):
         default=False,
         description="Let image_urls and callback_url reach private/loopback addresses (dev only).",
     )
+    blocked_networks: str = Field(
+        default="",
+        description="More ranges image_urls and callback_url may never reach, beyond the "
+        "built-in block list: comma-separated CIDR networks (e.g. a routable corporate range).",
+    )
     rate_limit_per_minute: int = Field(
         default=1200, ge=0, description="Requests per API key per minute; 0 turns it off."
+    )
+    account_rate_limit_per_minute: int = Field(
+        default=2400,
+        ge=0,
+        description="Requests per account per minute, all its API keys together (two keys' "
+        "worth: one runaway key cannot use up its account); 0 turns it off.",
+    )
+    auth_failures_per_minute: int = Field(
+        default=60,
+        ge=0,
+        description="Failed API authentications per client address (IPv6: per /64) per "
+        "minute; beyond them the address is refused before any key lookup. 0 turns it off.",
     )
     engine: str = Field(default="preview", description="preview, ltx2, wan or upstream.")
     # --- model engines (ltx2, wan): local diffusers directories, never a hub download ---
@@ -124,6 +142,18 @@ class Settings(BaseSettings):
     )
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    body_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A request body must arrive whole within this time after its headers, "
+        "or the answer is 408 REQUEST_TIMEOUT and the connection is closed.",
+    )
+    limit_concurrency: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections one API process serves; over it, new requests get a "
+        "plain 503 from the HTTP server at once.",
+    )
     # The dashboard and playground (/dashboard, /playground).
     session_hours: float = Field(
         default=168.0, gt=0, description="How long a dashboard sign-in lasts (7 days)."
@@ -187,6 +217,12 @@ class Settings(BaseSettings):
         default=None,
         description="A public bucket or CDN: unsigned {base}/{prefix}/{key} URLs, never expiring.",
     )
+    hsts_seconds: int = Field(
+        default=31536000,
+        ge=0,
+        description="Strict-Transport-Security max-age sent on every answer when public_url "
+        "is https (a year, as browsers' preload lists ask); 0 sends none.",
+    )
     log_level: str = "info"
     # Observability: GET /metrics and the log format.
     log_format: str = Field(
@@ -194,8 +230,14 @@ class Settings(BaseSettings):
     )
     metrics_token: str | None = Field(
         default=None,
-        description="When set, GET /metrics needs 'Authorization: Bearer <token>'; "
-        "unset, /metrics is open.",
+        description="GET /metrics needs 'Authorization: Bearer <token>'; unset, /metrics is "
+        "open when the server listens on loopback only (host), and closed otherwise.",
+    )
+    metrics_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a scrape's fleet figures (whole-table scans) are reused by the "
+        "next scrapes of this process; 0 reads them at every scrape.",
     )
 
     @field_validator("s3_public_base_url")
@@ -231,6 +273,13 @@ class Settings(BaseSettings):
     def _empty_token_is_none(cls, value: str | None) -> str | None:
         # OPENDANCE_METRICS_TOKEN= (empty) must not become a token that "Bearer " matches
         return value or None
+
+    @field_validator("blocked_networks")
+    @classmethod
+    def _valid_networks(cls, value: str) -> str:
+        from opendance.net.addresses import parse_networks
+
+        return ", ".join(str(net) for net in parse_networks(value))
 
     @field_validator("public_url")
     @classmethod
@@ -268,6 +317,13 @@ class Settings(BaseSettings):
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
+
+    @property
+    def extra_blocked(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """The operator's ``blocked_networks``, parsed (validated when the settings were made)."""
+        from opendance.net.addresses import parse_networks
+
+        return parse_networks(self.blocked_networks)
 
     @property
     def objects_dir(self) -> Path:

@@ -24,6 +24,7 @@ from opendance.db import deliveries as delivery_rows
 from opendance.net.addresses import AddressPolicy
 from opendance.services.context import AppContext
 from opendance.services.webhook_dispatch import Dispatcher
+from opendance.settings import Settings
 from opendance.worker.host import create_host
 from opendance.worker.runner import Worker
 from tests.api.test_generate_validation import assert_error
@@ -34,13 +35,23 @@ from tests.support.metrics import Scrape, scrape
 from tests.support.receivers import Receiver
 
 JUNK_IMAGE = "data:image/png;base64," + base64.b64encode(b"not an image" * 8).decode()
+# These tests read the fleet's figures right after changing them; the server's cache of those
+# figures (OPENDANCE_METRICS_CACHE_SECONDS, a few seconds by default) would show the previous
+# scrape. The cache itself is tested below with a cache that outlives the test.
+NO_CACHE: dict[str, object] = {"metrics_cache_seconds": 0}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """This module's ``server`` and ``api_only_server``: without the figures' cache."""
+    return make_settings(tmp_path, **NO_CACHE)
 
 
 @pytest.fixture
 def hooked(tmp_path: Path) -> Iterator[LiveServer]:
     """The API without a worker (tests run one when they want), webhooks to loopback
     receivers (127.0.0.1 plays a public address), one quick retry before giving up."""
-    settings = make_settings(tmp_path, webhook_retry_schedule="0.1s")
+    settings = make_settings(tmp_path, webhook_retry_schedule="0.1s", **NO_CACHE)
     live = LiveServer(
         settings, with_worker=False, policy=AddressPolicy.default(allow=["127.0.0.1/32"])
     ).start()
@@ -174,7 +185,7 @@ def test_live_workers_by_state_and_engine(server: LiveServer) -> None:
 def test_a_replica_that_did_no_work_shows_the_same_fleet_figures(
     hooked: LiveServer, tmp_path: Path
 ) -> None:
-    idle = LiveServer(make_settings(tmp_path), with_worker=False).start()  # the same database
+    idle = LiveServer(make_settings(tmp_path, **NO_CACHE), with_worker=False).start()  # same db
     try:
         key = hooked.create_account("busy", 100)
         with hooked.client(key) as client:
@@ -330,3 +341,80 @@ def test_openmetrics_when_the_scraper_asks_for_it(api_only_server: LiveServer) -
     assert response.text.endswith("# EOF\n")
     names = {family.name for family in openmetrics_families(response.text)}
     assert {"opendance_tasks", "opendance_credits_charged", "opendance_http_requests"} <= names
+
+
+def test_beyond_loopback_the_token_is_required_by_default(tmp_path: Path) -> None:
+    """A server bound to every interface (OPENDANCE_HOST / --host 0.0.0.0) without a token
+    keeps /metrics closed: the credits and the fleet are not for whoever reaches the port.
+    (This one listens on loopback all the same; what counts is what it was told to bind.)"""
+    closed = LiveServer(make_settings(tmp_path, host="0.0.0.0"), with_worker=False)  # noqa: S104
+    closed.start()
+    try:
+        with closed.client() as client:
+            refused = client.get("/metrics")
+            assert_error(refused, 401, "INVALID_METRICS_TOKEN")
+            assert "OPENDANCE_METRICS_TOKEN" in refused.json()["message"]
+            assert client.get("/healthz").status_code == 200
+    finally:
+        closed.stop()
+    guarded = make_settings(tmp_path / "b", host="0.0.0.0", metrics_token="t0ken")  # noqa: S104
+    live = LiveServer(guarded, with_worker=False).start()
+    try:
+        with live.client() as client:
+            assert_error(client.get("/metrics"), 401, "INVALID_METRICS_TOKEN")
+            assert scrape(client, Authorization="Bearer t0ken").value("opendance_scrape_error") == 0
+    finally:
+        live.stop()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.53", "::1", "localhost"])
+def test_on_loopback_only_metrics_stay_open_without_a_token(tmp_path: Path, host: str) -> None:
+    live = LiveServer(make_settings(tmp_path, host=host), with_worker=False).start()
+    try:
+        with live.client() as client:
+            assert scrape(client).value("opendance_scrape_error") == 0
+    finally:
+        live.stop()
+
+
+def test_the_fleet_figures_are_cached_between_scrapes(tmp_path: Path) -> None:
+    """Within the cache's lifetime a scrape does not touch the database: not even a missing
+    table shows, and a new task appears only once the figures are read again."""
+    live = LiveServer(make_settings(tmp_path, metrics_cache_seconds=600), with_worker=False)
+    live.start()
+
+    async def rename(ctx: AppContext, old: str, new: str) -> None:
+        async with ctx.db.write() as conn:
+            await conn.execute(text(f"ALTER TABLE {old} RENAME TO {new}"))
+
+    try:
+        key = live.create_account("cached", 100)
+        with live.client(key) as client:
+            first = scrape(client)
+            _submit(client)
+            live.call(lambda ctx: rename(ctx, "tasks", "tasks_elsewhere"))
+            try:
+                second = scrape(client)
+            finally:
+                live.call(lambda ctx: rename(ctx, "tasks_elsewhere", "tasks"))
+    finally:
+        live.stop()
+    assert first.value("opendance_tasks", state="queued") == 0
+    assert second.value("opendance_scrape_error") == 0
+    assert second.fleet() == first.fleet()
+    assert second.value("opendance_scrape_duration_seconds") < 0.01
+
+
+def test_a_fresh_read_after_the_cache_expires(tmp_path: Path) -> None:
+    live = LiveServer(make_settings(tmp_path, metrics_cache_seconds=0.3), with_worker=False)
+    live.start()
+    try:
+        key = live.create_account("expiring", 100)
+        with live.client(key) as client:
+            assert scrape(client).value("opendance_tasks", state="queued") == 0
+            _submit(client)
+            assert scrape(client).value("opendance_tasks", state="queued") == 0  # cached
+            time.sleep(0.4)
+            assert scrape(client).value("opendance_tasks", state="queued") == 1
+    finally:
+        live.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +122,24 @@ def test_built_images_and_proxy_match() -> None:
     api_command = services["api"]["command"]
     port = api_command[api_command.index("--port") + 1]
     assert f"http://api:{port}" in (DEPLOY / "nginx.conf").read_text()
+
+
+def test_the_proxy_sets_the_client_address_and_the_api_trusts_only_the_proxy_network() -> None:
+    """A client's own X-Forwarded-For must not reach the API: nginx replaces it with the
+    address it saw, and the API believes the header only from the compose network (where
+    nginx is), never from anyone ("*"), or every client could choose its address."""
+    lines = (DEPLOY / "nginx.conf").read_text().splitlines()
+    nginx = "\n".join(line.split("#", 1)[0] for line in lines)  # the directives, not comments
+    directives = re.findall(r"proxy_set_header\s+X-Forwarded-For\s+([^;]+);", nginx)
+    assert directives == ["$remote_addr"]
+    assert "$proxy_add_x_forwarded_for" not in nginx
+    compose = _compose()
+    trusted = str(compose["services"]["api"]["environment"]["FORWARDED_ALLOW_IPS"])
+    assert "*" not in trusted
+    subnets = {
+        ip_network(pool["subnet"]) for pool in compose["networks"]["default"]["ipam"]["config"]
+    }
+    assert {ip_network(entry.strip()) for entry in trusted.split(",")} == subnets
+    assert all(net.is_private for net in subnets)
+    # the nginx container (the only one publishing the API) is on that network
+    assert "networks" not in compose["services"]["lb"]

@@ -16,6 +16,7 @@ import uvicorn
 
 from opendance.api.app import create_app
 from opendance.bootstrap import open_context
+from opendance.cli.server import server_config
 from opendance.net.addresses import AddressPolicy
 from opendance.net.resolver import Resolver
 from opendance.services import admin
@@ -76,13 +77,9 @@ class LiveServer:
         try:
             self._loop = asyncio.get_running_loop()
             self.ctx = await open_context(self.settings, resolver=self.resolver, policy=self.policy)
-            config = uvicorn.Config(
-                create_app(self.ctx),
-                host="127.0.0.1",
-                port=self.settings.port,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
+            # the production configuration (connection cap included), on loopback
+            config = server_config(
+                create_app(self.ctx), self.settings, host="127.0.0.1", lifespan="off"
             )
             self._server = uvicorn.Server(config)
             worker_task = dispatch_task = None

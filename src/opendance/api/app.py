@@ -15,12 +15,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from opendance import errors
+from opendance.api.body_deadline import BodyDeadlineMiddleware
 from opendance.api.envelope import error_headers, failure
 from opendance.api.middleware import RequestContextMiddleware
-from opendance.api.ratelimit import RateLimiter
+from opendance.api.ratelimit import ApiRateLimits
 from opendance.api.routes import routes
+from opendance.metrics.cache import FleetCache
 from opendance.metrics.http import HttpMetrics
 from opendance.services.context import AppContext
+from opendance.settings import Settings
 from opendance.web.routes import web_routes
 from opendance.web.signin_limiter import SignInLimiter
 
@@ -31,14 +34,32 @@ def create_app(ctx: AppContext) -> Starlette:
     app = Starlette(
         # the API's routes first: the hot paths match before any page does
         routes=[*routes(), *web_routes()],
-        middleware=[Middleware(RequestContextMiddleware, metrics=http_metrics)],
+        middleware=[
+            Middleware(
+                RequestContextMiddleware,
+                metrics=http_metrics,
+                headers=_security_headers(ctx.settings),
+            ),
+            Middleware(BodyDeadlineMiddleware, seconds=ctx.settings.body_timeout_seconds),
+        ],
         exception_handlers={errors.ApiError: _api_error, HTTPException: _http_error},
     )
     app.state.ctx = ctx
     app.state.http_metrics = http_metrics
-    app.state.rate_limiter = RateLimiter(ctx.settings.rate_limit_per_minute)
+    app.state.fleet_cache = FleetCache(ctx.settings.metrics_cache_seconds)
+    app.state.rate_limiter = ApiRateLimits(ctx.settings)
     app.state.signin_limiter = SignInLimiter(ctx.settings.signin_attempts_per_15_minutes)
     return app
+
+
+def _security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
+    """Headers for every answer. HSTS when clients reach the server over https (the public
+    URL says so; TLS usually ends at a proxy in front): a browser that once saw it never
+    tries plain http again, so nobody on the path can strip TLS from a later visit. Browsers
+    ignore it on plain http answers, so sending it behind the proxy is harmless."""
+    if settings.resolved_public_url.startswith("https://") and settings.hsts_seconds > 0:
+        return [(b"strict-transport-security", f"max-age={settings.hsts_seconds}".encode())]
+    return []
 
 
 async def _api_error(_request: Request, exc: Exception) -> Response:

@@ -31,9 +31,16 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, metrics: HttpMetrics | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: HttpMetrics | None = None,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        # Sent on every answer, errors and pages included (Strict-Transport-Security).
+        self.headers = list(headers or [])
         # The access line's fields are for JSON lines only; building them costs as much as a
         # sixth of the line itself, so a text log does without. (Starlette builds middleware
         # at the first request, after the process configured its logging.)
@@ -57,6 +64,7 @@ class RequestContextMiddleware:
                 message["headers"] = [
                     *message.get("headers", []),
                     (REQUEST_ID_HEADER, request_id.encode("ascii")),
+                    *self.headers,
                 ]
             await send(message)
 
@@ -80,6 +88,8 @@ class RequestContextMiddleware:
 def _log_access(
     scope: Scope, status: int, elapsed: float, request_id: str, *, fields: bool
 ) -> None:
+    # The path is decoded and may hold anything a client sent (%0a, %1b): the text format
+    # escapes non-printables (logs.TextFormatter), the JSON format encodes them.
     client, method, path = _client(scope), scope["method"], scope["path"]
     extra = (
         {

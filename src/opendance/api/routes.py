@@ -13,7 +13,7 @@ from starlette.routing import Route
 from opendance import errors
 from opendance.api.envelope import success
 from opendance.api.metrics_endpoint import metrics
-from opendance.api.ratelimit import RateLimiter
+from opendance.api.ratelimit import ApiRateLimits
 from opendance.domain.accounts import KeyOwner
 from opendance.services.auth import authenticate, authenticate_with_task, note_key_used
 from opendance.services.context import AppContext
@@ -32,15 +32,20 @@ def _ctx(request: Request) -> AppContext:
 
 
 async def _caller(request: Request) -> KeyOwner:
-    """Authenticate first (before anything else), then apply the key's rate limit."""
-    owner = await authenticate(_ctx(request), request.headers.get("authorization"))
+    """Authenticate first (before anything else), then apply the rate limits."""
+    with _limits(request).authenticating(request):
+        owner = await authenticate(_ctx(request), request.headers.get("authorization"))
     _rate_limit(request, owner)
     return owner
 
 
+def _limits(request: Request) -> ApiRateLimits:
+    limits: ApiRateLimits = request.app.state.rate_limiter
+    return limits
+
+
 def _rate_limit(request: Request, owner: KeyOwner) -> None:
-    limiter: RateLimiter = request.app.state.rate_limiter
-    limiter.check(owner.key_id)
+    _limits(request).check(owner)
 
 
 async def _json_body(request: Request) -> Any:
@@ -72,7 +77,10 @@ async def generate(request: Request) -> Response:
 async def status(request: Request) -> Response:
     ctx = _ctx(request)
     task_id = request.query_params.get("task_id", "").strip()
-    owner, task = await authenticate_with_task(ctx, request.headers.get("authorization"), task_id)
+    with _limits(request).authenticating(request):
+        owner, task = await authenticate_with_task(
+            ctx, request.headers.get("authorization"), task_id
+        )
     _rate_limit(request, owner)
     if not task_id:
         raise errors.InvalidRequest("the task_id query parameter is required")

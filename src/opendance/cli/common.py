@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 
 from opendance import logs
 from opendance.bootstrap import open_context
@@ -26,7 +27,15 @@ def build_settings(ctx: typer.Context, **overrides: Any) -> Settings:
     """Environment (OPENDANCE_*) first, then the root flags, then this command's flags."""
     root: dict[str, Any] = dict(ctx.find_root().obj or {})
     root.update({k: v for k, v in overrides.items() if v is not None})
-    return Settings(**root)
+    try:
+        return Settings(**root)
+    except ValidationError as exc:
+        # one line per wrong setting, named as the operator sets it, instead of a traceback
+        for problem in exc.errors():
+            name = "OPENDANCE_" + "_".join(str(part) for part in problem["loc"]).upper()
+            message = str(problem["msg"]).removeprefix("Value error, ")
+            typer.echo(f"error: {name}: {message}", err=True)
+        raise typer.Exit(code=1) from None
 
 
 def run_with_context(settings: Settings, use_case: Callable[[AppContext], Awaitable[T]]) -> T:

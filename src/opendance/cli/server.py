@@ -10,10 +10,12 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 import typer
 import uvicorn
+from starlette.types import ASGIApp
 
 from opendance import __version__
 from opendance.api.app import create_app
@@ -38,16 +40,7 @@ async def run_server(settings: Settings, *, workers: int, demo: bool) -> None:
     ctx = await open_checked_context(settings)
     supervisor = WorkerSupervisor(settings, workers)
     try:
-        config = uvicorn.Config(
-            create_app(ctx),
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            timeout_graceful_shutdown=10,
-        )
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(server_config(create_app(ctx), settings))
         # uvicorn handles SIGINT/SIGTERM while it serves and re-raises them when it is done;
         # with these handlers in place the re-raised signal lands here instead of killing the
         # process before the workers are drained below.
@@ -61,6 +54,24 @@ async def run_server(settings: Settings, *, workers: int, demo: bool) -> None:
     finally:
         await asyncio.to_thread(supervisor.stop)
         await ctx.close()
+
+
+def server_config(app: ASGIApp, settings: Settings, **overrides: Any) -> uvicorn.Config:
+    """How the API is served (the tests' live servers too, with their own ``overrides``)."""
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        "access_log": False,
+        "server_header": False,
+        "timeout_graceful_shutdown": 10,
+        # A cap on open connections: beyond it uvicorn answers 503 at once, instead of the
+        # process running out of file descriptors or memory. Trickling clients cannot hold
+        # their places for long: the body deadline (BodyDeadlineMiddleware) cuts them off.
+        "limit_concurrency": settings.limit_concurrency,
+    }
+    options.update(overrides)
+    return uvicorn.Config(app, **options)
 
 
 async def open_checked_context(settings: Settings) -> AppContext:

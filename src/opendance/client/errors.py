@@ -17,6 +17,7 @@
         ├── NotFound                    404
         │   └── TaskNotFound            404
         ├── MethodNotAllowed            405
+        ├── RequestTimeout              408 (the request body arrived too slowly)
         ├── PayloadTooLarge             413
         ├── RateLimited                 429 (retry_after)
         ├── InternalError               500
@@ -186,6 +187,12 @@ class MethodNotAllowed(ApiError):
     code = "METHOD_NOT_ALLOWED"
 
 
+class RequestTimeout(ApiError):
+    """408: the server stopped waiting for the request body (a very slow upload)."""
+
+    code = "REQUEST_TIMEOUT"
+
+
 class TaskNotCancellable(ApiError):
     """409: the task has already finished (succeeded, failed or cancelled)."""
 
@@ -232,6 +239,7 @@ ERRORS_BY_CODE: dict[str, type[ApiError]] = {
         NotFound,
         TaskNotFound,
         MethodNotAllowed,
+        RequestTimeout,
         TaskNotCancellable,
         PayloadTooLarge,
         RateLimited,

@@ -20,6 +20,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from opendance.db.fleet_figures import FleetFigures, read_fleet
+from opendance.metrics.cache import FleetCache
 from opendance.metrics.fleet_families import fleet_families
 from opendance.metrics.http import HttpMetrics
 from opendance.services.context import AppContext
@@ -56,15 +57,19 @@ class _Scrape(Collector):
         )
         yield GaugeMetricFamily(
             "opendance_scrape_duration_seconds",
-            "Time this scrape spent reading the fleet's figures from the database.",
+            "Time this scrape spent reading the fleet's figures from the database "
+            "(about 0 when they came from the cache).",
             value=self.seconds,
         )
 
 
-async def scrape(ctx: AppContext, http: HttpMetrics, accept: str | None) -> Exposition:
-    """Everything ``GET /metrics`` shows, in the format the scraper asked for (``Accept``)."""
+async def scrape(
+    ctx: AppContext, http: HttpMetrics, accept: str | None, cache: FleetCache | None = None
+) -> Exposition:
+    """Everything ``GET /metrics`` shows, in the format the scraper asked for (``Accept``);
+    the fleet's figures from ``cache`` while it holds them."""
     started = time.perf_counter()
-    fleet = await _read_fleet(ctx)
+    fleet = await (cache.get(lambda: _read_fleet(ctx)) if cache else _read_fleet(ctx))
     collector = _Scrape(http, fleet, time.perf_counter() - started)
     encode, content_type = choose_encoder(accept or "")
     return Exposition(encode(collector), content_type)

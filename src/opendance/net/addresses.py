@@ -45,6 +45,9 @@ DEFAULT_BLOCKED: tuple[BlockedNetwork, ...] = (
     *_blocked("a private address", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"),
     # AWS/GCP/Azure/OpenStack, AWS ECS task metadata, Alibaba Cloud.
     *_blocked(_METADATA, "169.254.169.254/32", "169.254.170.2/32", "100.100.100.200/32"),
+    # Azure's platform address (WireServer: the VM agent's goal state and certificates, the
+    # platform DNS and health probes). It is a public address, so only listing it blocks it.
+    *_blocked(_METADATA, "168.63.129.16/32"),
     *_blocked("a link-local address", "169.254.0.0/16"),
     *_blocked("a carrier-grade NAT (shared) address", "100.64.0.0/10"),
     *_blocked("an IETF protocol assignment address", "192.0.0.0/24"),
@@ -77,6 +80,12 @@ DEFAULT_BLOCKED: tuple[BlockedNetwork, ...] = (
 )
 
 _NAT64 = IPv6Network("64:ff9b::/96")
+OPERATOR_LABEL = "a network blocked by the operator"
+
+
+def operator_blocked(networks: Iterable[IPNetwork]) -> tuple[BlockedNetwork, ...]:
+    """The operator's own ranges (``OPENDANCE_BLOCKED_NETWORKS``), as block-list entries."""
+    return tuple(BlockedNetwork(net, OPERATOR_LABEL) for net in networks)
 
 
 def embedded_ipv4(ip: IPv6Address) -> tuple[str, IPv4Address] | None:
@@ -122,14 +131,22 @@ class AddressPolicy:
         )
 
     @classmethod
-    def default(cls, *, allow: Iterable[str | IPNetwork] = ()) -> AddressPolicy:
-        """The production policy: every range in ``DEFAULT_BLOCKED`` is refused."""
-        return cls(DEFAULT_BLOCKED, allowed=allow)
+    def default(
+        cls, *, allow: Iterable[str | IPNetwork] = (), also_block: Iterable[IPNetwork] = ()
+    ) -> AddressPolicy:
+        """The production policy: every range in ``DEFAULT_BLOCKED`` is refused, and the
+        operator's ``also_block`` ranges (after them: a built-in range names the reason better)."""
+        return cls((*DEFAULT_BLOCKED, *operator_blocked(also_block)), allowed=allow)
 
     @classmethod
-    def allow_all_private(cls) -> AddressPolicy:
-        """Allow every address (``OPENDANCE_ALLOW_PRIVATE_URLS=true``, local development only)."""
-        return cls((), allowed=())
+    def allow_all_private(cls, *, also_block: Iterable[IPNetwork] = ()) -> AddressPolicy:
+        """Allow every address (``OPENDANCE_ALLOW_PRIVATE_URLS=true``, local development only)
+        but the operator's own ``also_block`` ranges: those were asked for by name."""
+        return cls(operator_blocked(also_block), allowed=())
+
+    @property
+    def operator_blocked(self) -> tuple[IPNetwork, ...]:
+        return tuple(entry.network for entry in self.blocked if entry.label == OPERATOR_LABEL)
 
     @property
     def blocks_anything(self) -> bool:
@@ -162,6 +179,29 @@ class AddressPolicy:
     def __repr__(self) -> str:
         allowed = ", ".join(str(net) for net in self.allowed)
         return f"AddressPolicy(blocked={len(self.blocked)} ranges, allowed=[{allowed}])"
+
+
+def parse_networks(text: str) -> tuple[IPNetwork, ...]:
+    """Comma-separated CIDR networks ("10.20.0.0/16, fd00:1::/64"; a bare address is one
+    host). Raises ``ValueError`` naming the entry that is wrong and how."""
+    if not text.strip():
+        return ()
+    networks: list[IPNetwork] = []
+    for raw in text.split(","):
+        entry = raw.strip()
+        if not entry:
+            raise ValueError("an empty entry (two commas in a row, or one at the end)")
+        try:
+            networks.append(ip_network(entry))
+        except ValueError:
+            try:
+                # Host bits set ("10.0.0.1/8"): probably a typo for the network, or an address
+                # meant as one host. Guessing either could block the wrong range.
+                meant = ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not a CIDR network (like 10.20.0.0/16)") from None
+            raise ValueError(f"{entry!r} has host bits set (did you mean {meant}?)") from None
+    return tuple(networks)
 
 
 def parse_ip(text: str) -> IPAddress:

@@ -92,9 +92,9 @@ class UpstreamEngine:
         # Video URLs off the upstream's origin are user-grade URLs: the same policy as
         # image_urls (see download.py), including the operator's development switch.
         policy = (
-            AddressPolicy.allow_all_private()
+            AddressPolicy.allow_all_private(also_block=settings.extra_blocked)
             if settings.allow_private_urls
-            else AddressPolicy.default()
+            else AddressPolicy.default(also_block=settings.extra_blocked)
         )
         return cls(
             UpstreamConfig.from_settings(settings),
