@@ -1,4 +1,4 @@
-"""The fleet's figures (``db.fleet``) as Prometheus metric families."""
+"""The fleet's figures (``db.fleet_figures``) as Prometheus metric families."""
 
 from __future__ import annotations
 
