@@ -13,10 +13,8 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class GenerationSpec:
-    """One video to generate. ``first_frame`` is the input image, already scaled to cover the
-    frame and centre-cropped to exactly ``height x width`` (RGB, uint8), or None for text-to-video.
-    """
+class VideoParameters:
+    """What decides a video: the parameters a task request and an engine's spec share."""
 
     prompt: str
     aspect_ratio: str
@@ -25,6 +23,18 @@ class GenerationSpec:
     generate_audio: bool
     fixed_lens: bool
     seed: int
+
+    def video_parameters(self) -> dict[str, object]:
+        """These fields alone, as keyword arguments (of a spec made from a request)."""
+        return {name: getattr(self, name) for name in VideoParameters.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class GenerationSpec(VideoParameters):
+    """One video to generate. ``first_frame`` is the input image, already scaled to cover the
+    frame and centre-cropped to exactly ``height x width`` (RGB, uint8), or None for text-to-video.
+    """
+
     first_frame: npt.NDArray[np.uint8] | None = field(default=None, compare=False, repr=False)
 
     @property

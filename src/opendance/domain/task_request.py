@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opendance.domain import presets
-from opendance.domain.spec import GenerationSpec
+from opendance.domain.spec import GenerationSpec, VideoParameters
 
 if TYPE_CHECKING:
     import numpy as np
@@ -22,14 +22,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class TaskRequest:
-    prompt: str
-    aspect_ratio: str
-    resolution: str
-    duration: int
-    generate_audio: bool
-    fixed_lens: bool
-    seed: int
+class TaskRequest(VideoParameters):
     image_url: str | None = None
     """The first frame: an http(s) URL the worker fetches, or the stand-in of an inline image
     stored with the task."""
@@ -49,16 +42,8 @@ class TaskRequest:
 
     def to_spec(self, first_frame: npt.NDArray[np.uint8] | None = None) -> GenerationSpec:
         """What the engine is asked to make (``first_frame`` already fitted to the frame)."""
-        return GenerationSpec(
-            prompt=self.prompt,
-            aspect_ratio=self.aspect_ratio,
-            resolution=self.resolution,
-            duration=self.duration,
-            generate_audio=self.generate_audio,
-            fixed_lens=self.fixed_lens,
-            seed=self.seed,
-            first_frame=first_frame,
-        )
+        # the shared fields by name: mypy cannot check a dict of them against the keywords
+        return GenerationSpec(**self.video_parameters(), first_frame=first_frame)  # type: ignore[arg-type]
 
     def to_json(self) -> dict[str, Any]:
         """The stored form, which is also the ``request`` of the Seedance status body: its key

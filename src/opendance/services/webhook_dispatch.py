@@ -20,6 +20,7 @@ from opendance.net.client import SafeHttpClient
 from opendance.net.errors import AddressRejected, FetchFailed, UrlRejected
 from opendance.services.context import AppContext
 from opendance.services.webhook_secrets import account_secrets
+from opendance.waits import first_of
 
 log = logging.getLogger("opendance.client.webhooks")
 
@@ -57,7 +58,7 @@ class Dispatcher:
                 log.exception("webhook dispatch round failed", extra={"worker_id": self.owner})
                 sent = 0
             if not sent:
-                await _first_of(stop, self._wake, timeout=poll_seconds)
+                await first_of(stop, self._wake, seconds=poll_seconds)
 
     async def dispatch_due(self) -> int:
         """One round: claim what is due and attempt each, concurrently. Returns the count."""
@@ -159,15 +160,6 @@ class Dispatcher:
                     wait = max(wait, retry_after)
                 status, next_at = PENDING, started + timedelta(seconds=wait)
         return Outcome(status, next_at, started, duration_ms, status_code, error)
-
-
-async def _first_of(*events: asyncio.Event, timeout: float) -> None:  # noqa: ASYNC109
-    waiters = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
 
 
 def _retry_after(value: str | None) -> float | None:

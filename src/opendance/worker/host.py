@@ -31,19 +31,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from opendance.engines.base import EngineCapabilities, EngineError
 from opendance.errors import OpendanceError
+from opendance.worker import messages as msg
 from opendance.worker.control import RenderCancelled, RunControl
-from opendance.worker.messages import (
-    Cancel,
-    Done,
-    Failed,
-    FromChild,
-    LoadFailed,
-    Progress,
-    Ready,
-    Render,
-    Stop,
-    ToChild,
-)
 from opendance.worker.render import RenderedVideo, render_to_file
 
 if TYPE_CHECKING:
@@ -154,11 +143,11 @@ class ProcessHost:
         while True:
             if parent.poll(0.5):
                 try:
-                    message: FromChild = parent.recv()
+                    message: msg.FromChild = parent.recv()
                 except EOFError:
                     break
                 match message:
-                    case Ready(load_seconds):
+                    case msg.Ready(load_seconds):
                         log.info(
                             "engine %s loaded in %.1f s (pid %s)",
                             self.name,
@@ -166,7 +155,7 @@ class ProcessHost:
                             process.pid,
                         )
                         return load_seconds
-                    case LoadFailed(text):
+                    case msg.LoadFailed(text):
                         self._reap()
                         raise EngineLoadFailed(text)
                     case _:
@@ -186,7 +175,7 @@ class ProcessHost:
         self.ensure_ready()
         conn, process = self._conn, self._process
         assert conn is not None and process is not None
-        _send(conn, Render(spec, str(out_path)))
+        _send(conn, msg.Render(spec, str(out_path)))
         cancel_sent_at: float | None = None
         while True:
             if control.cancelled and cancel_sent_at is None:
@@ -205,7 +194,7 @@ class ProcessHost:
                     return self._crashed(process)
                 continue
             try:
-                message: FromChild = conn.recv()
+                message: msg.FromChild = conn.recv()
             except (EOFError, OSError):
                 return self._crashed(process)
             outcome = self._handle(message, out_path, control)
@@ -215,27 +204,27 @@ class ProcessHost:
                 cancel_sent_at = self._send_cancel(conn)
 
     def _handle(
-        self, message: FromChild, out_path: Path, control: RunControl
+        self, message: msg.FromChild, out_path: Path, control: RunControl
     ) -> RenderedVideo | None:
         match message:
-            case Progress(fraction):
+            case msg.Progress(fraction):
                 # once cancelled, report raises: the caller's loop notices and tells the child
                 with contextlib.suppress(RenderCancelled):
                     control.report(fraction)
                 return None
-            case Done(poster):
+            case msg.Done(poster):
                 return RenderedVideo(out_path, poster)
-            case Failed("cancelled", text):
+            case msg.Failed("cancelled", text):
                 raise RenderCancelled(control.cancel_reason or text)
-            case Failed(_, text):
+            case msg.Failed(_, text):
                 raise EngineError(text)
-            case Ready() | LoadFailed():
+            case msg.Ready() | msg.LoadFailed():
                 log.warning("engine process sent %r while rendering; ignored", message)
                 return None
 
     def _send_cancel(self, conn: Connection) -> float:
         with contextlib.suppress(OSError):
-            _send(conn, Cancel())
+            _send(conn, msg.Cancel())
         return time.monotonic()
 
     def _crashed(self, process: BaseProcess) -> RenderedVideo:
@@ -264,7 +253,7 @@ class ProcessHost:
         """Ask the child to exit; kill it if it does not."""
         if self._conn is not None:
             with contextlib.suppress(OSError):
-                _send(self._conn, Stop())
+                _send(self._conn, msg.Stop())
         if self._process is not None:
             self._process.join(timeout=10)
         self._kill()
@@ -323,7 +312,7 @@ class ProcessHostPool:
             host.close()
 
 
-def _send(conn: Connection, message: ToChild) -> None:
+def _send(conn: Connection, message: msg.ToChild) -> None:
     conn.send(message)
 
 

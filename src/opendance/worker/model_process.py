@@ -21,19 +21,8 @@ from typing import TYPE_CHECKING
 from opendance.engines.base import EngineError
 from opendance.errors import OpendanceError
 from opendance.logs import configure_logging
+from opendance.worker import messages as msg
 from opendance.worker.control import RenderCancelled, RunControl
-from opendance.worker.messages import (
-    Cancel,
-    Done,
-    Failed,
-    FromChild,
-    LoadFailed,
-    Progress,
-    Ready,
-    Render,
-    Stop,
-    ToChild,
-)
 from opendance.worker.render import render_to_file
 
 if TYPE_CHECKING:
@@ -65,50 +54,50 @@ def child_main(settings: Settings, conn: Connection) -> None:
     try:
         engine = create_engine(settings)
     except OpendanceError as exc:
-        _send(conn, LoadFailed(str(exc)))
+        _send(conn, msg.LoadFailed(str(exc)))
         return
     except Exception as exc:
         log.exception("loading the engine failed")
-        _send(conn, LoadFailed(f"loading the engine failed: {type(exc).__name__}: {exc}"))
+        _send(conn, msg.LoadFailed(f"loading the engine failed: {type(exc).__name__}: {exc}"))
         return
-    _send(conn, Ready(time.monotonic() - started))
+    _send(conn, msg.Ready(time.monotonic() - started))
     while True:
         try:
-            message: ToChild = conn.recv()
+            message: msg.ToChild = conn.recv()
         except (EOFError, OSError):
             return  # the worker is gone
         match message:
-            case Render(spec, out_path):
+            case msg.Render(spec, out_path):
                 _render(engine, spec, Path(out_path), conn)
-            case Stop():
+            case msg.Stop():
                 return
-            case Cancel():
+            case msg.Cancel():
                 pass  # nothing is rendering: a cancel that crossed the render's end
 
 
-def _send(conn: Connection, message: FromChild) -> None:
+def _send(conn: Connection, message: msg.FromChild) -> None:
     conn.send(message)
 
 
 def _render(engine: Engine, spec: GenerationSpec, out_path: Path, conn: Connection) -> None:
     control = RunControl()
-    outcome: list[FromChild] = []
+    outcome: list[msg.FromChild] = []
 
     def run() -> None:
         try:
             rendered = render_to_file(engine, spec, out_path, control)
-            outcome.append(Done(rendered.poster))
+            outcome.append(msg.Done(rendered.poster))
         except RenderCancelled as exc:
-            outcome.append(Failed("cancelled", str(exc)))
+            outcome.append(msg.Failed("cancelled", str(exc)))
         except EngineError as exc:
-            outcome.append(Failed("engine", str(exc)))
+            outcome.append(msg.Failed("engine", str(exc)))
         except Exception as exc:
             if _is_out_of_memory(exc):
                 log.warning("out of memory: %s", exc)
-                outcome.append(Failed("engine", OOM_MESSAGE))
+                outcome.append(msg.Failed("engine", OOM_MESSAGE))
             else:
                 log.exception("render failed")
-                outcome.append(Failed("internal", INTERNAL_MESSAGE))
+                outcome.append(msg.Failed("internal", INTERNAL_MESSAGE))
         finally:
             _free_memory()
 
@@ -118,19 +107,19 @@ def _render(engine: Engine, spec: GenerationSpec, out_path: Path, conn: Connecti
     while thread.is_alive():
         if conn.poll(0.1):
             try:
-                message: ToChild = conn.recv()
+                message: msg.ToChild = conn.recv()
             except (EOFError, OSError):
                 control.cancel("the worker is gone")
                 thread.join()
                 return
             match message:
-                case Cancel() | Stop():
+                case msg.Cancel() | msg.Stop():
                     control.cancel("cancelled by the worker")
-                case Render():
+                case msg.Render():
                     log.error("a render was asked for while one is under way; ignored")
         if control.progress != sent:
             sent = control.progress
-            _send(conn, Progress(sent / 100))
+            _send(conn, msg.Progress(sent / 100))
     thread.join()
     _send(conn, outcome[0])
 

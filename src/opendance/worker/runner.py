@@ -27,6 +27,7 @@ from opendance.engines.base import Engine, EngineError
 from opendance.services import tasks, worker_registry
 from opendance.services.context import AppContext
 from opendance.services.tasks import LeaseStatus, forget_objects
+from opendance.waits import first_of
 from opendance.worker.control import RenderCancelled, RunControl
 from opendance.worker.host import EngineHost, HostConfigError, as_host
 from opendance.worker.inputs import InputImageError, load_first_frame
@@ -156,7 +157,7 @@ class Worker:
                 raise
             if task is None:
                 self._claims -= 1
-                await _wait_any(self.settings.poll_seconds, self.stopping, self._wake)
+                await first_of(self.stopping, self._wake, seconds=self.settings.poll_seconds)
                 continue
             # there may be more: idle sibling slots look too, without waiting for a poll
             self._wake.set()
@@ -382,13 +383,3 @@ def _process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-async def _wait_any(seconds: float, *events: asyncio.Event) -> None:
-    """Until one of ``events`` is set, or ``seconds`` have passed."""
-    waiters = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
