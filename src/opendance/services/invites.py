@@ -6,7 +6,6 @@ once and for ``invite_hours``.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from opendance.db import web_users
 from opendance.db.types import utcnow
 from opendance.errors import AdminError
 from opendance.services.context import AppContext
+from opendance.services.password_pool import password_pool
 from opendance.services.passwords import hash_password
 
 INVITE_PATH = "/dashboard/invite/"
@@ -60,7 +60,7 @@ async def invited_account(ctx: AppContext, token: str) -> str | None:
 async def accept_invite(ctx: AppContext, token: str, password: str) -> str:
     """Set the password through an invite (once); returns the account's id."""
     # raises AdminError for a password that may not be set; Argon2 runs off the event loop
-    new_hash = await asyncio.to_thread(hash_password, password)
+    new_hash = await password_pool().run(hash_password, password)
     async with ctx.db.write() as conn:
         account_id = await web_users.open_invite(conn, token_hash(token))
         if account_id is None or not await web_users.use_invite(conn, token_hash(token)):

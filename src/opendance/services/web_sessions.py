@@ -12,8 +12,8 @@ without storing it, and it is revoked when the session ends.
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -28,6 +28,7 @@ from opendance.db.types import utcnow
 from opendance.db.web_users import WebUser
 from opendance.domain import ids
 from opendance.services.context import AppContext
+from opendance.services.password_pool import PasswordsBusy, password_pool
 from opendance.services.passwords import hash_password, needs_rehash, verify_password
 
 PLAYGROUND_KEY_NAME = "Playground (browser session)"
@@ -55,15 +56,19 @@ async def sign_in(ctx: AppContext, identifier: str, password: str) -> str | None
     async with ctx.db.read() as conn:
         found = await web_users.credentials_for(conn, identifier.strip())
     stored = found.password_hash if found else None
-    if not await asyncio.to_thread(verify_password, stored, password):
+    # raises PasswordsBusy when the hashing threads are all taken
+    if not await password_pool().run(verify_password, stored, password):
         return None
     assert found is not None and stored is not None
+    new_hash = None
+    if needs_rehash(stored):
+        # an upgrade can wait for the next sign-in; a busy moment must not refuse this one
+        with contextlib.suppress(PasswordsBusy):
+            new_hash = await password_pool().run(hash_password, password)
     token = secrets.token_urlsafe(32)
     async with ctx.db.write() as conn:
-        if needs_rehash(stored):
-            await web_users.set_password_hash(
-                conn, found.account_id, await asyncio.to_thread(hash_password, password)
-            )
+        if new_hash is not None:
+            await web_users.set_password_hash(conn, found.account_id, new_hash)
         await _end_expired_sessions(conn, found.account_id)
         await web_users.insert_session(
             conn,
