@@ -126,6 +126,12 @@ async def playground_key(ctx: AppContext, session: Session) -> tuple[str, str]:
     return key_id, playground_secret(session.token, key_id)
 
 
+async def end_sessions_of(conn: AsyncConnection, account_id: str) -> None:
+    """End every session of the account and revoke their playground keys (a new password)."""
+    for key_id in await web_users.delete_sessions_of(conn, account_id):
+        await account_rows.revoke_key(conn, key_id)
+
+
 async def _end_expired_sessions(conn: AsyncConnection, account_id: str) -> None:
     for expired_id, key_id in await web_users.expired_sessions(conn, account_id):
         await web_users.delete_session(conn, expired_id)
