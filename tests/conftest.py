@@ -33,6 +33,7 @@ BOTH_DATABASES = (
     "tests/storage/test_object_sweep.py",
     "tests/worker/test_concurrency.py",
     "tests/worker/test_mixed_fleet.py",
+    "tests/services/test_credit_grants.py",
 )
 
 

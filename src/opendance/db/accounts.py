@@ -173,6 +173,27 @@ async def add_ledger_entry(
 
     A debit only happens when the balance covers it; callers check ``try_debit`` for that.
     """
+    await record_entry(
+        conn, account_id=account_id, kind=kind, amount=amount, task_id=task_id, note=note
+    )
+    await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(balance=accounts.c.balance + amount)
+    )
+
+
+async def record_entry(
+    conn: AsyncConnection,
+    *,
+    account_id: str,
+    kind: str,
+    amount: int,
+    task_id: str | None = None,
+    note: str | None = None,
+) -> None:
+    """The ledger row of a balance change the caller has applied already (``try_debit``,
+    ``try_credit``)."""
     await conn.execute(
         insert(ledger).values(
             account_id=account_id,
@@ -183,11 +204,6 @@ async def add_ledger_entry(
             created_at=utcnow(),
         )
     )
-    await conn.execute(
-        update(accounts)
-        .where(accounts.c.id == account_id)
-        .values(balance=accounts.c.balance + amount)
-    )
 
 
 async def try_debit(conn: AsyncConnection, account_id: str, amount: int) -> bool:
@@ -197,6 +213,17 @@ async def try_debit(conn: AsyncConnection, account_id: str, amount: int) -> bool
         update(accounts)
         .where(accounts.c.id == account_id, accounts.c.balance >= amount)
         .values(balance=accounts.c.balance - amount)
+    )
+    return result.rowcount == 1
+
+
+async def try_credit(conn: AsyncConnection, account_id: str, amount: int, ceiling: int) -> bool:
+    """Add ``amount`` to the balance if it stays at most ``ceiling``; the same one conditional
+    UPDATE as ``try_debit``, so the column can never overflow."""
+    result = await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id, accounts.c.balance <= ceiling - amount)
+        .values(balance=accounts.c.balance + amount)
     )
     return result.rowcount == 1
 
