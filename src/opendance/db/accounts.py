@@ -34,6 +34,7 @@ class ApiKeyRecord:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class KeyOwner:
     key_id: str
     account_id: str
     last_used_at: datetime | None
+    expires_at: datetime | None = None  # a playground key's: the end of its session
 
 
 async def create_account(conn: AsyncConnection, name: str) -> Account:
@@ -97,9 +99,11 @@ async def create_key(
     *,
     key_id: str | None = None,
     secret: str | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[str, ApiKeyRecord]:
     """Create a key; returns the secret (never stored) and its record. A caller may bring its
-    own id and secret (the playground derives a session's key from the session cookie)."""
+    own id and secret (the playground derives a session's key from the session cookie) and an
+    end (the session's)."""
     secret = secret or ids.new_api_key()
     record = ApiKeyRecord(
         id=key_id or ids.new_key_id(),
@@ -110,6 +114,7 @@ async def create_key(
         created_at=utcnow(),
         last_used_at=None,
         revoked_at=None,
+        expires_at=expires_at,
     )
     await conn.execute(
         insert(api_keys).values(
@@ -120,6 +125,7 @@ async def create_key(
             prefix=record.prefix,
             last4=record.last4,
             created_at=record.created_at,
+            expires_at=expires_at,
         )
     )
     return secret, record
@@ -144,16 +150,17 @@ async def revoke_key(conn: AsyncConnection, key_id: str) -> ApiKeyRecord:
     return _key_record(row)
 
 
-KEY_OWNER_BY_HASH = select(api_keys.c.id, api_keys.c.account_id, api_keys.c.last_used_at).where(
-    api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.revoked_at.is_(None)
-)
-"""The owner of an active (not revoked) key, by the key's hash."""
+KEY_OWNER_BY_HASH = select(
+    api_keys.c.id, api_keys.c.account_id, api_keys.c.last_used_at, api_keys.c.expires_at
+).where(api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.revoked_at.is_(None))
+"""The owner of a key that was not revoked, by the key's hash (its expiry is the caller's to
+check)."""
 
 
 async def find_key_owner(conn: AsyncConnection, secret: str) -> KeyOwner | None:
-    """The owner of an active (not revoked) key, or None."""
+    """The owner of a key that was not revoked, or None."""
     row = (await conn.execute(KEY_OWNER_BY_HASH, {"key_hash": ids.hash_api_key(secret)})).first()
-    return KeyOwner(row.id, row.account_id, row.last_used_at) if row else None
+    return KeyOwner(row.id, row.account_id, row.last_used_at, row.expires_at) if row else None
 
 
 async def touch_key(conn: AsyncConnection, key_id: str, when: datetime) -> None:
@@ -282,4 +289,5 @@ def _key_record(row: Row[Any]) -> ApiKeyRecord:
         created_at=row.created_at,
         last_used_at=row.last_used_at,
         revoked_at=row.revoked_at,
+        expires_at=row.expires_at,
     )

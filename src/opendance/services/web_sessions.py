@@ -7,7 +7,8 @@ on every API process).
 The playground needs an API key in the browser, and a key's secret exists only when it is made.
 So each session gets its own playground key whose secret is derived from the session token
 (HMAC-SHA256 of the key id): the server can give it to that browser again on every page load
-without storing it, and it is revoked when the session ends.
+without storing it. The key carries the session's end, after which the API refuses it, and it
+is revoked when the session signs out (or the account gets a new password).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -41,6 +42,7 @@ class Session:
     token: str
     user: WebUser
     playground_key_id: str | None
+    expires_at: datetime
 
     @property
     def id(self) -> str:
@@ -90,7 +92,9 @@ async def session_for(ctx: AppContext, token: str | None) -> Session | None:
         user = await web_users.user_by_id(conn, row.account_id)
     if user is None:
         return None
-    return Session(token=token, user=user, playground_key_id=row.playground_key_id)
+    return Session(
+        token=token, user=user, playground_key_id=row.playground_key_id, expires_at=row.expires_at
+    )
 
 
 async def sign_out(ctx: AppContext, token: str) -> None:
@@ -121,6 +125,7 @@ async def playground_key(ctx: AppContext, session: Session) -> tuple[str, str]:
             PLAYGROUND_KEY_NAME,
             key_id=key_id,
             secret=playground_secret(session.token, key_id),
+            expires_at=session.expires_at,  # the API refuses it from then on
         )
         await web_users.set_playground_key(conn, session.id, key_id)
     return key_id, playground_secret(session.token, key_id)

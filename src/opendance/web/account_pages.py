@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from opendance.db.account_history import PUBLIC_STATUS_STATES
+from opendance.db.types import utcnow
 from opendance.domain import pricing
 from opendance.errors import AdminError
 from opendance.services import dashboard
@@ -58,6 +59,7 @@ async def _keys_page(
         new_name=new_name,
         error=error,
         playground_key_name=PLAYGROUND_KEY_NAME,
+        now=utcnow(),
         status_code=status_code,
     )
 
