@@ -35,6 +35,7 @@ BOTH_DATABASES = (
     "tests/worker/test_mixed_fleet.py",
     "tests/worker/test_cancel.py",
     "tests/worker/test_stalled_slot.py",
+    "tests/services/test_credit_grants.py",
 )
 
 

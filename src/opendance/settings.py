@@ -164,7 +164,10 @@ class Settings(BaseSettings):
     signin_attempts_per_15_minutes: int = Field(
         default=10,
         ge=0,
-        description="Failed sign-ins per client address and per account name; 0 turns it off.",
+        description=(
+            "Sign-in attempts (all but the successful ones) per client address and per account "
+            "name; 0 turns it off."
+        ),
     )
     # The upstream engine: forwards tasks to another Seedance-compatible API.
     upstream_url: str | None = Field(

@@ -42,6 +42,11 @@ def test_cli_errors_are_clear_and_exit_non_zero(tmp_path: Path) -> None:
     assert overdraw.returncode == 1 and "balance" in overdraw.stderr
     missing_key = cli(data, "keys", "revoke", "key_nope", check=False)
     assert missing_key.returncode == 1 and "no API key" in missing_key.stderr
+    huge = str(10**25)  # beyond the database's 64-bit integers
+    for args in (("credits", "grant", "dup", huge), ("accounts", "create", "x", "--credits", huge)):
+        too_much = cli(data, *args, check=False)
+        assert too_much.returncode == 1 and "1,000,000,000,000,000" in too_much.stderr, args
+        assert "Traceback" not in too_much.stderr
 
 
 def test_webhook_secret_is_created_once_and_rotates_with_overlap(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from opendance.bootstrap import open_context
-from opendance.services import web_sessions
+from opendance.errors import AdminError
+from opendance.services import invites, web_sessions
 from opendance.settings import Settings
 from tests.support.processes import cli, cli_json, opendance_env
 
@@ -52,3 +53,35 @@ def test_create_an_admin_with_an_invite_then_set_a_password(tmp_path: Path) -> N
             await ctx.close()
 
     assert asyncio.run(signs_in())
+
+
+def test_setting_a_password_cancels_the_open_invite_links(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    link = cli_json(data, "accounts", "create", "dora", "--invite")["invite_url"]
+    token = link.rsplit("/", 1)[1]
+    set_password = subprocess.run(
+        [sys.executable, "-m", "opendance", "accounts", "set-password", "dora", "--password-stdin"],
+        input="the operator's password\n",
+        env=opendance_env(data),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert set_password.returncode == 0, set_password.stderr
+
+    async def link_state() -> tuple[str | None, str | None]:
+        ctx = await open_context(Settings(data_dir=data))
+        try:
+            still_open = await invites.invited_account(ctx, token)
+            try:
+                await invites.accept_invite(ctx, token, "the link's password")
+                accepted = "accepted"
+            except AdminError as exc:
+                accepted = str(exc)
+            return still_open, accepted
+        finally:
+            await ctx.close()
+
+    still_open, accepted = asyncio.run(link_state())
+    assert still_open is None
+    assert accepted == "this invite link was used already or has expired"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -149,6 +150,33 @@ def test_sign_out_ends_the_session_and_revokes_its_playground_key(
             assert replay.get("/dashboard/keys").status_code == 303
 
 
+def test_a_playground_key_stops_working_when_its_session_expires(tmp_path: Path) -> None:
+    session_seconds = 5
+    settings = make_settings(tmp_path, session_hours=session_seconds / 3600)
+    server = LiveServer(settings, with_worker=False).start()
+    try:
+        add_user(server, "alice")
+        with browser(server) as client:
+            before_sign_in = time.monotonic()
+            sign_in(client, "alice")
+            secret = _playground_secret(client)
+            probe = {"task_id": "task_none"}
+            body = {"prompt": "a lighthouse in fog", "resolution": "480p", "duration": 4}
+            with server.client(secret) as api:
+                assert api.get("/v1/status", params=probe).status_code == 404  # the key works
+                time.sleep(max(0.0, before_sign_in + session_seconds + 0.5 - time.monotonic()))
+                assert client.get("/dashboard/keys").status_code == 303  # the session ran out
+                # no sign-in since: nothing has revoked the key, its session's end is enough
+                for answer in (
+                    api.get("/v1/status", params=probe),
+                    api.post("/v1/generate", json=body),
+                ):
+                    assert answer.status_code == 401, answer.text
+                    assert answer.json()["error"] == "INVALID_API_KEY"
+    finally:
+        server.stop()
+
+
 def test_the_playground_key_is_the_same_on_every_load_of_a_session(
     api_only_server: LiveServer,
 ) -> None:
@@ -195,6 +223,10 @@ def test_static_assets_are_served_locally(api_only_server: LiveServer) -> None:
         assert "http" not in page.split("<body")[0].replace('content="width', "")
         for asset in ("/static/app.css", "/static/app.js", "/static/playground.js"):
             assert client.get(asset).status_code == 200, asset
+
+
+def _playground_secret(client: httpx.Client) -> str:
+    return client.get("/playground").text.split('id="session-key" value="')[1].split('"')[0]
 
 
 def _keys(server: LiveServer, account: str) -> list[ApiKeyRecord]:

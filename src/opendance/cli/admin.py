@@ -70,7 +70,8 @@ def accounts_set_password(
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
 ) -> None:
-    """Set the dashboard password (asked twice, not echoed); signs the account out elsewhere."""
+    """Set the dashboard password (asked twice, not echoed); signs the account out elsewhere
+    and cancels its open invite links."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -105,7 +106,8 @@ def accounts_set_email(ctx: typer.Context, name: str, email: str) -> None:
 
 @accounts_app.command("invite")
 def accounts_invite(ctx: typer.Context, name: str, as_json: JsonFlag = False) -> None:
-    """Print a link where the account's user chooses their dashboard password (works once)."""
+    """Print a link where the account's user chooses their dashboard password (works once;
+    the account's older links stop working)."""
     link = run_with_context(build_settings(ctx), lambda c: invites.create_invite(c, name))
     emit(
         {

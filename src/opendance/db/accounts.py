@@ -35,6 +35,7 @@ class ApiKeyRecord:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -89,9 +90,11 @@ async def create_key(
     *,
     key_id: str | None = None,
     secret: str | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[str, ApiKeyRecord]:
     """Create a key; returns the secret (never stored) and its record. A caller may bring its
-    own id and secret (the playground derives a session's key from the session cookie)."""
+    own id and secret (the playground derives a session's key from the session cookie) and an
+    end (the session's)."""
     secret = secret or ids.new_api_key()
     record = ApiKeyRecord(
         id=key_id or ids.new_key_id(),
@@ -102,6 +105,7 @@ async def create_key(
         created_at=utcnow(),
         last_used_at=None,
         revoked_at=None,
+        expires_at=expires_at,
     )
     await conn.execute(
         insert(api_keys).values(
@@ -112,6 +116,7 @@ async def create_key(
             prefix=record.prefix,
             last4=record.last4,
             created_at=record.created_at,
+            expires_at=expires_at,
         )
     )
     return secret, record
@@ -136,16 +141,17 @@ async def revoke_key(conn: AsyncConnection, key_id: str) -> ApiKeyRecord:
     return _key_record(row)
 
 
-KEY_OWNER_BY_HASH = select(api_keys.c.id, api_keys.c.account_id, api_keys.c.last_used_at).where(
-    api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.revoked_at.is_(None)
-)
-"""The owner of an active (not revoked) key, by the key's hash."""
+KEY_OWNER_BY_HASH = select(
+    api_keys.c.id, api_keys.c.account_id, api_keys.c.last_used_at, api_keys.c.expires_at
+).where(api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.revoked_at.is_(None))
+"""The owner of a key that was not revoked, by the key's hash (its expiry is the caller's to
+check)."""
 
 
 async def find_key_owner(conn: AsyncConnection, secret: str) -> KeyOwner | None:
-    """The owner of an active (not revoked) key, or None."""
+    """The owner of a key that was not revoked, or None."""
     row = (await conn.execute(KEY_OWNER_BY_HASH, {"key_hash": ids.hash_api_key(secret)})).first()
-    return KeyOwner(row.id, row.account_id, row.last_used_at) if row else None
+    return KeyOwner(row.id, row.account_id, row.last_used_at, row.expires_at) if row else None
 
 
 async def touch_key(conn: AsyncConnection, key_id: str, when: datetime) -> None:
@@ -165,6 +171,27 @@ async def add_ledger_entry(
 
     A debit only happens when the balance covers it; callers check ``try_debit`` for that.
     """
+    await record_entry(
+        conn, account_id=account_id, kind=kind, amount=amount, task_id=task_id, note=note
+    )
+    await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id)
+        .values(balance=accounts.c.balance + amount)
+    )
+
+
+async def record_entry(
+    conn: AsyncConnection,
+    *,
+    account_id: str,
+    kind: str,
+    amount: int,
+    task_id: str | None = None,
+    note: str | None = None,
+) -> None:
+    """The ledger row of a balance change the caller has applied already (``try_debit``,
+    ``try_credit``)."""
     await conn.execute(
         insert(ledger).values(
             account_id=account_id,
@@ -175,11 +202,6 @@ async def add_ledger_entry(
             created_at=utcnow(),
         )
     )
-    await conn.execute(
-        update(accounts)
-        .where(accounts.c.id == account_id)
-        .values(balance=accounts.c.balance + amount)
-    )
 
 
 async def try_debit(conn: AsyncConnection, account_id: str, amount: int) -> bool:
@@ -189,6 +211,17 @@ async def try_debit(conn: AsyncConnection, account_id: str, amount: int) -> bool
         update(accounts)
         .where(accounts.c.id == account_id, accounts.c.balance >= amount)
         .values(balance=accounts.c.balance - amount)
+    )
+    return result.rowcount == 1
+
+
+async def try_credit(conn: AsyncConnection, account_id: str, amount: int, ceiling: int) -> bool:
+    """Add ``amount`` to the balance if it stays at most ``ceiling``; the same one conditional
+    UPDATE as ``try_debit``, so the column can never overflow."""
+    result = await conn.execute(
+        update(accounts)
+        .where(accounts.c.id == account_id, accounts.c.balance <= ceiling - amount)
+        .values(balance=accounts.c.balance + amount)
     )
     return result.rowcount == 1
 
@@ -247,6 +280,7 @@ def _key_record(row: Row[Any]) -> ApiKeyRecord:
         created_at=row.created_at,
         last_used_at=row.last_used_at,
         revoked_at=row.revoked_at,
+        expires_at=row.expires_at,
     )
 
 

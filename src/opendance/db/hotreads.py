@@ -77,6 +77,7 @@ _KEY_OWNER_AND_TASK = (
         api_keys.c.id.label("key_id"),
         api_keys.c.account_id.label("key_account_id"),
         api_keys.c.last_used_at.label("key_last_used_at"),
+        api_keys.c.expires_at.label("key_expires_at"),
         *TASK_VIEW_COLUMNS,
     )
     .select_from(
@@ -139,7 +140,9 @@ class SqliteInlineReads:
 
     async def key_owner(self, secret: str) -> KeyOwner | None:
         row = self._key_owner.run(self._conn(), key_hash=ids.hash_api_key(secret))
-        return KeyOwner(row["id"], row["account_id"], row["last_used_at"]) if row else None
+        if row is None:
+            return None
+        return KeyOwner(row["id"], row["account_id"], row["last_used_at"], row["expires_at"])
 
     async def key_owner_and_task(
         self, secret: str, task_id: str
@@ -166,7 +169,12 @@ def hot_reads_for(db: Database) -> HotReads:
 def _owner_and_task(row: dict[str, Any] | None) -> tuple[KeyOwner | None, TaskView | None]:
     if row is None:
         return None, None
-    owner = KeyOwner(row.pop("key_id"), row.pop("key_account_id"), row.pop("key_last_used_at"))
+    owner = KeyOwner(
+        row.pop("key_id"),
+        row.pop("key_account_id"),
+        row.pop("key_last_used_at"),
+        row.pop("key_expires_at"),
+    )
     if row["id"] is None:
         return owner, None
     return owner, view_from_row(row)

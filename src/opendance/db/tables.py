@@ -68,6 +68,9 @@ api_keys = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_used_at", UTCDateTime, nullable=True),
     Column("revoked_at", UTCDateTime, nullable=True),
+    # Set on a session's playground key (the session's end): checked with the key's own row,
+    # so it costs the API's key lookup nothing. NULL for keys made by hand, which never expire.
+    Column("expires_at", UTCDateTime, nullable=True),
 )
 
 tasks = Table(

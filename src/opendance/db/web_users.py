@@ -193,6 +193,15 @@ async def open_invite(conn: AsyncConnection, token_hash: str) -> str | None:
     return str(row.account_id) if row else None
 
 
+async def cancel_open_invites(conn: AsyncConnection, account_id: str) -> None:
+    """Delete the account's unused invites: a link must not outlive a newer link or password."""
+    await conn.execute(
+        delete(account_invites).where(
+            account_invites.c.account_id == account_id, account_invites.c.used_at.is_(None)
+        )
+    )
+
+
 async def use_invite(conn: AsyncConnection, token_hash: str) -> bool:
     """Mark the invite used; False if it was used or expired meanwhile (one use only)."""
     result = await conn.execute(

@@ -13,3 +13,4 @@ class KeyOwner:
     key_id: str
     account_id: str
     last_used_at: datetime | None
+    expires_at: datetime | None = None  # a playground key's: the end of its session

@@ -11,6 +11,10 @@ from opendance.services.context import AppContext
 
 DEMO_ACCOUNT = "demo"
 DEMO_CREDITS = 1000
+# Far above any real grant and far below the 64-bit columns, so no sum of a balance and an
+# amount can overflow them (which the database would answer with an error, not a refusal).
+MAX_CREDITS = 10**15
+MAX_BALANCE = 10**18
 
 
 @dataclass(frozen=True)
@@ -30,8 +34,8 @@ async def create_account(ctx: AppContext, name: str, credits: int = 0) -> Accoun
     name = name.strip()
     if not name or len(name) > 100:
         raise AdminError("an account name must be 1 to 100 characters")
-    if credits < 0:
-        raise AdminError("credits must not be negative")
+    if not 0 <= credits <= MAX_CREDITS:
+        raise AdminError(f"credits must be a whole number from 0 to {MAX_CREDITS:,}")
     async with ctx.db.write() as conn:
         account = await account_rows.create_account(conn, name)
         if credits:
@@ -64,14 +68,21 @@ async def grant_credits(
 ) -> Account:
     if amount == 0:
         raise AdminError("the amount must not be zero")
+    if abs(amount) > MAX_CREDITS:
+        raise AdminError(f"the amount must be at most {MAX_CREDITS:,} credits either way")
     async with ctx.db.write() as conn:
         account = await account_rows.get_account_by_name(conn, account_name)
-        if account.balance + amount < 0:
+        # one conditional UPDATE each way, as for a task's charge: reading the balance first and
+        # writing after let concurrent take-backs pass the check together, and on PostgreSQL
+        # the last of them then failed on the balance_not_negative constraint
+        if amount < 0 and not await account_rows.try_debit(conn, account.id, -amount):
+            balance = await account_rows.balance_of(conn, account.id)
             raise AdminError(
-                f"cannot take {-amount} credits: the balance of {account.name!r} is "
-                f"{account.balance}"
+                f"cannot take {-amount} credits: the balance of {account.name!r} is {balance}"
             )
-        await account_rows.add_ledger_entry(
+        if amount > 0 and not await account_rows.try_credit(conn, account.id, amount, MAX_BALANCE):
+            raise AdminError(f"the balance of {account.name!r} may not exceed {MAX_BALANCE:,}")
+        await account_rows.record_entry(
             conn,
             account_id=account.id,
             kind="grant" if amount > 0 else "debit",

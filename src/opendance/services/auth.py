@@ -44,6 +44,12 @@ def _secret(authorization: str | None) -> str:
 async def _accepted(ctx: AppContext, owner: KeyOwner | None) -> KeyOwner:
     if owner is None:
         raise errors.InvalidApiKey("API key is invalid or revoked")
+    # A playground key ends with its browser session. Its row carries the session's end, read
+    # by the same indexed lookup: no join with the sessions and no extra query on the hot path,
+    # and unlike a periodic sweep that revokes such keys, no window in which an expired
+    # session's key still works. (Signing out or a new password revoke the key outright.)
+    if owner.expires_at is not None and owner.expires_at <= utcnow():
+        raise errors.InvalidApiKey("API key is invalid or revoked")
     return owner
 
 

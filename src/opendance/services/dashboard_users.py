@@ -7,15 +7,15 @@ makes one, so the first admin always comes from someone with access to the serve
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 from opendance.db import accounts as account_rows
 from opendance.db import web_users
 from opendance.db.web_users import WebUser
 from opendance.errors import AdminError
-from opendance.services import admin
+from opendance.services import admin, web_sessions
 from opendance.services.context import AppContext
+from opendance.services.password_pool import password_pool
 from opendance.services.passwords import hash_password
 
 # deliberately loose: one @, something on both sides, a dot in the domain, no spaces
@@ -55,13 +55,14 @@ async def create_user(
 
 
 async def set_password(ctx: AppContext, name: str, password: str) -> WebUser:
-    """Set the password and end the account's sessions (signed in elsewhere: out)."""
-    new_hash = await asyncio.to_thread(hash_password, password)
+    """Set the password, end the account's sessions (signed in elsewhere: out) and cancel its
+    open invite links (one would otherwise replace this password later)."""
+    new_hash = await password_pool().run(hash_password, password)
     async with ctx.db.write() as conn:
         account = await account_rows.get_account_by_name(conn, name)
         await web_users.set_password_hash(conn, account.id, new_hash)
-        for key_id in await web_users.delete_sessions_of(conn, account.id):
-            await account_rows.revoke_key(conn, key_id)
+        await web_sessions.end_sessions_of(conn, account.id)
+        await web_users.cancel_open_invites(conn, account.id)
         user = await web_users.user_by_id(conn, account.id)
     assert user is not None
     return user

@@ -6,7 +6,6 @@ once and for ``invite_hours``.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -16,7 +15,9 @@ from opendance.db import accounts as account_rows
 from opendance.db import web_users
 from opendance.db.types import utcnow
 from opendance.errors import AdminError
+from opendance.services import web_sessions
 from opendance.services.context import AppContext
+from opendance.services.password_pool import password_pool
 from opendance.services.passwords import hash_password
 
 INVITE_PATH = "/dashboard/invite/"
@@ -34,10 +35,13 @@ def token_hash(token: str) -> str:
 
 
 async def create_invite(ctx: AppContext, account_name: str) -> Invite:
+    """A new link for the account; its older links stop working (only the newest one sent
+    should be able to set the password)."""
     token = secrets.token_urlsafe(32)
     hours = ctx.settings.invite_hours
     async with ctx.db.write() as conn:
         account = await account_rows.get_account_by_name(conn, account_name)
+        await web_users.cancel_open_invites(conn, account.id)
         await web_users.insert_invite(
             conn,
             token_hash=token_hash(token),
@@ -58,12 +62,22 @@ async def invited_account(ctx: AppContext, token: str) -> str | None:
 
 
 async def accept_invite(ctx: AppContext, token: str, password: str) -> str:
-    """Set the password through an invite (once); returns the account's id."""
-    # raises AdminError for a password that may not be set; Argon2 runs off the event loop
-    new_hash = await asyncio.to_thread(hash_password, password)
+    """Set the password through an invite (once); returns the account's id.
+
+    Like a password the operator sets, it ends every session of the account (whoever held the
+    old password is out, playground keys included) and cancels the account's other links."""
+    used_up = AdminError("this invite link was used already or has expired")
+    # a link that cannot work costs no hashing
+    if await invited_account(ctx, token) is None:
+        raise used_up
+    # raises AdminError for a password that may not be set, PasswordsBusy when the hashing
+    # threads are all taken
+    new_hash = await password_pool().run(hash_password, password)
     async with ctx.db.write() as conn:
         account_id = await web_users.open_invite(conn, token_hash(token))
         if account_id is None or not await web_users.use_invite(conn, token_hash(token)):
-            raise AdminError("this invite link was used already or has expired")
+            raise used_up
         await web_users.set_password_hash(conn, account_id, new_hash)
+        await web_sessions.end_sessions_of(conn, account_id)
+        await web_users.cancel_open_invites(conn, account_id)
         return account_id

@@ -1,7 +1,7 @@
 """Dashboard passwords: Argon2id hashes (argon2-cffi, its RFC 9106 defaults).
 
-Hashing costs tens of milliseconds and 64 MiB on purpose; the web layer runs it in a thread so
-the event loop keeps serving API requests meanwhile.
+Hashing costs tens of milliseconds and 64 MiB on purpose; callers run it on the threads of
+``password_pool``, so the event loop keeps serving API requests meanwhile.
 """
 
 from __future__ import annotations

@@ -7,18 +7,19 @@ on every API process).
 The playground needs an API key in the browser, and a key's secret exists only when it is made.
 So each session gets its own playground key whose secret is derived from the session token
 (HMAC-SHA256 of the key id): the server can give it to that browser again on every page load
-without storing it, and it is revoked when the session ends.
+without storing it. The key carries the session's end, after which the API refuses it, and it
+is revoked when the session signs out (or the account gets a new password).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from opendance.db import accounts as account_rows
 from opendance.db import web_users
@@ -27,6 +28,7 @@ from opendance.db.types import utcnow
 from opendance.db.web_users import WebUser
 from opendance.domain import ids
 from opendance.services.context import AppContext
+from opendance.services.password_pool import PasswordsBusy, password_pool
 from opendance.services.passwords import hash_password, needs_rehash, verify_password
 
 PLAYGROUND_KEY_NAME = "Playground (browser session)"
@@ -39,6 +41,7 @@ class Session:
     token: str
     user: WebUser
     playground_key_id: str | None
+    expires_at: datetime
 
     @property
     def id(self) -> str:
@@ -54,15 +57,19 @@ async def sign_in(ctx: AppContext, identifier: str, password: str) -> str | None
     async with ctx.db.read() as conn:
         found = await web_users.credentials_for(conn, identifier.strip())
     stored = found.password_hash if found else None
-    if not await asyncio.to_thread(verify_password, stored, password):
+    # raises PasswordsBusy when the hashing threads are all taken
+    if not await password_pool().run(verify_password, stored, password):
         return None
     assert found is not None and stored is not None
+    new_hash = None
+    if needs_rehash(stored):
+        # an upgrade can wait for the next sign-in; a busy moment must not refuse this one
+        with contextlib.suppress(PasswordsBusy):
+            new_hash = await password_pool().run(hash_password, password)
     token = secrets.token_urlsafe(32)
     async with ctx.db.write() as conn:
-        if needs_rehash(stored):
-            await web_users.set_password_hash(
-                conn, found.account_id, await asyncio.to_thread(hash_password, password)
-            )
+        if new_hash is not None:
+            await web_users.set_password_hash(conn, found.account_id, new_hash)
         await _end_expired_sessions(conn, found.account_id)
         await web_users.insert_session(
             conn,
@@ -84,7 +91,9 @@ async def session_for(ctx: AppContext, token: str | None) -> Session | None:
         user = await web_users.user_by_id(conn, row.account_id)
     if user is None:
         return None
-    return Session(token=token, user=user, playground_key_id=row.playground_key_id)
+    return Session(
+        token=token, user=user, playground_key_id=row.playground_key_id, expires_at=row.expires_at
+    )
 
 
 async def sign_out(ctx: AppContext, token: str) -> None:
@@ -115,9 +124,16 @@ async def playground_key(ctx: AppContext, session: Session) -> tuple[str, str]:
             PLAYGROUND_KEY_NAME,
             key_id=key_id,
             secret=playground_secret(session.token, key_id),
+            expires_at=session.expires_at,  # the API refuses it from then on
         )
         await web_users.set_playground_key(conn, session.id, key_id)
     return key_id, playground_secret(session.token, key_id)
+
+
+async def end_sessions_of(conn: Connection, account_id: str) -> None:
+    """End every session of the account and revoke their playground keys (a new password)."""
+    for key_id in await web_users.delete_sessions_of(conn, account_id):
+        await account_rows.revoke_key(conn, key_id)
 
 
 async def _end_expired_sessions(conn: Connection, account_id: str) -> None:

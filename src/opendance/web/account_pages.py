@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,9 +28,15 @@ from opendance.web.render import render
 STALE_FORM = "the form has expired or did not come from this site"
 
 
-def _page_number(request: Request) -> int:
-    raw = request.query_params.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 1_000_000 else 1
+# ASCII digits only: str.isdigit also takes superscripts ("²", which int() refuses) and int()
+# other scripts' digits and underscores ("1_0")
+_PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,5}")
+
+
+def _page_number(request: Request) -> int | None:
+    """The page asked for (1 without one), or None for anything but a number from 1 up."""
+    raw = request.query_params.get("page") or "1"
+    return int(raw) if _PAGE_NUMBER.fullmatch(raw) else None
 
 
 async def _keys_page(
@@ -51,6 +59,7 @@ async def _keys_page(
         new_name=new_name,
         error=error,
         playground_key_name=PLAYGROUND_KEY_NAME,
+        now=datetime.now(UTC),
         status_code=status_code,
     )
 
@@ -86,9 +95,10 @@ async def _revoke_key(request: Request, session: Session) -> Response:
 
 
 async def _credits(request: Request, session: Session) -> Response:
-    page = await dashboard.ledger_page(
-        app_ctx(request), session.user.account_id, _page_number(request)
-    )
+    number = _page_number(request)
+    if number is None:
+        return not_found(request, session)
+    page = await dashboard.ledger_page(app_ctx(request), session.user.account_id, number)
     return render(
         request,
         "credits.html",
@@ -111,9 +121,10 @@ async def _tasks(request: Request, session: Session) -> Response:
     ctx = app_ctx(request)
     wanted = request.query_params.get("status") or None
     status_filter = wanted if wanted in PUBLIC_STATUS_STATES else None
-    page = await dashboard.task_page(
-        ctx, session.user.account_id, status_filter, _page_number(request)
-    )
+    number = _page_number(request)
+    if number is None:
+        return not_found(request, session)
+    page = await dashboard.task_page(ctx, session.user.account_id, status_filter, number)
     rows = [status_body(ctx, task) for task in page.items]
     return render(
         request,

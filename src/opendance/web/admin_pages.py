@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -46,10 +48,8 @@ async def _grant(request: Request, session: Session) -> Response:
     if fields is None:
         return rejected(request, session, STALE_FORM)
     name = fields.get("account", "")
-    amount_text = fields.get("amount", "").strip()
-    try:
-        amount = int(amount_text)
-    except ValueError:
+    amount = _whole_number(fields.get("amount", ""), signed=True)
+    if amount is None:
         return await _page(
             request, session, error="The amount must be a whole number.", status_code=400
         )
@@ -70,8 +70,8 @@ async def _create_user(request: Request, session: Session) -> Response:
     if fields is None:
         return rejected(request, session, STALE_FORM)
     ctx = app_ctx(request)
-    credits_text = fields.get("credits", "").strip() or "0"
-    if not credits_text.isdigit():
+    credits = _whole_number(fields.get("credits", "").strip() or "0", signed=False)
+    if credits is None:
         return await _page(
             request, session, error="Credits must be a whole number, 0 or more.", status_code=400
         )
@@ -81,7 +81,7 @@ async def _create_user(request: Request, session: Session) -> Response:
             fields.get("name", ""),
             email=fields.get("email") or None,
             is_admin=fields.get("admin") == "on",
-            credits=int(credits_text),
+            credits=credits,
         )
         invite = await invites.create_invite(ctx, user.name)
     except AdminError as exc:
@@ -93,6 +93,17 @@ async def _create_user(request: Request, session: Session) -> Response:
         f"{invite.expires_in_hours:g} hours):",
         invite_url=invite.url,
     )
+
+
+# ASCII digits only: int() also takes fullwidth digits and "1_000", str.isdigit takes "²" (which
+# int() refuses); the length bound keeps int() cheap, the services check the range
+_SIGNED = re.compile(r"[+-]?[0-9]{1,30}")
+_UNSIGNED = re.compile(r"[0-9]{1,30}")
+
+
+def _whole_number(text: str, *, signed: bool) -> int | None:
+    text = text.strip()
+    return int(text) if (_SIGNED if signed else _UNSIGNED).fullmatch(text) else None
 
 
 def _sentence(exc: Exception) -> str:

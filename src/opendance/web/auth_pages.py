@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from opendance.errors import AdminError
 from opendance.services import invites, web_sessions
+from opendance.services.password_pool import PasswordsBusy
 from opendance.services.web_sessions import Session
 from opendance.web.common import (
     app_ctx,
@@ -29,7 +30,7 @@ from opendance.web.security import (
     read_form,
     set_cookie,
 )
-from opendance.web.signin_limiter import SignInLimiter
+from opendance.web.signin_limiter import BUSY_RETRY_SECONDS, Refused, SignInLimiter
 
 HOME = "/dashboard/keys"
 ANON_MAX_AGE = 2 * 3600
@@ -93,23 +94,31 @@ async def signin_submit(request: Request) -> Response:
     assert anon is not None
     identifier = fields.get("identifier", "").strip()[:254]
     password = fields.get("password", "")
-    limiter = _limiter(request)
-    address = client_address(request)
-    wait = limiter.retry_after(address, identifier)
-    if wait is not None:
-        minutes = max(1, round(wait / 60))
+    attempt = _limiter(request).begin(client_address(request), identifier)
+    if isinstance(attempt, Refused):
         return _signin_page(
             request,
             anon=anon,
             status_code=429,
-            error=f"Too many failed sign-ins. Try again in about {minutes} minute"
-            + ("s." if minutes != 1 else "."),
+            error=_refusal_text(attempt),
             identifier=identifier,
-            headers={"Retry-After": str(wait)},
+            headers={"Retry-After": str(attempt.retry_after)},
         )
-    token = await web_sessions.sign_in(ctx, identifier, password) if identifier else None
+    token = None
+    try:
+        token = await web_sessions.sign_in(ctx, identifier, password) if identifier else None
+    except PasswordsBusy:
+        return _signin_page(
+            request,
+            anon=anon,
+            status_code=503,
+            error="The server is busy checking other sign-ins. Try again in a moment.",
+            identifier=identifier,
+            headers={"Retry-After": str(BUSY_RETRY_SECONDS)},
+        )
+    finally:
+        attempt.end(succeeded=token is not None)
     if token is None:
-        limiter.failed(address, identifier)
         return _signin_page(
             request,
             anon=anon,
@@ -122,6 +131,18 @@ async def signin_submit(request: Request) -> Response:
     set_cookie(response, request, ctx.settings.resolved_public_url, SESSION_COOKIE, token, max_age)
     response.delete_cookie(ANON_COOKIE, path="/")  # a new one with the next sign-in page
     return response
+
+
+def _refusal_text(refused: Refused) -> str:
+    if refused.busy:
+        return (
+            "Another sign-in for this account or from this address is being checked. "
+            "Try again in a moment."
+        )
+    minutes = max(1, round(refused.retry_after / 60))
+    return f"Too many failed sign-ins. Try again in about {minutes} minute" + (
+        "s." if minutes != 1 else "."
+    )
 
 
 async def _signout(request: Request, session: Session) -> Response:
@@ -162,7 +183,7 @@ async def invite_submit(request: Request) -> Response:
     except FormRejected as exc:
         return rejected(request, None, str(exc))
     account = await invites.invited_account(ctx, token)
-    error = None
+    error, status_code, headers = None, 400, None
     if fields.get("password", "") != fields.get("confirm", ""):
         error = "The two passwords differ."
     else:
@@ -170,8 +191,17 @@ async def invite_submit(request: Request) -> Response:
             await invites.accept_invite(ctx, token, fields.get("password", ""))
         except AdminError as exc:
             error = str(exc).capitalize() + "."
+        except PasswordsBusy:
+            error = "The server is busy. Try again in a moment."
+            status_code, headers = 503, {"Retry-After": str(BUSY_RETRY_SECONDS)}
     if error is not None:
         return render(
-            request, "invite.html", cookie_value=anon, account=account, error=error, status_code=400
+            request,
+            "invite.html",
+            cookie_value=anon,
+            account=account,
+            error=error,
+            status_code=status_code,
+            headers=headers,
         )
     return see_other("/dashboard/signin?invited=1")

@@ -73,8 +73,9 @@ async def read_form(request: Request, cookie_value: str | None) -> dict[str, str
         fields = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
     except UnicodeDecodeError:
         raise FormRejected("the form is not UTF-8") from None
-    sent = fields.pop(CSRF_FIELD, "")
-    if cookie_value is None or not hmac.compare_digest(sent, csrf_token(cookie_value)):
+    sent = fields.pop(CSRF_FIELD, "").encode("utf-8")
+    # compared as bytes: compare_digest refuses str with non-ASCII characters (a TypeError)
+    if cookie_value is None or not hmac.compare_digest(sent, csrf_token(cookie_value).encode()):
         raise FormRejected("the form has expired or did not come from this site")
     return fields
 
