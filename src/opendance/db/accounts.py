@@ -271,17 +271,8 @@ async def ledger_sum(conn: AsyncConnection, account_id: str) -> int:
 
 
 def _key_record(row: Row[Any]) -> ApiKeyRecord:
-    return ApiKeyRecord(
-        id=row.id,
-        account_id=row.account_id,
-        name=row.name,
-        prefix=row.prefix,
-        last4=row.last4,
-        created_at=row.created_at,
-        last_used_at=row.last_used_at,
-        revoked_at=row.revoked_at,
-        expires_at=row.expires_at,
-    )
+    values = row._mapping
+    return ApiKeyRecord(**{name: values[name] for name in ApiKeyRecord.__dataclass_fields__})
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import Table, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opendance.db.tables import account_invites, accounts, web_sessions
@@ -113,11 +113,14 @@ async def set_email(conn: AsyncConnection, account_id: str, email: str | None) -
 async def insert_session(
     conn: AsyncConnection, *, session_id: str, account_id: str, expires_at: datetime
 ) -> None:
-    await conn.execute(
-        insert(web_sessions).values(
-            id=session_id, account_id=account_id, created_at=utcnow(), expires_at=expires_at
-        )
+    await _insert_dated(
+        conn, web_sessions, id=session_id, account_id=account_id, expires_at=expires_at
     )
+
+
+async def _insert_dated(conn: AsyncConnection, table: Table, **values: Any) -> None:
+    """A row of a table whose rows record when they were made (sessions, invites)."""
+    await conn.execute(insert(table).values(created_at=utcnow(), **values))
 
 
 async def get_session(conn: AsyncConnection, session_id: str) -> SessionRow | None:
@@ -172,10 +175,8 @@ async def delete_sessions_of(conn: AsyncConnection, account_id: str) -> list[str
 async def insert_invite(
     conn: AsyncConnection, *, token_hash: str, account_id: str, expires_at: datetime
 ) -> None:
-    await conn.execute(
-        insert(account_invites).values(
-            token_hash=token_hash, account_id=account_id, created_at=utcnow(), expires_at=expires_at
-        )
+    await _insert_dated(
+        conn, account_invites, token_hash=token_hash, account_id=account_id, expires_at=expires_at
     )
 
 

@@ -21,9 +21,9 @@ from opendance.web.common import (
     rejected,
     see_other,
     session_form,
+    session_page,
     signed_in,
 )
-from opendance.web.render import render
 
 STALE_FORM = "the form has expired or did not come from this site"
 
@@ -49,11 +49,10 @@ async def _keys_page(
     status_code: int = 200,
 ) -> Response:
     keys = await dashboard.keys_of(app_ctx(request), session.user.account_id)
-    return render(
+    return session_page(
         request,
+        session,
         "keys.html",
-        cookie_value=session.token,
-        session=session,
         keys=keys,
         new_secret=new_secret,
         new_name=new_name,
@@ -99,11 +98,10 @@ async def _credits(request: Request, session: Session) -> Response:
     if number is None:
         return not_found(request, session)
     page = await dashboard.ledger_page(app_ctx(request), session.user.account_id, number)
-    return render(
+    return session_page(
         request,
+        session,
         "credits.html",
-        cookie_value=session.token,
-        session=session,
         page=page,
         prices=_price_rows(),
         usd_per_credit=pricing.USD_PER_CREDIT,
@@ -126,11 +124,10 @@ async def _tasks(request: Request, session: Session) -> Response:
         return not_found(request, session)
     page = await dashboard.task_page(ctx, session.user.account_id, status_filter, number)
     rows = [status_body(ctx, task) for task in page.items]
-    return render(
+    return session_page(
         request,
+        session,
         "tasks.html",
-        cookie_value=session.token,
-        session=session,
         page=page,
         rows=rows,
         status_filter=status_filter,
@@ -144,11 +141,10 @@ async def _task(request: Request, session: Session) -> Response:
     if task is None:
         return not_found(request, session)
     body = status_body(ctx, task)
-    return render(
+    return session_page(
         request,
+        session,
         "task.html",
-        cookie_value=session.token,
-        session=session,
         task=body,
         request_json=json.dumps(body["request"], indent=2, ensure_ascii=False),
         status_json=json.dumps(body, indent=2, ensure_ascii=False),
@@ -159,11 +155,10 @@ async def _webhooks(request: Request, session: Session, *, rotated: bool = False
     ctx = app_ctx(request)
     secrets = await dashboard.webhook_secrets(ctx, session.user.account_id)
     deliveries = await dashboard.deliveries_of(ctx, session.user.account_id)
-    return render(
+    return session_page(
         request,
+        session,
         "webhooks.html",
-        cookie_value=session.token,
-        session=session,
         secrets=secrets,
         deliveries=deliveries[:50],
         rotated=rotated or request.query_params.get("rotated") == "1",

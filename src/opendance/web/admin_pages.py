@@ -10,8 +10,7 @@ from starlette.responses import Response
 from opendance.errors import AdminError
 from opendance.services import admin, dashboard_users, invites
 from opendance.services.web_sessions import Session
-from opendance.web.common import admins_only, app_ctx, rejected, session_form
-from opendance.web.render import render
+from opendance.web.common import admins_only, app_ctx, rejected, session_form, session_page
 
 STALE_FORM = "the form has expired or did not come from this site"
 
@@ -26,11 +25,10 @@ async def _page(
     status_code: int = 200,
 ) -> Response:
     users = await dashboard_users.list_users(app_ctx(request))
-    return render(
+    return session_page(
         request,
+        session,
         "admin.html",
-        cookie_value=session.token,
-        session=session,
         users=users,
         notice=notice,
         error=error,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from opendance.services.context import AppContext
 from opendance.services.web_sessions import Session, session_for
@@ -14,6 +15,11 @@ from opendance.web.render import render
 from opendance.web.security import SESSION_COOKIE, FormRejected, read_form
 
 Page = Callable[[Request, Session], Awaitable[Response]]
+
+
+def session_page(request: Request, session: Session, template: str, **context: Any) -> HTMLResponse:
+    """A page for a signed-in user; its forms' CSRF tokens are bound to the session."""
+    return render(request, template, cookie_value=session.token, session=session, **context)
 
 
 def app_ctx(request: Request) -> AppContext:
