@@ -7,8 +7,15 @@ from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The settings that take one of a few words, and those words.
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "dtype": ("auto", "bf16", "fp16", "fp32"),
+    "engine_process": ("auto", "process", "thread"),
+    "log_format": ("text", "json"),
+}
 
 
 class Settings(BaseSettings):
@@ -250,25 +257,13 @@ class Settings(BaseSettings):
             raise ValueError("s3_public_base_url must be an http:// or https:// URL")
         return value.rstrip("/") if value else value
 
-    @field_validator("dtype")
+    @field_validator(*_CHOICES)
     @classmethod
-    def _known_dtype(cls, value: str) -> str:
-        if value not in ("auto", "bf16", "fp16", "fp32"):
-            raise ValueError("dtype must be auto, bf16, fp16 or fp32")
-        return value
-
-    @field_validator("engine_process")
-    @classmethod
-    def _known_engine_process(cls, value: str) -> str:
-        if value not in ("auto", "process", "thread"):
-            raise ValueError("engine_process must be auto, process or thread")
-        return value
-
-    @field_validator("log_format")
-    @classmethod
-    def _known_log_format(cls, value: str) -> str:
-        if value not in ("text", "json"):
-            raise ValueError("log_format must be text or json")
+    def _one_of_choices(cls, value: str, info: ValidationInfo) -> str:
+        choices = _CHOICES[info.field_name or ""]
+        if value not in choices:
+            listed = ", ".join(choices[:-1]) + " or " + choices[-1]
+            raise ValueError(f"{info.field_name} must be {listed}")
         return value
 
     @field_validator("metrics_token")

@@ -21,6 +21,7 @@ from opendance.cli.common import (
 from opendance.cli.models import models_app
 from opendance.cli.storage import storage_app
 from opendance.cli.webhook_commands import webhooks_app
+from opendance.settings import Settings
 
 app = typer.Typer(
     help="Opendance: a self-hostable video generation API server (Seedance 2.0 API).",
@@ -107,23 +108,34 @@ LogFormatOption = Annotated[
 ]
 
 
-def _engine_settings(
+def _runner_settings(
+    ctx: typer.Context,
     engine: str | None,
     model: Path | None,
     image_model: Path | None,
     audio_model: Path | None,
     device: str | None,
     dtype: str | None,
-) -> dict[str, object]:
-    """The engine flags shared by serve and worker, as settings overrides."""
-    return {
-        "engine": engine,
-        "model_path": model,
-        "image_model_path": image_model,
-        "audio_model_path": audio_model,
-        "device": device,
-        "dtype": dtype,
-    }
+    log_format: LogFormat | None,
+    concurrency: int | None,
+    **overrides: object,
+) -> Settings:
+    """The settings of serve and worker from their shared flags (engine, logging,
+    concurrency) and their own; logging is configured from them."""
+    settings = build_settings(
+        ctx,
+        **overrides,
+        log_format=log_format.value if log_format else None,
+        worker_concurrency=concurrency,
+        engine=engine,
+        model_path=model,
+        image_model_path=image_model,
+        audio_model_path=audio_model,
+        device=device,
+        dtype=dtype,
+    )
+    configure_logging(settings)
+    return settings
 
 
 @app.command()
@@ -153,16 +165,20 @@ def serve(
     """Run the API server (and workers)."""
     from opendance.cli.server import run_server
 
-    settings = build_settings(
+    settings = _runner_settings(
         ctx,
+        engine,
+        model,
+        image_model,
+        audio_model,
+        device,
+        dtype,
+        log_format,
+        concurrency,
         host=host,
         port=port,
         public_url=public_url,
-        log_format=log_format.value if log_format else None,
-        worker_concurrency=concurrency,
-        **_engine_settings(engine, model, image_model, audio_model, device, dtype),
     )
-    configure_logging(settings)
     run_async(run_server(settings, workers=workers, demo=not no_demo))
 
 
@@ -181,13 +197,9 @@ def worker(
     """Run one worker process: take tasks from the queue and render them."""
     from opendance.cli.server import run_worker
 
-    settings = build_settings(
-        ctx,
-        log_format=log_format.value if log_format else None,
-        worker_concurrency=concurrency,
-        **_engine_settings(engine, model, image_model, audio_model, device, dtype),
+    settings = _runner_settings(
+        ctx, engine, model, image_model, audio_model, device, dtype, log_format, concurrency
     )
-    configure_logging(settings)
     run_async(run_worker(settings))
 
 

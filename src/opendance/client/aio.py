@@ -3,72 +3,37 @@
 from __future__ import annotations
 
 import asyncio
-import random
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from types import TracebackType
-from typing import Any, TypeVar, Unpack
+from typing import TypeVar, Unpack
 
 import httpx
 
-from opendance.client import plans
-from opendance.client.config import USER_AGENT, Endpoint, GenerateOptions, generate_request
-from opendance.client.files import (
-    DownloadTarget,
-    ProgressCallback,
-    broken_download,
-    content_length,
-)
-from opendance.client.images import is_url
+from opendance.client.base import CHUNK_BYTES, DEFAULT_WAIT_TIMEOUT, ClientBase, PlanRun
+from opendance.client.config import GenerateOptions
+from opendance.client.files import ProgressCallback
 from opendance.client.models import Submitted, Task
-from opendance.client.plans import Plan, PollPolicy, RetryPolicy, Sleep, Timing
+from opendance.client.plans import Plan, Sleep
 from opendance.client.responses import error_from_response
-from opendance.client.sync import CHUNK_BYTES, DEFAULT_WAIT_TIMEOUT
 
 T = TypeVar("T")
 
 
-class AsyncClient:
+class AsyncClient(ClientBase[httpx.AsyncClient, httpx.AsyncBaseTransport, Awaitable[None]]):
     """The asyncio twin of :class:`opendance.client.Client`; the same arguments and methods,
     awaited. Callbacks (``on_update``, ``on_progress``) are plain functions."""
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        *,
-        timeout: float = 30.0,
-        retry: RetryPolicy | None = None,
-        polling: PollPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        random: Callable[[], float] = random.random,
-    ) -> None:
-        self.endpoint = Endpoint.resolve(base_url, api_key)
-        self.retry = retry or RetryPolicy()
-        self.polling = polling or PollPolicy()
-        self._timing = Timing(clock=clock, random=random)
-        self._sleep = sleep
-        self._http = httpx.AsyncClient(
-            base_url=self.endpoint.base_url,
-            headers={"User-Agent": USER_AGENT},
-            timeout=timeout,
-            transport=transport,
-        )
-        self._build = plans.with_headers(self._http.build_request, self.endpoint.api_headers())
+    _http_class = httpx.AsyncClient
 
-    @property
-    def base_url(self) -> str:
-        return self.endpoint.base_url
+    @staticmethod
+    async def _default_sleep(seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
     async def generate(self, prompt: str, **options: Unpack[GenerateOptions]) -> Submitted:
-        body = generate_request(prompt, options)
-        return await self._run(plans.generate(self._build, body, self.retry, self._timing))
+        return await self._run(self._generate_plan(prompt, options))
 
     async def status(self, task_id: str) -> Task:
-        return await self._run(plans.status(self._build, task_id, self.retry, self._timing))
+        return await self._run(self._status_plan(task_id))
 
     async def wait(
         self,
@@ -78,17 +43,7 @@ class AsyncClient:
         poll: float | None = None,
         on_update: Callable[[Task], None] | None = None,
     ) -> Task:
-        polling = self.polling if poll is None else self.polling.starting_at(poll)
-        plan = plans.wait(
-            self._build,
-            task_id,
-            timeout=timeout,
-            polling=polling,
-            policy=self.retry,
-            timing=self._timing,
-            on_update=on_update,
-        )
-        return await self._run(plan)
+        return await self._run(self._wait_plan(task_id, timeout, poll, on_update))
 
     async def generate_and_wait(
         self,
@@ -110,28 +65,16 @@ class AsyncClient:
         on_progress: ProgressCallback | None = None,
         chunk_size: int = CHUNK_BYTES,
     ) -> Path:
-        if is_url(task_id_or_url):
-            url = task_id_or_url
-        else:
-            build = self._build
-            url = await self._run(plans.video_url(build, task_id_or_url, self.retry, self._timing))
-        request = self._http.build_request("GET", url, headers=self.endpoint.download_headers(url))
-        response = await self._run(
-            plans.send(request, self.retry, self._timing, idempotent=True, stream=True)
-        )
+        url, response = await self._run(self._download_plan(task_id_or_url))
         try:
             if not response.is_success:
                 await response.aread()
                 raise error_from_response(response)
-            total = content_length(response.headers)
             # Chunks are written with blocking calls: a 64 KiB write to a local file is far
             # shorter than the network read it follows.
-            with DownloadTarget(Path(path), url=url, total=total, on_progress=on_progress) as f:
-                try:
-                    async for chunk in response.aiter_bytes(chunk_size):
-                        f.write(chunk)
-                except httpx.TransportError as exc:
-                    raise broken_download(url, exc) from exc
+            with self._target(path, url, response, on_progress) as f:
+                async for chunk in response.aiter_bytes(chunk_size):
+                    f.write(chunk)
             return f.path
         finally:
             await response.aclose()
@@ -142,40 +85,30 @@ class AsyncClient:
     async def __aenter__(self) -> AsyncClient:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def _run(self, plan: Plan[T]) -> T:
         """Carry out a plan's steps with awaited I/O (see ``Client._run``)."""
-        outcome: Any = None
-        failure: httpx.TransportError | None = None
-        streaming: httpx.Response | None = None
+        run = PlanRun(plan)
         try:
             while True:
-                step = plan.send(outcome) if failure is None else plan.throw(failure)
-                outcome, failure = None, None
-                if streaming is not None:
-                    await streaming.aclose()
-                    streaming = None
+                step, stale = run.next_step()
+                if stale is not None:
+                    await stale.aclose()
                 if isinstance(step, Sleep):
                     await self._sleep(step.seconds)
                     continue
                 try:
-                    outcome = await self._http.send(step.request, stream=step.stream)
+                    response = await self._http.send(step.request, stream=step.stream)
                 except httpx.TransportError as exc:
-                    failure = exc
-                    continue
-                if step.stream:
-                    streaming = outcome
+                    run.failed(exc)
+                else:
+                    run.answered(response, stream=step.stream)
         except StopIteration as stop:
             result: T = stop.value
             return result
         except BaseException:
-            if streaming is not None:
-                await streaming.aclose()
+            if run.streaming is not None:
+                await run.streaming.aclose()
             raise

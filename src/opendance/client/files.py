@@ -17,6 +17,9 @@ ProgressCallback = Callable[[DownloadProgress], None]
 
 
 class DownloadTarget:
+    """Where a download is written; a network failure while it is open becomes the SDK's
+    ``TransportError`` naming the URL."""
+
     def __init__(
         self, path: Path, *, url: str, total: int | None, on_progress: ProgressCallback | None
     ) -> None:
@@ -45,6 +48,9 @@ class DownloadTarget:
         tb: TracebackType | None,
     ) -> None:
         self._file.close()
+        if isinstance(exc, httpx.TransportError):
+            self.partial.unlink(missing_ok=True)
+            raise broken_download(self.url, exc) from exc
         if exc_type is None and self.total is not None and self.downloaded != self.total:
             self.partial.unlink(missing_ok=True)
             raise TransportError(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -271,8 +271,7 @@ async def ledger_sum(conn: AsyncConnection, account_id: str) -> int:
 
 
 def _key_record(row: Row[Any]) -> ApiKeyRecord:
-    values = row._mapping
-    return ApiKeyRecord(**{name: values[name] for name in ApiKeyRecord.__dataclass_fields__})
+    return ApiKeyRecord(**{field.name: getattr(row, field.name) for field in fields(ApiKeyRecord)})
 
 
 @dataclass(frozen=True)
@@ -282,19 +281,17 @@ class WebhookSecretRow:
     rotated_at: datetime | None
 
 
+# The columns that hold a WebhookSecretRow, in the order of its fields.
+_SECRET_COLUMNS = (
+    accounts.c.webhook_secret,
+    accounts.c.webhook_previous_secret,
+    accounts.c.webhook_secret_rotated_at,
+)
+
+
 async def webhook_secrets_of(conn: AsyncConnection, account_id: str) -> WebhookSecretRow:
-    row = (
-        await conn.execute(
-            select(
-                accounts.c.webhook_secret,
-                accounts.c.webhook_previous_secret,
-                accounts.c.webhook_secret_rotated_at,
-            ).where(accounts.c.id == account_id)
-        )
-    ).one()
-    return WebhookSecretRow(
-        row.webhook_secret, row.webhook_previous_secret, row.webhook_secret_rotated_at
-    )
+    query = select(*_SECRET_COLUMNS).where(accounts.c.id == account_id)
+    return WebhookSecretRow(*(await conn.execute(query)).one())
 
 
 async def set_webhook_secrets(
@@ -308,9 +305,5 @@ async def set_webhook_secrets(
     await conn.execute(
         update(accounts)
         .where(accounts.c.id == account_id)
-        .values(
-            webhook_secret=current,
-            webhook_previous_secret=previous,
-            webhook_secret_rotated_at=rotated_at,
-        )
+        .values(dict(zip(_SECRET_COLUMNS, (current, previous, rotated_at), strict=True)))
     )

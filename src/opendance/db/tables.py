@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -32,6 +34,25 @@ NAMING = {
 
 metadata = MetaData(naming_convention=NAMING)
 
+
+def _serial_id() -> Column[int]:
+    return Column("id", Integer, primary_key=True, autoincrement=True)
+
+
+def _ref(name: str, target: str, *, nullable: bool, index: bool | None = None) -> Column[str]:
+    """A reference to another table's 40-character id."""
+    return Column(name, String(40), ForeignKey(target), nullable=nullable, index=index)
+
+
+def _moment(name: str, *, nullable: bool) -> Column[datetime]:
+    return Column(name, UTCDateTime, nullable=nullable)
+
+
+def _flag(name: str) -> Column[bool]:
+    """A boolean that is false unless set, also for rows written before it existed."""
+    return Column(name, Boolean, nullable=False, default=False, server_default=false())
+
+
 accounts = Table(
     "accounts",
     metadata,
@@ -40,17 +61,17 @@ accounts = Table(
     # The ledger is the truth; this is its running sum, kept in the same transactions, so that a
     # conditional debit can be one UPDATE that never lets the balance go below zero.
     Column("balance", BigInteger, nullable=False, default=0),
-    Column("created_at", UTCDateTime, nullable=False),
+    _moment("created_at", nullable=False),
     # Standard Webhooks signing secret; after a rotation the previous one keeps signing too
     # until the overlap ends, so receivers can switch without losing a delivery.
     Column("webhook_secret", String(100), nullable=True),
     Column("webhook_previous_secret", String(100), nullable=True),
-    Column("webhook_secret_rotated_at", UTCDateTime, nullable=True),
+    _moment("webhook_secret_rotated_at", nullable=True),
     # Dashboard sign-in: an optional e-mail (stored lower-case) and an Argon2 hash; no hash
     # means the account cannot sign in to the dashboard (API keys work regardless).
     Column("email", String(254), nullable=True, unique=True),
     Column("password_hash", String(200), nullable=True),
-    Column("is_admin", Boolean, nullable=False, default=False, server_default=false()),
+    _flag("is_admin"),
     CheckConstraint("balance >= 0", name="balance_not_negative"),
 )
 
@@ -58,50 +79,50 @@ api_keys = Table(
     "api_keys",
     metadata,
     Column("id", String(40), primary_key=True),
-    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
+    _ref("account_id", "accounts.id", nullable=False, index=True),
     Column("name", String(100), nullable=True),
     # SHA-256 of the key: keys are 256-bit random secrets, so a fast hash is enough to make a
     # leaked table useless, and lookups stay one indexed equality.
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("prefix", String(16), nullable=False),
     Column("last4", String(4), nullable=False),
-    Column("created_at", UTCDateTime, nullable=False),
-    Column("last_used_at", UTCDateTime, nullable=True),
-    Column("revoked_at", UTCDateTime, nullable=True),
+    _moment("created_at", nullable=False),
+    _moment("last_used_at", nullable=True),
+    _moment("revoked_at", nullable=True),
     # Set on a session's playground key (the session's end): checked with the key's own row,
     # so it costs the API's key lookup nothing. NULL for keys made by hand, which never expire.
-    Column("expires_at", UTCDateTime, nullable=True),
+    _moment("expires_at", nullable=True),
 )
 
 tasks = Table(
     "tasks",
     metadata,
     Column("id", String(40), primary_key=True),
-    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False),
-    Column("api_key_id", String(40), ForeignKey("api_keys.id"), nullable=True),
+    _ref("account_id", "accounts.id", nullable=False),
+    _ref("api_key_id", "api_keys.id", nullable=True),
     Column("status", String(16), nullable=False),
     Column("request", JSON, nullable=False),
     Column("seed", BigInteger, nullable=False),
     Column("price", Integer, nullable=False),
     # What the task needs from a worker, fixed at submit: a claim takes only tasks the
     # claiming worker can serve.
-    Column("needs_audio", Boolean, nullable=False, default=False, server_default=false()),
-    Column("needs_image", Boolean, nullable=False, default=False, server_default=false()),
+    _flag("needs_audio"),
+    _flag("needs_image"),
     # What served it, set by every claim (so: the last worker that ran it); NULL until then.
     Column("engine", String(40), nullable=True),
     Column("model", String(200), nullable=True),
     Column("callback_url", Text, nullable=True),
     Column("input_image_key", String(200), nullable=True),
-    Column("created_at", UTCDateTime, nullable=False),
-    Column("updated_at", UTCDateTime, nullable=False),
-    Column("started_at", UTCDateTime, nullable=True),
-    Column("finished_at", UTCDateTime, nullable=True),
+    _moment("created_at", nullable=False),
+    _moment("updated_at", nullable=False),
+    _moment("started_at", nullable=True),
+    _moment("finished_at", nullable=True),
     Column("progress", Integer, nullable=False, default=0),
     Column("attempts", Integer, nullable=False, default=0),
     Column("lease_owner", String(120), nullable=True),
     # Fencing token: bumped on every claim; a completion must present the token it claimed with.
     Column("lease_token", BigInteger, nullable=False, default=0),
-    Column("lease_expires_at", UTCDateTime, nullable=True),
+    _moment("lease_expires_at", nullable=True),
     Column("video_key", String(200), nullable=True),
     Column("poster_key", String(200), nullable=True),
     Column("error_message", Text, nullable=True),
@@ -115,13 +136,13 @@ tasks = Table(
 ledger = Table(
     "ledger",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
-    Column("task_id", String(40), ForeignKey("tasks.id"), nullable=True),
+    _serial_id(),
+    _ref("account_id", "accounts.id", nullable=False, index=True),
+    _ref("task_id", "tasks.id", nullable=True),
     Column("kind", String(16), nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("note", Text, nullable=True),
-    Column("created_at", UTCDateTime, nullable=False),
+    _moment("created_at", nullable=False),
     # A task is charged at most once and refunded at most once, whatever races happen.
     UniqueConstraint("task_id", "kind"),
 )
@@ -135,16 +156,16 @@ workers = Table(
     Column("engine", String(40), nullable=False),
     Column("model", String(200), nullable=True),
     # What its engine can do: the API accepts what some recently seen worker can serve.
-    Column("audio", Boolean, nullable=False, default=False, server_default=false()),
-    Column("image_to_video", Boolean, nullable=False, default=False, server_default=false()),
+    _flag("audio"),
+    _flag("image_to_video"),
     Column("concurrency", Integer, nullable=False, default=1, server_default="1"),
     Column("state", String(16), nullable=False),
     # How many tasks it holds; current_task_id is the one it has held longest (every task it
     # holds has lease_owner = this id).
     Column("tasks_in_hand", Integer, nullable=False, default=0, server_default="0"),
     Column("current_task_id", String(40), nullable=True),
-    Column("started_at", UTCDateTime, nullable=False),
-    Column("last_seen_at", UTCDateTime, nullable=False),
+    _moment("started_at", nullable=False),
+    _moment("last_seen_at", nullable=False),
 )
 
 webhook_deliveries = Table(
@@ -152,33 +173,33 @@ webhook_deliveries = Table(
     metadata,
     # The Standard Webhooks message id ("webhook-id"): the same on every retry.
     Column("id", String(40), primary_key=True),
-    Column("task_id", String(40), ForeignKey("tasks.id"), nullable=False, index=True),
-    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
+    _ref("task_id", "tasks.id", nullable=False, index=True),
+    _ref("account_id", "accounts.id", nullable=False, index=True),
     Column("url", Text, nullable=False),
     # The body exactly as sent, frozen when the task became terminal.
     Column("payload", Text, nullable=False),
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
-    Column("next_attempt_at", UTCDateTime, nullable=False),
+    _moment("next_attempt_at", nullable=False),
     # A dispatcher's claim: only the holder of the current token may record an outcome.
     Column("claimed_by", String(120), nullable=True),
     Column("claim_token", BigInteger, nullable=False, default=0),
-    Column("claim_expires_at", UTCDateTime, nullable=True),
+    _moment("claim_expires_at", nullable=True),
     Column("last_status_code", Integer, nullable=True),
     Column("last_error", Text, nullable=True),
-    Column("created_at", UTCDateTime, nullable=False),
-    Column("updated_at", UTCDateTime, nullable=False),
-    Column("delivered_at", UTCDateTime, nullable=True),
+    _moment("created_at", nullable=False),
+    _moment("updated_at", nullable=False),
+    _moment("delivered_at", nullable=True),
     Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
 )
 
 webhook_attempts = Table(
     "webhook_attempts",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("delivery_id", String(40), ForeignKey("webhook_deliveries.id"), nullable=False),
+    _serial_id(),
+    _ref("delivery_id", "webhook_deliveries.id", nullable=False),
     Column("attempt", Integer, nullable=False),
-    Column("started_at", UTCDateTime, nullable=False),
+    _moment("started_at", nullable=False),
     Column("duration_ms", Integer, nullable=False),
     Column("status_code", Integer, nullable=True),
     Column("error", Text, nullable=True),
@@ -191,11 +212,11 @@ web_sessions = Table(
     metadata,
     # SHA-256 of the session cookie's value: a leaked table signs nobody in.
     Column("id", String(64), primary_key=True),
-    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
-    Column("created_at", UTCDateTime, nullable=False),
-    Column("expires_at", UTCDateTime, nullable=False),
+    _ref("account_id", "accounts.id", nullable=False, index=True),
+    _moment("created_at", nullable=False),
+    _moment("expires_at", nullable=False),
     # The API key the playground uses in this session; revoked when the session ends.
-    Column("playground_key_id", String(40), ForeignKey("api_keys.id"), nullable=True),
+    _ref("playground_key_id", "api_keys.id", nullable=True),
 )
 
 account_invites = Table(
@@ -203,10 +224,10 @@ account_invites = Table(
     metadata,
     # SHA-256 of the token in the invite link; the link itself is printed once.
     Column("token_hash", String(64), primary_key=True),
-    Column("account_id", String(40), ForeignKey("accounts.id"), nullable=False, index=True),
-    Column("created_at", UTCDateTime, nullable=False),
-    Column("expires_at", UTCDateTime, nullable=False),
-    Column("used_at", UTCDateTime, nullable=True),
+    _ref("account_id", "accounts.id", nullable=False, index=True),
+    _moment("created_at", nullable=False),
+    _moment("expires_at", nullable=False),
+    _moment("used_at", nullable=True),
 )
 
 meta = Table(

@@ -243,18 +243,7 @@ async def cancel(conn: AsyncConnection, task_id: str, message: str) -> bool:
 
 async def release(conn: AsyncConnection, lease: Lease) -> bool:
     """Hand a task back to the queue without counting the attempt (graceful shutdown)."""
-    moved = await _move(
-        conn,
-        TaskState.QUEUED,
-        *_held(lease),
-        lease_owner=None,
-        lease_expires_at=None,
-        attempts=tasks.c.attempts - 1,
-        progress=0,
-    )
-    if moved:
-        await notify_queued(conn)
-    return moved
+    return await _requeue(conn, *_held(lease), attempts=tasks.c.attempts - 1)
 
 
 async def expired_leases(conn: AsyncConnection, *, limit: int = 100) -> list[TaskRecord]:
@@ -268,13 +257,19 @@ async def expired_leases(conn: AsyncConnection, *, limit: int = 100) -> list[Tas
 
 async def requeue_expired(conn: AsyncConnection, task: TaskRecord) -> bool:
     """Put a task whose lease ran out back in the queue (only if nothing changed meanwhile)."""
+    return await _requeue(conn, *_expired_guard(task, db_now(conn)))
+
+
+async def _requeue(conn: AsyncConnection, *guards: ColumnElement[bool], **values: Any) -> bool:
+    """Put a task back in the queue without its lease or progress, and wake a worker."""
     moved = await _move(
         conn,
         TaskState.QUEUED,
-        *_expired_guard(task, db_now(conn)),
+        *guards,
         lease_owner=None,
         lease_expires_at=None,
         progress=0,
+        **values,
     )
     if moved:
         await notify_queued(conn)

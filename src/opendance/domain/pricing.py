@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from typing import Final
 
+from opendance.domain.presets import DURATIONS
+
+# (resolution, with audio) -> credits for each of DURATIONS
+_PRICE_ROWS: Final[dict[tuple[str, bool], tuple[int, int, int]]] = {
+    ("480p", False): (8, 14, 19),
+    ("480p", True): (14, 28, 38),
+    ("720p", False): (14, 28, 42),
+    ("720p", True): (28, 56, 84),
+}
+
 # (resolution, duration seconds, with audio) -> credits
 PRICES: Final[dict[tuple[str, int, bool], int]] = {
-    ("480p", 4, False): 8,
-    ("480p", 8, False): 14,
-    ("480p", 12, False): 19,
-    ("480p", 4, True): 14,
-    ("480p", 8, True): 28,
-    ("480p", 12, True): 38,
-    ("720p", 4, False): 14,
-    ("720p", 8, False): 28,
-    ("720p", 12, False): 42,
-    ("720p", 4, True): 28,
-    ("720p", 8, True): 56,
-    ("720p", 12, True): 84,
+    (resolution, duration, audio): credits
+    for (resolution, audio), row in _PRICE_ROWS.items()
+    for duration, credits in zip(DURATIONS, row, strict=True)
 }
 
 USD_PER_CREDIT: Final = 0.005

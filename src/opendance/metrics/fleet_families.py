@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -13,16 +14,16 @@ from prometheus_client.metrics_core import (
 
 from opendance.db.fleet_figures import TASK_DURATION_BUCKETS, DurationHistogram, FleetFigures
 
+_F = TypeVar("_F", GaugeMetricFamily, CounterMetricFamily)
+
 _BOUNDS = [repr(float(bound)) for bound in TASK_DURATION_BUCKETS]
 
 
 def fleet_families(figures: FleetFigures) -> Iterator[Metric]:
-    tasks = GaugeMetricFamily(
-        "opendance_tasks", "Tasks in the database, by state.", labels=["state"]
+    yield _counted(
+        GaugeMetricFamily("opendance_tasks", "Tasks in the database, by state.", labels=["state"]),
+        figures.tasks_by_state.items(),
     )
-    for state, count in figures.tasks_by_state.items():
-        tasks.add_metric([state], count)
-    yield tasks
     yield GaugeMetricFamily(
         "opendance_queue_oldest_task_age_seconds",
         "How long the oldest queued task has waited for a worker (0: the queue is empty).",
@@ -53,17 +54,13 @@ def fleet_families(figures: FleetFigures) -> Iterator[Metric]:
         "unreachable (no HTTP answer).",
         labels=["outcome"],
     )
-    for outcome, count in figures.webhook_attempts.items():
-        attempts.add_metric([outcome], count)
-    yield attempts
+    yield _counted(attempts, figures.webhook_attempts.items())
     deliveries = GaugeMetricFamily(
         "opendance_webhook_deliveries",
         "Webhook deliveries (one per finished task with a callback_url) by status.",
         labels=["status"],
     )
-    for status, count in figures.webhook_deliveries.items():
-        deliveries.add_metric([status], count)
-    yield deliveries
+    yield _counted(deliveries, figures.webhook_deliveries.items())
 
     yield CounterMetricFamily(
         "opendance_credits_charged",
@@ -86,9 +83,14 @@ def fleet_families(figures: FleetFigures) -> Iterator[Metric]:
         "Workers that reported recently (OPENDANCE_WORKER_SEEN_SECONDS), by state and engine.",
         labels=["state", "engine"],
     )
-    for (state, engine), count in sorted(figures.workers.items()):
-        live.add_metric([state, engine], count)
-    yield live
+    yield _counted(live, sorted(figures.workers.items()))
+
+
+def _counted(family: _F, counts: Iterable[tuple[str | tuple[str, ...], int]]) -> _F:
+    """``family`` with a sample a count: its label value, or its tuple of label values."""
+    for labels, count in counts:
+        family.add_metric([labels] if isinstance(labels, str) else list(labels), count)
+    return family
 
 
 def _buckets(histogram: DurationHistogram) -> list[tuple[str, float]]:

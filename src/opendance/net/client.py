@@ -289,25 +289,16 @@ class SafeHttpClient:
                 await response.aclose()
 
 
+@dataclass(kw_only=True, eq=False)
 class _Exchange:
     """The request as it evolves along a redirect chain (method, body and headers change)."""
 
-    def __init__(
-        self,
-        *,
-        method: str,
-        headers: httpx.Headers,
-        content: bytes | None,
-        deadline: float,
-        max_body_bytes: int,
-        truncate_body: bool,
-    ) -> None:
-        self.method = method
-        self.headers = headers
-        self.content = content
-        self.deadline = deadline
-        self.max_body_bytes = max_body_bytes
-        self.truncate_body = truncate_body
+    method: str
+    headers: httpx.Headers
+    content: bytes | None
+    deadline: float
+    max_body_bytes: int
+    truncate_body: bool
 
     def redirected(self, status: int, *, cross_origin: bool) -> None:
         """Rewrite the request for the next hop the way browsers do."""
