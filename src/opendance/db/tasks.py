@@ -69,10 +69,9 @@ class TaskRecord:
 
     def claimed(self) -> ClaimedTask:
         return ClaimedTask(
-            id=self.id,
+            lease=self.lease,
             account_id=self.account_id,
             request=self.request,
-            lease=self.lease,
             attempts=self.attempts,
             input_image_key=self.input_image_key,
         )

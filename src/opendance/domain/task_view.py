@@ -43,9 +43,12 @@ class Lease:
 class ClaimedTask:
     """A task a worker has just leased: what it needs to make the video."""
 
-    id: str
+    lease: Lease
     account_id: str
     request: TaskRequest
-    lease: Lease
     attempts: int
     input_image_key: str | None
+
+    @property
+    def id(self) -> str:
+        return self.lease.task_id
