@@ -56,6 +56,10 @@ class Trickler:
             while chunk := self.sock.recv(65536):
                 self.answer += chunk
             self.closed_by_server = True
+        except ConnectionResetError:
+            # a server that closes with body bytes still unread in its buffer resets the
+            # connection (the kernel sends RST): closed by the server all the same
+            self.closed_by_server = True
         except OSError:
             pass
         self.seconds = time.monotonic() - self.started

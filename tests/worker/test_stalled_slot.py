@@ -52,7 +52,8 @@ async def test_a_task_reaped_from_a_stalled_slot_is_not_claimed_twice_and_nothin
                 .where(tasks.c.id == task_id)
                 .values(lease_expires_at=utcnow() - timedelta(seconds=1))
             )
-        assert await task_service.reap_expired(ctx) == 1
+        # (the worker's idle slot may reap it first: any reaper will do)
+        await task_service.reap_expired(ctx)
         await asyncio.sleep(1.0)  # twenty poll intervals for the idle sibling slot
         assert engine.rendering == 1 and engine.most_at_once == 1
         async with ctx.db.read() as conn:

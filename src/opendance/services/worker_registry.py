@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from opendance.db import workers as worker_rows
 from opendance.domain.capabilities import EngineCapabilities
@@ -37,9 +37,15 @@ async def register(
         )
 
 
-async def report(ctx: AppContext, worker_id: str, *, state: str, in_hand: Sequence[str]) -> None:
-    """Alive, in this state, with these tasks (oldest claim first)."""
+async def report(
+    ctx: AppContext, worker_id: str, now: Callable[[], tuple[str, Sequence[str]]]
+) -> None:
+    """Alive, with the state and tasks in hand (oldest claim first) that ``now()`` tells. It
+    is asked once the write transaction has begun: reports of sibling slots wait for the write
+    lock in turn, and the one written last must tell the latest state, not the state from
+    before its wait."""
     async with ctx.db.write() as conn:
+        state, in_hand = now()
         await worker_rows.worker_seen(conn, worker_id, state=state, in_hand=in_hand)
 
 

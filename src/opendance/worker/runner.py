@@ -279,7 +279,7 @@ class Worker:
             self.on_terminal()
             return
         log.warning(
-            "task %s: lease lost (or the task cancelled) before completion; result discarded",
+            "task %s: lease lost before completion; result discarded",
             task.id,
             extra=self._fields(task.id),
         )
@@ -350,7 +350,7 @@ class Worker:
 
     async def _report(self) -> None:
         await worker_registry.report(
-            self.ctx, self.id, state=self.state, in_hand=[task_id for task_id, _ in self.in_hand]
+            self.ctx, self.id, lambda: (self.state, [task_id for task_id, _ in self.in_hand])
         )
 
     async def _reap_if_due(self) -> None:
