@@ -58,6 +58,7 @@ def main() -> int:
             **os.environ,
             "OPENDANCE_DATA_DIR": str(data_dir),
             "OPENDANCE_RATE_LIMIT_PER_MINUTE": "0",
+            "OPENDANCE_ACCOUNT_RATE_LIMIT_PER_MINUTE": "0",
             "OPENDANCE_LOG_LEVEL": args.log_level,
         }
         server = _start(

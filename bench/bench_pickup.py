@@ -70,7 +70,9 @@ def main() -> int:
         port = free_port()
         api = subprocess.Popen(
             [*SERVE_API_ONLY, "--port", str(port)],
-            env=opendance_env(data, url, rate_limit_per_minute="0"),
+            env=opendance_env(
+                data, url, rate_limit_per_minute="0", account_rate_limit_per_minute="0"
+            ),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

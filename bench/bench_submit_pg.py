@@ -76,6 +76,7 @@ def _round(settings: Settings, args: argparse.Namespace) -> float:
         OPENDANCE_DATA_DIR=str(settings.data_dir),
         OPENDANCE_DATABASE_URL=settings.resolved_database_url,
         OPENDANCE_RATE_LIMIT_PER_MINUTE="0",
+        OPENDANCE_ACCOUNT_RATE_LIMIT_PER_MINUTE="0",
         OPENDANCE_LOG_LEVEL="warning",
     )
     cmd = [sys.executable, "-m", "opendance", "serve", "--workers", "0", "--no-demo"]

@@ -61,6 +61,7 @@ def main() -> int:
             "OPENDANCE_LOG_LEVEL": "warning",
             "OPENDANCE_ALLOW_PRIVATE_URLS": "true",
             "OPENDANCE_RATE_LIMIT_PER_MINUTE": "0",
+            "OPENDANCE_ACCOUNT_RATE_LIMIT_PER_MINUTE": "0",
         }
         subprocess.run(
             [

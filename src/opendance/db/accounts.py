@@ -230,15 +230,7 @@ async def record_charge(
     conn: AsyncConnection, *, account_id: str, task_id: str, amount: int
 ) -> None:
     """The ledger row for a debit already applied by ``try_debit``."""
-    await conn.execute(
-        insert(ledger).values(
-            account_id=account_id,
-            task_id=task_id,
-            kind="charge",
-            amount=-amount,
-            created_at=utcnow(),
-        )
-    )
+    await record_entry(conn, account_id=account_id, kind="charge", amount=-amount, task_id=task_id)
 
 
 async def balance_of(conn: AsyncConnection, account_id: str) -> int:
