@@ -14,6 +14,19 @@ from opendance.settings import Settings
 from tests.support.processes import cli, cli_json, opendance_env
 
 
+def _set_password(data: Path, account: str, typed: str) -> subprocess.CompletedProcess[str]:
+    """``opendance accounts set-password ACCOUNT --password-stdin``, typed in as a person would."""
+    command = ("accounts", "set-password", account, "--password-stdin")
+    return subprocess.run(
+        [sys.executable, "-m", "opendance", *command],
+        input=typed,
+        env=opendance_env(data),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_create_an_admin_with_an_invite_then_set_a_password(tmp_path: Path) -> None:
     data = tmp_path / "d"
     made = cli_json(
@@ -22,23 +35,9 @@ def test_create_an_admin_with_an_invite_then_set_a_password(tmp_path: Path) -> N
     assert made["is_admin"] is True and made["email"] == "ops@example.com"
     assert "/dashboard/invite/" in made["invite_url"]
 
-    set_password = subprocess.run(
-        [sys.executable, "-m", "opendance", "accounts", "set-password", "ops", "--password-stdin"],
-        input="a long enough password\n",
-        env=opendance_env(data),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    set_password = _set_password(data, "ops", "a long enough password\n")
     assert set_password.returncode == 0, set_password.stderr
-    short = subprocess.run(
-        [sys.executable, "-m", "opendance", "accounts", "set-password", "ops", "--password-stdin"],
-        input="short\n",
-        env=opendance_env(data),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    short = _set_password(data, "ops", "short\n")
     assert short.returncode == 1 and "at least 8 characters" in short.stderr
     assert "not an admin" in cli(data, "accounts", "set-admin", "ops", "--revoke").stdout
 
@@ -59,14 +58,7 @@ def test_setting_a_password_cancels_the_open_invite_links(tmp_path: Path) -> Non
     data = tmp_path / "d"
     link = cli_json(data, "accounts", "create", "dora", "--invite")["invite_url"]
     token = link.rsplit("/", 1)[1]
-    set_password = subprocess.run(
-        [sys.executable, "-m", "opendance", "accounts", "set-password", "dora", "--password-stdin"],
-        input="the operator's password\n",
-        env=opendance_env(data),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    set_password = _set_password(data, "dora", "the operator's password\n")
     assert set_password.returncode == 0, set_password.stderr
 
     async def link_state() -> tuple[str | None, str | None]:

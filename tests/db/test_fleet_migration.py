@@ -3,11 +3,8 @@ request, queued tasks are served by no engine yet, and the ledger still points a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from alembic import command
 from sqlalchemy import JSON, BigInteger, Integer, String, column, select, table
 from sqlalchemy.engine import Connection
@@ -16,7 +13,6 @@ from opendance.db.database import Database
 from opendance.db.migrate import alembic_config, migrate
 from opendance.db.tables import ledger, tasks
 from opendance.db.types import UTCDateTime, utcnow
-from tests.support import postgres
 
 OLD_TASKS = table(
     "tasks",
@@ -49,16 +45,6 @@ OLD_LEDGER = table(
     column("amount", BigInteger),
     column("created_at", UTCDateTime),
 )
-
-
-@pytest.fixture
-def empty_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    postgres.require_server()
-    with postgres.scratch_database("opendance_test_fleet") as url:
-        yield url
 
 
 def _request(**fields: Any) -> dict[str, Any]:

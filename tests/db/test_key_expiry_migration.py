@@ -3,11 +3,8 @@ session's end, other keys none."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import String, column, select, table
 
 from opendance.db.database import Database
@@ -15,23 +12,12 @@ from opendance.db.migrate import migrate
 from opendance.db.tables import api_keys, web_sessions
 from opendance.db.types import UTCDateTime, utcnow
 from tests.db.test_fleet_migration import OLD_ACCOUNTS, _upgrade_to
-from tests.support import postgres
 
 OLD_KEYS = table(
     "api_keys",
     *(column(name, String) for name in ("id", "account_id", "key_hash", "prefix", "last4")),
     column("created_at", UTCDateTime),
 )
-
-
-@pytest.fixture
-def empty_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    postgres.require_server()
-    with postgres.scratch_database("opendance_test_key_expiry") as url:
-        yield url
 
 
 async def test_playground_keys_of_existing_sessions_take_the_sessions_end(

@@ -27,17 +27,23 @@ def _wait_for_claim(server: LiveServer, key: str, task_id: str) -> None:
         time.sleep(0.05)
 
 
+def _long_task_started(server: LiveServer, key: str, prompt: str) -> tuple[ProcessHost, str]:
+    """The server's engine host and a 12 s task that its model process has started on."""
+    assert server.worker is not None
+    host = server.worker.host
+    assert isinstance(host, ProcessHost)
+    with server.client(key) as client:
+        body = {"prompt": prompt, "resolution": "480p", "duration": 12}
+        task_id = client.post("/v1/generate", json=body).json()["data"]["task_id"]
+    _wait_for_claim(server, key, task_id)
+    return host, task_id
+
+
 def test_a_killed_model_process_fails_its_task_with_a_refund_and_is_replaced(
     ltx2_server: LiveServer, tmp_path: Path
 ) -> None:
     key = ltx2_server.create_account("crash", 100)
-    assert ltx2_server.worker is not None
-    host = ltx2_server.worker.host
-    assert isinstance(host, ProcessHost)
-    with ltx2_server.client(key) as client:
-        body = {"prompt": "doomed", "resolution": "480p", "duration": 12}
-        task_id = client.post("/v1/generate", json=body).json()["data"]["task_id"]
-    _wait_for_claim(ltx2_server, key, task_id)
+    host, task_id = _long_task_started(ltx2_server, key, "doomed")
     pid = host.pid
     assert pid is not None and pid != os.getpid()
     os.kill(pid, signal.SIGKILL)  # what the kernel's OOM killer does
@@ -108,13 +114,7 @@ def test_a_cancelled_model_task_stops_in_its_child_and_the_child_serves_on(
     ltx2_server: LiveServer, tmp_path: Path
 ) -> None:
     key = ltx2_server.create_account("cancel", 100)
-    assert ltx2_server.worker is not None
-    host = ltx2_server.worker.host
-    assert isinstance(host, ProcessHost)
-    with ltx2_server.client(key) as client:
-        body = {"prompt": "unwanted", "resolution": "480p", "duration": 12}
-        task_id = client.post("/v1/generate", json=body).json()["data"]["task_id"]
-    _wait_for_claim(ltx2_server, key, task_id)
+    host, task_id = _long_task_started(ltx2_server, key, "unwanted")
 
     async def cancel(ctx: AppContext) -> TaskState:
         owner = await ctx.reads.key_owner(key)
@@ -126,6 +126,7 @@ def test_a_cancelled_model_task_stops_in_its_child_and_the_child_serves_on(
     assert data["status"] == "FAILED" and data["error_message"] == tasks.CANCELLED_MESSAGE
     assert data["consumed_credits"] == 0 and data["response"] == []
     assert ltx2_server.call(lambda c: balance(c, "cancel")) == 100
+    assert ltx2_server.worker is not None
     deadline = time.monotonic() + 60  # the child stops at its next step, the slot frees up
     while ltx2_server.worker.in_hand:
         assert time.monotonic() < deadline
