@@ -22,6 +22,8 @@ Every error a client can see is an ``ApiError`` subclass that carries its stable
     │   ├── MethodNotAllowed          405 METHOD_NOT_ALLOWED
     │   ├── RequestTimeout            408 REQUEST_TIMEOUT
     │   ├── TaskNotCancellable        409 TASK_NOT_CANCELLABLE
+    │   ├── TaskNotFinished           409 TASK_NOT_FINISHED
+    │   ├── IdempotencyConflict       409 IDEMPOTENCY_CONFLICT
     │   ├── PayloadTooLarge           413 PAYLOAD_TOO_LARGE
     │   ├── RateLimited               429 RATE_LIMITED
     │   ├── InternalError             500 INTERNAL_ERROR
@@ -143,6 +145,19 @@ class TaskNotCancellable(ApiError):
     code, status = "TASK_NOT_CANCELLABLE", 409
     default_message = (
         "the task has already finished; only a queued or running task can be cancelled"
+    )
+
+
+class TaskNotFinished(ApiError):
+    code, status = "TASK_NOT_FINISHED", 409
+    default_message = "the task is still running; only a finished task can be deleted"
+
+
+class IdempotencyConflict(ApiError):
+    code, status = "IDEMPOTENCY_CONFLICT", 409
+    default_message = (
+        "this Idempotency-Key was used with a different request in the last 24 hours; "
+        "send a new key for a new request"
     )
 
 

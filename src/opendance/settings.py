@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=30.0, gt=0, description="A worker's lease on its task.")
     heartbeat_seconds: float = Field(default=5.0, gt=0)
     max_attempts: int = Field(default=3, ge=1, description="Lease losses before a task fails.")
+    retention_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="Days after which a finished task's files are deleted (the task stays "
+        "readable, marked expired); default: keep them.",
+    )
     poll_seconds: float = Field(
         default=0.5, gt=0, description="How often an idle worker looks for work."
     )

@@ -17,7 +17,7 @@ from opendance.db import types as db_types
 from opendance.db.tables import tasks
 from opendance.db.types import utcnow
 from opendance.domain.task_states import TaskState
-from opendance.domain.task_view import Lease
+from opendance.domain.task_view import Lease, ResultFiles
 from opendance.services import tasks as task_service
 from opendance.services.context import AppContext
 from opendance.services.tasks import reap_expired as reap_expired_leases
@@ -79,8 +79,7 @@ async def test_completion_needs_the_current_fencing_token(ctx: AppContext) -> No
         late = await task_rows.complete(
             conn,
             Lease(task_id, stale.lease_token, "slow-worker"),
-            video_key="v/late.mp4",
-            poster_key=None,
+            ResultFiles("v/late.mp4", None),
         )
         beat = await task_rows.heartbeat(
             conn, Lease(task_id, stale.lease_token, "slow-worker"), lease_seconds=30, progress=50
@@ -90,8 +89,7 @@ async def test_completion_needs_the_current_fencing_token(ctx: AppContext) -> No
         assert await task_rows.complete(
             conn,
             Lease(task_id, fresh.lease_token, "fast-worker"),
-            video_key="v/ok.mp4",
-            poster_key=None,
+            ResultFiles("v/ok.mp4", None),
         )
     done = await _get(ctx, task_id)
     assert done.status is TaskState.SUCCEEDED and done.video_key == "v/ok.mp4"
@@ -145,7 +143,7 @@ async def test_terminal_tasks_cannot_move_again(ctx: AppContext) -> None:
     assert claimed is not None
     lease = Lease(task_id, claimed.lease_token, "w")
     async with ctx.db.write() as conn:
-        assert await task_rows.complete(conn, lease, video_key="v.mp4", poster_key=None)
+        assert await task_rows.complete(conn, lease, ResultFiles("v.mp4", None))
     assert not await task_service.fail(ctx, claimed.claimed(), "too late")
     async with ctx.db.write() as conn:
         assert not await task_rows.release(conn, lease)

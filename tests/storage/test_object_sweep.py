@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from opendance.db import tasks as task_rows
-from opendance.domain.task_view import Lease
+from opendance.domain.task_view import Lease, ResultFiles
 from opendance.services.context import AppContext
 from opendance.services.object_sweep import sweep_unreferenced
 from opendance.storage.base import ObjectNotFound, ObjectStore
@@ -64,8 +64,7 @@ async def _scene(ctx: AppContext) -> dict[str, Any]:
         await task_rows.complete(
             conn,
             Lease(done, token, "w2"),
-            video_key=f"videos/{done}-{token}.mp4",
-            poster_key=f"posters/{done}-{token}.jpg",
+            ResultFiles(f"videos/{done}-{token}.mp4", f"posters/{done}-{token}.jpg"),
         )
     running = await submit(ctx, owner, prompt="running")
     assert await _claim_twice(ctx, running) == 2

@@ -16,6 +16,7 @@ from opendance.db import tasks as task_rows
 from opendance.db.tables import ledger, webhook_deliveries
 from opendance.domain.capabilities import SERVES_EVERYTHING
 from opendance.domain.task_states import TaskState
+from opendance.domain.task_view import ResultFiles
 from opendance.services import tasks
 from opendance.services.context import AppContext
 from opendance.services.status import status_body
@@ -78,7 +79,7 @@ async def test_a_finished_task_is_not_cancellable_and_nothing_changes(ctx: AppCo
         ctx, worker_id="w", capabilities=SERVES_EVERYTHING, engine="preview", model=None
     )
     assert claimed is not None and claimed.id == finished
-    assert await tasks.complete(ctx, claimed, video_key="videos/x.mp4", poster_key=None)
+    assert await tasks.complete(ctx, claimed, ResultFiles("videos/x.mp4", None))
     with pytest.raises(errors.TaskNotCancellable):
         await tasks.cancel(ctx, owner.account_id, finished)
     assert (await _record(ctx, finished)).status is TaskState.SUCCEEDED
@@ -149,7 +150,7 @@ async def test_a_cancel_racing_a_completion_refunds_only_a_cancelled_task(
             return True
 
         completed, cancelled = await asyncio.gather(
-            tasks.complete(ctx, claimed, video_key=f"videos/{task_id}-1.mp4", poster_key=None),
+            tasks.complete(ctx, claimed, ResultFiles(f"videos/{task_id}-1.mp4", None)),
             cancel(),
         )
         assert completed != cancelled  # exactly one of them won

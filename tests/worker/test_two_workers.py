@@ -16,7 +16,7 @@ from opendance.db.tables import tasks
 from opendance.db.types import utcnow
 from opendance.domain.spec import GenerationSpec
 from opendance.domain.task_states import TaskState
-from opendance.domain.task_view import Lease
+from opendance.domain.task_view import Lease, ResultFiles
 from opendance.engines.base import GenerationResult, ProgressCallback
 from opendance.engines.preview import PreviewEngine
 from opendance.services.context import AppContext
@@ -108,11 +108,11 @@ async def test_a_stale_worker_cannot_complete_a_task_another_worker_took_over(
         taken = await task_rows.claim_next(conn, owner="fresh", lease_seconds=30)
     assert taken is not None and taken.lease_token == stale.token + 1
     async with first.db.write() as conn:
-        assert not await task_rows.complete(conn, stale, video_key="stale.mp4", poster_key=None)
+        assert not await task_rows.complete(conn, stale, ResultFiles("stale.mp4", None))
         assert not await task_rows.heartbeat(conn, stale, lease_seconds=30, progress=50)
     fresh = Lease(task_id, taken.lease_token, "fresh")
     async with second.db.write() as conn:
-        assert await task_rows.complete(conn, fresh, video_key="fresh.mp4", poster_key=None)
+        assert await task_rows.complete(conn, fresh, ResultFiles("fresh.mp4", None))
     async with first.db.read() as conn:
         final = await task_rows.get_task(conn, task_id)
     assert final is not None and final.status is TaskState.SUCCEEDED

@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from opendance import errors
 from opendance.api.body_deadline import BodyDeadlineMiddleware
-from opendance.api.envelope import error_headers, failure
+from opendance.api.error_shapes import error_response
 from opendance.api.middleware import RequestContextMiddleware
 from opendance.api.ratelimit import ApiRateLimits
 from opendance.api.routes import routes
@@ -62,15 +62,16 @@ def _security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
     return []
 
 
-async def _api_error(_request: Request, exc: Exception) -> Response:
+async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.ApiError)
-    return failure(exc, error_headers(exc))
+    return error_response(request.url.path, exc)
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    path = request.url.path
     if exc.status_code == 405:
-        return failure(errors.MethodNotAllowed(), exc.headers)  # keeps Allow
+        return error_response(path, errors.MethodNotAllowed(), exc.headers)  # keeps Allow
     if exc.status_code == 404:
-        return failure(errors.NotFound())
-    return failure(errors.InvalidRequest(str(exc.detail)))
+        return error_response(path, errors.NotFound())
+    return error_response(path, errors.InvalidRequest(str(exc.detail)))

@@ -14,7 +14,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from opendance.api.envelope import failure
+from opendance.api.error_shapes import error_response
 from opendance.errors import InternalError
 from opendance.logs import json_logging_enabled, request_id_var
 from opendance.metrics.http import HttpMetrics
@@ -73,9 +73,8 @@ class RequestContextMiddleware:
         except Exception:
             error_log.exception("unhandled error (request_id=%s)", request_id)
             if not response_started:
-                await failure(InternalError(f"internal server error (request id {request_id})"))(
-                    scope, receive, send_with_id
-                )
+                error = InternalError(f"internal server error (request id {request_id})")
+                await error_response(scope["path"], error)(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             if self.metrics is not None:

@@ -83,7 +83,9 @@ _KEY_OWNER_AND_TASK = (
     .select_from(
         api_keys.outerjoin(
             tasks,
-            (tasks.c.id == bindparam("task_id")) & (tasks.c.account_id == api_keys.c.account_id),
+            (tasks.c.id == bindparam("task_id"))
+            & (tasks.c.account_id == api_keys.c.account_id)
+            & tasks.c.deleted_at.is_(None),
         )
     )
     .where(api_keys.c.key_hash == bindparam("key_hash"), api_keys.c.revoked_at.is_(None))

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -126,6 +127,18 @@ tasks = Table(
     Column("video_key", String(200), nullable=True),
     Column("poster_key", String(200), nullable=True),
     Column("error_message", Text, nullable=True),
+    # The door (API dialect) it came through, and the model name its client asked for there
+    # (echoed by the OpenAI and Ark dialects; NULL from the Seedance door).
+    Column("door", String(16), nullable=False, default="seedance", server_default="seedance"),
+    Column("client_model", String(200), nullable=True),
+    _ref("remixed_from", "tasks.id", nullable=True),
+    # What the worker makes alongside the video: a sprite sheet of frames and the last frame.
+    Column("sprite_key", String(200), nullable=True),
+    Column("last_frame_key", String(200), nullable=True),
+    # Deleted by its owner: gone from every dialect's reads and lists (the ledger keeps its
+    # rows, so the row stays); expired: retention removed its files.
+    _moment("deleted_at", nullable=True),
+    _moment("expired_at", nullable=True),
     # The queue: a claim walks the queued rows in claim order, reading what each needs from
     # the index itself, so that skipping tasks this worker cannot serve costs no table reads.
     # Its status prefix also serves the reaper (running rows) and the queue depth.
@@ -230,6 +243,20 @@ account_invites = Table(
     _moment("used_at", nullable=True),
 )
 
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    # An Idempotency-Key is the account's own: the same string from two accounts is two keys.
+    _ref("account_id", "accounts.id", nullable=False),
+    Column("key", String(255), nullable=False),
+    # SHA-256 of the route and the body: the same key with another request is a conflict.
+    Column("fingerprint", String(64), nullable=False),
+    _ref("task_id", "tasks.id", nullable=False),
+    _moment("created_at", nullable=False),
+    PrimaryKeyConstraint("account_id", "key"),
+    Index("ix_idempotency_keys_created_at", "created_at"),
+)
+
 meta = Table(
     "meta",
     metadata,
@@ -241,6 +268,7 @@ __all__ = [
     "account_invites",
     "accounts",
     "api_keys",
+    "idempotency_keys",
     "ledger",
     "meta",
     "metadata",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, false, func, insert, select, update
+from sqlalchemy import Row, Select, false, func, insert, literal, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -22,9 +22,11 @@ from opendance.db.tables import tasks
 from opendance.db.types import Now, db_now
 from opendance.db.wakeups import notify_queued
 from opendance.domain.capabilities import SERVES_EVERYTHING, EngineCapabilities
+from opendance.domain.doors import Door
+from opendance.domain.task_filter import TaskFilter
 from opendance.domain.task_request import TaskRequest
-from opendance.domain.task_states import LIVE, TaskState, sources_for
-from opendance.domain.task_view import ClaimedTask, Lease, TaskView
+from opendance.domain.task_states import LIVE, TERMINAL, TaskState, sources_for
+from opendance.domain.task_view import ClaimedTask, Lease, ResultFiles, TaskView
 
 
 @dataclass(frozen=True)
@@ -54,13 +56,17 @@ class TaskRecord:
     video_key: str | None
     poster_key: str | None
     error_message: str | None
+    door: Door
+    client_model: str | None
+    remixed_from: str | None
+    sprite_key: str | None
+    last_frame_key: str | None
+    deleted_at: datetime | None
+    expired_at: datetime | None
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> TaskRecord:
-        values = row._asdict()
-        values["status"] = TaskState(values["status"])
-        values["request"] = TaskRequest.from_json(values["request"])
-        return cls(**values)
+        return cls(**_typed(row._asdict()))
 
     @property
     def lease(self) -> Lease:
@@ -86,9 +92,14 @@ TASK_VIEW_COLUMNS = [tasks.c[name] for name in TASK_VIEW_FIELDS]
 
 def view_from_row(values: dict[str, Any]) -> TaskView:
     """A ``TaskView`` from the ``TASK_VIEW_COLUMNS`` of a row, as the driver returned them."""
+    return TaskView(**_typed(values))
+
+
+def _typed(values: dict[str, Any]) -> dict[str, Any]:
     values["status"] = TaskState(values["status"])
     values["request"] = TaskRequest.from_json(values["request"])
-    return TaskView(**values)
+    values["door"] = Door(values["door"])
+    return values
 
 
 async def insert_task(
@@ -100,6 +111,9 @@ async def insert_task(
     request: TaskRequest,
     price: int,
     input_image_key: str | None,
+    door: Door = Door.SEEDANCE,
+    client_model: str | None = None,
+    remixed_from: str | None = None,
 ) -> None:
     """A new queued task (its charge is the caller's, in the same transaction)."""
     now = db_now(conn)
@@ -115,6 +129,9 @@ async def insert_task(
             needs_image=request.needs_image,
             callback_url=request.callback_url,
             input_image_key=input_image_key,
+            door=door.value,
+            client_model=client_model,
+            remixed_from=remixed_from,
             status=TaskState.QUEUED.value,
             created_at=now,
             updated_at=now,
@@ -129,6 +146,109 @@ async def insert_task(
 async def get_task(conn: AsyncConnection, task_id: str) -> TaskRecord | None:
     row = (await conn.execute(select(tasks).where(tasks.c.id == task_id))).first()
     return TaskRecord.from_row(row) if row else None
+
+
+async def get_visible(conn: AsyncConnection, account_id: str, task_id: str) -> TaskRecord | None:
+    """The task, if it is this account's and its owner has not deleted it."""
+    task = await get_task(conn, task_id)
+    if task is None or task.account_id != account_id or task.deleted_at is not None:
+        return None
+    return task
+
+
+def _listed(account_id: str, which: TaskFilter) -> list[ColumnElement[bool]]:
+    """The conditions of a list of an account's tasks: never a deleted one."""
+    found = [tasks.c.account_id == account_id, tasks.c.deleted_at.is_(None)]
+    if which.statuses is not None:
+        found.append(tasks.c.status.in_(_values(which.statuses)))
+    if which.task_ids is not None:
+        found.append(tasks.c.id.in_(which.task_ids))
+    if which.client_model is not None:
+        found.append(tasks.c.client_model == which.client_model)
+    return found
+
+
+async def list_page(
+    conn: AsyncConnection,
+    account_id: str,
+    which: TaskFilter,
+    *,
+    newest_first: bool,
+    limit: int,
+    after: TaskView | None = None,
+    offset: int = 0,
+) -> list[TaskView]:
+    """Up to ``limit`` tasks in creation order (ties by id), strictly after the task ``after``
+    (keyset paging, stable while new tasks arrive) or from ``offset`` (page numbers), along
+    ``ix_tasks_account_id_created_at``."""
+    conditions = _listed(account_id, which)
+    if after is not None:
+        position = tuple_(tasks.c.created_at, tasks.c.id)
+        mark = tuple_(literal(after.created_at, tasks.c.created_at.type), literal(after.id))
+        conditions.append(position < mark if newest_first else position > mark)
+    order = (
+        (tasks.c.created_at.desc(), tasks.c.id.desc())
+        if newest_first
+        else (tasks.c.created_at, tasks.c.id)
+    )
+    rows = await conn.execute(
+        select(*TASK_VIEW_COLUMNS).where(*conditions).order_by(*order).limit(limit).offset(offset)
+    )
+    return [view_from_row(row._asdict()) for row in rows]
+
+
+async def count(conn: AsyncConnection, account_id: str, which: TaskFilter) -> int:
+    statement = select(func.count()).select_from(tasks).where(*_listed(account_id, which))
+    return int((await conn.execute(statement)).scalar_one())
+
+
+async def mark_deleted(conn: AsyncConnection, task_id: str) -> bool:
+    """Hide a finished task from its owner for good (its ledger rows keep it in the table)."""
+    now = db_now(conn)
+    result = await conn.execute(
+        update(tasks)
+        .where(
+            tasks.c.id == task_id,
+            tasks.c.deleted_at.is_(None),
+            tasks.c.status.in_(_values(TERMINAL)),
+        )
+        .values(deleted_at=now, updated_at=now, **_NO_FILES)
+    )
+    return result.rowcount == 1
+
+
+async def expire_finished(
+    conn: AsyncConnection, *, older_than: timedelta, limit: int = 200
+) -> list[TaskRecord]:
+    """Mark up to ``limit`` tasks that finished more than ``older_than`` ago as expired, their
+    file keys cleared; the records as they were (the caller deletes those files)."""
+    cutoff = db_now(conn) - older_than
+    rows = await conn.execute(
+        select(tasks)
+        .where(
+            tasks.c.finished_at < cutoff,
+            tasks.c.expired_at.is_(None),
+            tasks.c.status.in_(_values(TERMINAL)),
+        )
+        .limit(limit)
+    )
+    expired = [TaskRecord.from_row(row) for row in rows]
+    if expired:
+        await conn.execute(
+            update(tasks)
+            .where(tasks.c.id.in_([task.id for task in expired]), tasks.c.expired_at.is_(None))
+            .values(expired_at=db_now(conn), **_NO_FILES)
+        )
+    return expired
+
+
+# the result files a task refers to; deleting or expiring a task clears them
+_NO_FILES: dict[str, Any] = {
+    "video_key": None,
+    "poster_key": None,
+    "sprite_key": None,
+    "last_frame_key": None,
+}
 
 
 async def claim_next(
@@ -204,16 +324,16 @@ async def heartbeat(
     return result.rowcount == 1
 
 
-async def complete(
-    conn: AsyncConnection, lease: Lease, *, video_key: str, poster_key: str | None
-) -> bool:
+async def complete(conn: AsyncConnection, lease: Lease, files: ResultFiles) -> bool:
     """Mark SUCCESS if the lease is still held; False means another worker owns the task now."""
     return await _move(
         conn,
         TaskState.SUCCEEDED,
         *_held(lease),
-        video_key=video_key,
-        poster_key=poster_key,
+        video_key=files.video_key,
+        poster_key=files.poster_key,
+        sprite_key=files.sprite_key,
+        last_frame_key=files.last_frame_key,
         progress=100,
     )
 
@@ -289,7 +409,13 @@ class StoredObjects:
     lease_token: int
     video_key: str | None
     poster_key: str | None
+    sprite_key: str | None
+    last_frame_key: str | None
     input_image_key: str | None
+
+    @property
+    def result_keys(self) -> tuple[str | None, ...]:
+        return (self.video_key, self.poster_key, self.sprite_key, self.last_frame_key)
 
 
 async def stored_objects(
@@ -303,6 +429,8 @@ async def stored_objects(
             tasks.c.lease_token,
             tasks.c.video_key,
             tasks.c.poster_key,
+            tasks.c.sprite_key,
+            tasks.c.last_frame_key,
             tasks.c.input_image_key,
         ).where(tasks.c.id.in_(list(task_ids)))
     )
@@ -312,6 +440,8 @@ async def stored_objects(
             lease_token=row.lease_token,
             video_key=row.video_key,
             poster_key=row.poster_key,
+            sprite_key=row.sprite_key,
+            last_frame_key=row.last_frame_key,
             input_image_key=row.input_image_key,
         )
         for row in rows

@@ -2,9 +2,11 @@
 worker, status view, dashboard and webhook reads.
 
 It is stored as JSON (the ``tasks.request`` column) in the shape the Seedance dialect echoes
-in ``/v1/status``: the duration as a string, the first-frame image as ``image_urls``. An inline
-``data:`` image is not stored in the request (its bytes go to the object store); a short
-stand-in (``data:image/png;base64,<N bytes>``) names it instead.
+in ``/v1/status``: the duration as a string, the first-frame image as ``image_urls``; what
+only other dialects ask for (an exact output size, the last frame) follows those keys when set
+and is left out of the echo. An inline ``data:`` image is not stored in the request (its bytes
+go to the object store); a short stand-in (``data:image/png;base64,<N bytes>``) names it
+instead.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ class TaskRequest(VideoParameters):
     """The first frame: an http(s) URL the worker fetches, or the stand-in of an inline image
     stored with the task."""
     callback_url: str | None = None
+    output_size: tuple[int, int] | None = None
+    """The (width, height) the MP4 must have when it differs from the preset's geometry: the
+    worker scales the generated frames to it (an OpenAI ``size`` such as ``1280x720``)."""
+    return_last_frame: bool = False
+    """The client asked for the last frame as an image (Ark's ``return_last_frame``)."""
 
     @property
     def needs_audio(self) -> bool:
@@ -45,9 +52,23 @@ class TaskRequest(VideoParameters):
         # the shared fields by name: mypy cannot check a dict of them against the keywords
         return GenerationSpec(**self.video_parameters(), first_frame=first_frame)  # type: ignore[arg-type]
 
+    @property
+    def delivered_size(self) -> tuple[int, int]:
+        """The (width, height) of the MP4 the client gets."""
+        return self.output_size or self.frame_size
+
     def to_json(self) -> dict[str, Any]:
-        """The stored form, which is also the ``request`` of the Seedance status body: its key
-        order and types are part of the contract (tests/api/test_pinned_bodies.py)."""
+        """The stored form: the Seedance echo, then the other dialects' options when set."""
+        stored = self.echo_json()
+        if self.output_size is not None:
+            stored["output_size"] = "{}x{}".format(*self.output_size)
+        if self.return_last_frame:
+            stored["return_last_frame"] = True
+        return stored
+
+    def echo_json(self) -> dict[str, Any]:
+        """The ``request`` of the Seedance status body: its key order and types are part of
+        the contract (tests/api/test_pinned_bodies.py)."""
         echoed: dict[str, Any] = {
             "prompt": self.prompt,
             "aspect_ratio": self.aspect_ratio,
@@ -75,7 +96,16 @@ class TaskRequest(VideoParameters):
             seed=int(stored["seed"]),
             image_url=str(images[0]) if images else None,
             callback_url=stored.get("callback_url") or None,
+            output_size=_size(stored.get("output_size")),
+            return_last_frame=bool(stored.get("return_last_frame", False)),
         )
+
+
+def _size(stored: object) -> tuple[int, int] | None:
+    if not stored:
+        return None
+    width, height = str(stored).split("x")
+    return int(width), int(height)
 
 
 def inline_image_stand_in(mime: str, size: int) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 
+from opendance.domain.doors import Door
 from opendance.domain.task_request import TaskRequest
 from opendance.domain.task_states import TaskState
 
@@ -23,11 +25,37 @@ class TaskView:
     video_key: str | None
     poster_key: str | None
     error_message: str | None
+    door: Door
+    client_model: str | None
+    """The model name the client gave (OpenAI and Ark doors), echoed back to it."""
+    remixed_from: str | None
+    sprite_key: str | None
+    last_frame_key: str | None
+    finished_at: datetime | None
+    expired_at: datetime | None
+    """Retention removed its files at this moment (the task itself stays readable)."""
 
     @property
     def consumed_credits(self) -> int:
         """The charge that stands: a failed or cancelled task was refunded when it ended."""
         return 0 if self.status.refunded else self.price
+
+    def as_created(self) -> TaskView:
+        """The task as it was when its create request was answered: what a create repeated
+        with the same Idempotency-Key answers again."""
+        return dataclasses.replace(
+            self,
+            status=TaskState.QUEUED,
+            progress=0,
+            updated_at=self.created_at,
+            video_key=None,
+            poster_key=None,
+            sprite_key=None,
+            last_frame_key=None,
+            error_message=None,
+            finished_at=None,
+            expired_at=None,
+        )
 
 
 @dataclass(frozen=True)
@@ -52,3 +80,18 @@ class ClaimedTask:
     @property
     def id(self) -> str:
         return self.lease.task_id
+
+
+@dataclass(frozen=True)
+class ResultFiles:
+    """The object keys of what a worker made for a task."""
+
+    video_key: str
+    poster_key: str | None = None
+    sprite_key: str | None = None
+    last_frame_key: str | None = None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        found = (self.video_key, self.poster_key, self.sprite_key, self.last_frame_key)
+        return tuple(key for key in found if key)

@@ -93,7 +93,7 @@ async def _unreferenced(
         row = rows.get(task_id)
         live = row is not None and row.live
         referenced = row is not None and (
-            found.key in (row.video_key, row.poster_key)
+            found.key in row.result_keys
             or (found.key == row.input_image_key and live)
             # the upload of the lease that runs the task now, about to be committed (however
             # long its worker has been stalled: its completion would still be accepted)

@@ -26,7 +26,7 @@ def status_body(ctx: AppContext, task: TaskView) -> dict[str, Any]:
         "status": task.status.public,
         "consumed_credits": task.consumed_credits,
         "created_at": iso_utc(task.created_at),
-        "request": task.request.to_json(),
+        "request": task.request.echo_json(),
         "response": [ctx.store.public_url(task.video_key)] if succeeded and task.video_key else [],
         "error_message": task.error_message if task.status.refunded else None,
         "progress": 100 if task.status.terminal else task.progress,

@@ -22,7 +22,9 @@ from opendance.services.validation import validate_generate
 log = logging.getLogger("opendance.submit")
 
 
-async def submit_generate(ctx: AppContext, owner: KeyOwner, body: Any) -> str:
+async def submit_generate(
+    ctx: AppContext, owner: KeyOwner, body: Any, *, idempotency: tasks.IdempotencyKey | None = None
+) -> str:
     """Create a task and return its id. Raises an ``ApiError``; on error nothing is changed."""
     inline: list[DataImage] = []
 
@@ -49,7 +51,8 @@ async def submit_generate(ctx: AppContext, owner: KeyOwner, body: Any) -> str:
         request = dataclasses.replace(
             request, image_url=inline_image_stand_in(image.mime, len(image.data))
         )
-    return await tasks.submit(ctx, owner, tasks.NewTask(request, image))
+    new = tasks.NewTask(request, image, idempotency=idempotency)
+    return await tasks.submit(ctx, owner, new)
 
 
 async def check_callback(ctx: AppContext, url: str) -> None:

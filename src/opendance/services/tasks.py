@@ -9,7 +9,9 @@ workers change tasks only through these functions.
     fail             running -> failed          fenced, refunded
     hand_back        running -> queued          graceful shutdown; the attempt does not count
     cancel           queued|running -> cancelled  refunded; a worker finds its lease gone
+    delete           a finished task disappears for its owner; its files go
     reap_expired     running -> queued, or -> failed and refunded after too many attempts
+    expire_retained  a task finished longer ago than the retention loses its files
 
 A move happens only if the task is still where the caller saw it (``db.tasks`` guards every
 update by the transition table and, for a worker, by its lease token), so of a cancel and a
@@ -20,16 +22,20 @@ unique (task, kind) backs that up).
 from __future__ import annotations
 
 import enum
+import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Final
 
 import orjson
 
 from opendance import errors
 from opendance.db import accounts as account_rows
 from opendance.db import deliveries as delivery_rows
+from opendance.db import idempotency as idempotency_rows
 from opendance.db import tasks as task_rows
 from opendance.db import workers as worker_rows
 from opendance.db.database import Connection
@@ -38,16 +44,36 @@ from opendance.db.wakeups import TaskListener
 from opendance.domain import ids, pricing
 from opendance.domain.accounts import KeyOwner
 from opendance.domain.capabilities import EngineCapabilities, FleetOffer
+from opendance.domain.doors import Door
+from opendance.domain.task_filter import ALL_TASKS, TaskFilter
 from opendance.domain.task_request import TaskRequest
 from opendance.domain.task_states import TaskState
-from opendance.domain.task_view import ClaimedTask, Lease, TaskView
+from opendance.domain.task_view import ClaimedTask, Lease, ResultFiles, TaskView
 from opendance.net.data_urls import DataImage
 from opendance.services.context import AppContext
-from opendance.services.status import status_body
+from opendance.services.task_bodies import terminal_body
 
 log = logging.getLogger("opendance.tasks")
 
 CANCELLED_MESSAGE = "the task was cancelled by its owner; credits refunded"
+# How long an Idempotency-Key stands for the request it first came with (as Stripe's do).
+IDEMPOTENCY_WINDOW: Final = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """A client's ``Idempotency-Key`` and the fingerprint of the request it came with."""
+
+    key: str
+    fingerprint: str
+
+    @classmethod
+    def of(cls, key: str, *request_parts: bytes) -> IdempotencyKey:
+        """The key, fingerprinted by the route and the canonical body the door parsed."""
+        digest = hashlib.sha256()
+        for part in request_parts:
+            digest.update(len(part).to_bytes(8, "big") + part)
+        return cls(key, digest.hexdigest())
 
 
 @dataclass(frozen=True)
@@ -57,6 +83,14 @@ class NewTask:
 
     request: TaskRequest
     inline_image: DataImage | None = None
+    door: Door = Door.SEEDANCE
+    client_model: str | None = None
+    remixed_from: str | None = None
+    idempotency: IdempotencyKey | None = None
+
+
+class _KeyTaken(Exception):
+    """Another request with this Idempotency-Key committed first: roll this one back."""
 
 
 class LeaseStatus(enum.Enum):
@@ -70,7 +104,38 @@ class LeaseStatus(enum.Enum):
 
 async def submit(ctx: AppContext, owner: KeyOwner, new: NewTask) -> str:
     """Charge the price and queue the task, in one transaction; its id. Raises an
-    ``ApiError`` (unsupported option, too few credits); on error nothing is changed."""
+    ``ApiError`` (unsupported option, too few credits); on error nothing is changed.
+
+    With an Idempotency-Key that this account sent in the last 24 hours: the id of the task
+    it created then (nothing is charged again) if the request is the same, else
+    ``IdempotencyConflict``. Of concurrent requests with one key, exactly one creates a task."""
+    if new.idempotency is not None:
+        earlier = await _earlier_task(ctx, owner, new.idempotency)
+        if earlier is not None:
+            return earlier
+    try:
+        return await _create(ctx, owner, new)
+    except _KeyTaken:
+        assert new.idempotency is not None
+        earlier = await _earlier_task(ctx, owner, new.idempotency)
+        if earlier is None:  # taken and gone again within a moment: only if it just expired
+            return await _create(ctx, owner, new)
+        return earlier
+
+
+async def _earlier_task(ctx: AppContext, owner: KeyOwner, key: IdempotencyKey) -> str | None:
+    async with ctx.db.read() as conn:
+        found = await idempotency_rows.find(
+            conn, owner.account_id, key.key, max_age=IDEMPOTENCY_WINDOW
+        )
+    if found is None:
+        return None
+    if found.fingerprint != key.fingerprint:
+        raise errors.IdempotencyConflict()
+    return found.task_id
+
+
+async def _create(ctx: AppContext, owner: KeyOwner, new: NewTask) -> str:
     request = new.request
     check_capabilities(await ctx.fleet.current(), request)
     price = pricing.price(request.resolution, request.duration, request.generate_audio)
@@ -84,9 +149,6 @@ async def submit(ctx: AppContext, owner: KeyOwner, new: NewTask) -> str:
         await ctx.store.put_bytes(input_key, new.inline_image.data, new.inline_image.mime)
     try:
         async with ctx.db.write() as conn:
-            if not await account_rows.try_debit(conn, owner.account_id, price):
-                balance = await account_rows.balance_of(conn, owner.account_id)
-                raise errors.InsufficientCredits(price=price, balance=balance)
             await task_rows.insert_task(
                 conn,
                 task_id=task_id,
@@ -95,7 +157,24 @@ async def submit(ctx: AppContext, owner: KeyOwner, new: NewTask) -> str:
                 request=request,
                 price=price,
                 input_image_key=input_key,
+                door=new.door,
+                client_model=new.client_model,
+                remixed_from=new.remixed_from,
             )
+            # before the charge: the loser of a race for the key is refused for that, not
+            # for a balance the winner has just spent
+            if new.idempotency is not None and not await idempotency_rows.record(
+                conn,
+                account_id=owner.account_id,
+                key=new.idempotency.key,
+                fingerprint=new.idempotency.fingerprint,
+                task_id=task_id,
+                max_age=IDEMPOTENCY_WINDOW,
+            ):
+                raise _KeyTaken()
+            if not await account_rows.try_debit(conn, owner.account_id, price):
+                balance = await account_rows.balance_of(conn, owner.account_id)
+                raise errors.InsufficientCredits(price=price, balance=balance)
             await account_rows.record_charge(
                 conn, account_id=owner.account_id, task_id=task_id, amount=price
             )
@@ -135,8 +214,8 @@ async def cancel(ctx: AppContext, account_id: str, task_id: str) -> TaskView:
     A running task's worker stops at its next heartbeat. Raises ``TaskNotFound`` (unknown or
     another account's) or ``TaskNotCancellable`` (it has ended, perhaps a moment ago)."""
     async with ctx.db.write() as conn:
-        task = await task_rows.get_task(conn, task_id)
-        if task is None or task.account_id != account_id:
+        task = await task_rows.get_visible(conn, account_id, task_id)
+        if task is None:
             raise errors.TaskNotFound(f"task {task_id!r} not found")
         if task.status.terminal or not await task_rows.cancel(conn, task_id, CANCELLED_MESSAGE):
             raise errors.TaskNotCancellable(
@@ -148,6 +227,73 @@ async def cancel(ctx: AppContext, account_id: str, task_id: str) -> TaskView:
     log.info("task %s cancelled", task_id, extra={"task_id": task_id})
     await _drop_input(ctx, task.input_image_key)
     return ended.view()
+
+
+async def delete(ctx: AppContext, account_id: str, task_id: str) -> None:
+    """Delete a finished task of this account: no dialect shows it again, and its files go
+    (its ledger rows stay, and so does its row). Raises ``TaskNotFound`` or, for a task that
+    has not ended, ``TaskNotFinished``."""
+    async with ctx.db.write() as conn:
+        task = await task_rows.get_visible(conn, account_id, task_id)
+        if task is None:
+            raise errors.TaskNotFound(f"task {task_id!r} not found")
+        if not task.status.terminal or not await task_rows.mark_deleted(conn, task_id):
+            raise errors.TaskNotFinished(
+                f"task {task_id!r} has not finished; cancel it first, or wait for it to end"
+            )
+    log.info("task %s deleted", task_id, extra={"task_id": task_id})
+    await forget_objects(ctx, *_files_of(task))
+
+
+async def get(ctx: AppContext, account_id: str, task_id: str) -> TaskView:
+    """This account's task, as it is now; ``TaskNotFound`` if unknown, another's or deleted."""
+    async with ctx.db.read() as conn:
+        task = await task_rows.get_visible(conn, account_id, task_id)
+    if task is None:
+        raise errors.TaskNotFound(f"task {task_id!r} not found")
+    return task.view()
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    tasks: list[TaskView]
+    has_more: bool
+
+
+async def list_tasks(
+    ctx: AppContext,
+    account_id: str,
+    which: TaskFilter = ALL_TASKS,
+    *,
+    limit: int,
+    newest_first: bool = True,
+    after: str | None = None,
+    offset: int = 0,
+) -> TaskPage:
+    """A page of this account's tasks, newest first unless asked otherwise: those after the
+    task ``after`` (a cursor that stays right while tasks are added), or from ``offset``."""
+    async with ctx.db.read() as conn:
+        mark = None
+        if after is not None:
+            found = await task_rows.get_visible(conn, account_id, after)
+            if found is None:
+                raise errors.InvalidRequest(f"after: no task {after!r} to list from")
+            mark = found.view()
+        found_tasks = await task_rows.list_page(
+            conn,
+            account_id,
+            which,
+            newest_first=newest_first,
+            limit=limit + 1,
+            after=mark,
+            offset=offset,
+        )
+    return TaskPage(found_tasks[:limit], has_more=len(found_tasks) > limit)
+
+
+async def count_tasks(ctx: AppContext, account_id: str, which: TaskFilter = ALL_TASKS) -> int:
+    async with ctx.db.read() as conn:
+        return await task_rows.count(conn, account_id, which)
 
 
 # --- workers -----------------------------------------------------------------------------
@@ -189,14 +335,10 @@ async def report_progress(ctx: AppContext, lease: Lease, progress: int | None) -
     return LeaseStatus.LOST
 
 
-async def complete(
-    ctx: AppContext, task: ClaimedTask, *, video_key: str, poster_key: str | None
-) -> bool:
+async def complete(ctx: AppContext, task: ClaimedTask, files: ResultFiles) -> bool:
     """SUCCEEDED, if the lease still holds; False: the result is not the task's."""
     async with ctx.db.write() as conn:
-        done = await task_rows.complete(
-            conn, task.lease, video_key=video_key, poster_key=poster_key
-        )
+        done = await task_rows.complete(conn, task.lease, files)
         if done:
             await _ended(ctx, conn, task.id)
     if done:
@@ -261,6 +403,25 @@ async def reap_expired(ctx: AppContext) -> int:
     return moved
 
 
+async def expire_retained(ctx: AppContext) -> int:
+    """With a retention set: delete the files of tasks that finished longer ago than it (they
+    stay readable, marked expired); also forget Idempotency-Keys past their window. How many
+    tasks expired."""
+    async with ctx.db.write() as conn:
+        await idempotency_rows.forget_expired(conn, max_age=IDEMPOTENCY_WINDOW)
+    if ctx.settings.retention_days is None:
+        return 0
+    async with ctx.db.write() as conn:
+        expired = await task_rows.expire_finished(
+            conn, older_than=timedelta(days=ctx.settings.retention_days)
+        )
+    for task in expired:
+        await forget_objects(ctx, *_files_of(task))
+    if expired:
+        log.info("retention: the files of %d finished tasks deleted", len(expired))
+    return len(expired)
+
+
 def queued_listener(ctx: AppContext, on_queued: Callable[[], None]) -> TaskListener:
     """Calls ``on_queued`` when a task is queued anywhere (PostgreSQL's NOTIFY; elsewhere, or
     with ``OPENDANCE_QUEUE_NOTIFY=false``, workers poll instead)."""
@@ -288,11 +449,11 @@ async def _refund(conn: Connection, task: TaskRecord) -> None:
 
 async def _ended(ctx: AppContext, conn: Connection, task_id: str) -> TaskRecord:
     """In the transaction that made the task terminal: if it has a callback_url, the outbox
-    row of the very body /v1/status now returns. A crash after commit loses nothing."""
+    row of the task as its door shows it now. A crash after commit loses nothing."""
     task = await task_rows.get_task(conn, task_id)
     assert task is not None and task.status.terminal, "called after a terminal move"
     if task.callback_url:
-        body = {"code": 200, "message": "success", "data": status_body(ctx, task.view())}
+        body = terminal_body(ctx, task.view())
         await delivery_rows.enqueue(
             conn,
             delivery_id="msg_" + secrets.token_urlsafe(16),
@@ -302,6 +463,11 @@ async def _ended(ctx: AppContext, conn: Connection, task_id: str) -> TaskRecord:
             payload=orjson.dumps(body).decode(),
         )
     return task
+
+
+def _files_of(task: TaskRecord) -> list[str]:
+    keys = (task.video_key, task.poster_key, task.sprite_key, task.last_frame_key)
+    return [key for key in keys if key]
 
 
 async def _drop_input(ctx: AppContext, input_image_key: str | None) -> None:

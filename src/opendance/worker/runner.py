@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from opendance.domain.task_view import ClaimedTask, Lease
+from opendance.domain.task_view import ClaimedTask, Lease, ResultFiles
 from opendance.engines.base import Engine, EngineError
 from opendance.services import tasks, worker_registry
 from opendance.services.context import AppContext
@@ -262,19 +262,22 @@ class Worker:
     async def _finish(self, task: ClaimedTask, rendered: RenderedVideo) -> None:
         # Keys carry the fencing token: a stalled worker that lost its lease can never
         # overwrite the video of the worker that finished the task.
-        video_key = f"videos/{task.id}-{task.lease.token}.mp4"
-        poster_key = f"posters/{task.id}-{task.lease.token}.jpg"
+        files = ResultFiles(
+            video_key=f"videos/{task.id}-{task.lease.token}.mp4",
+            poster_key=f"posters/{task.id}-{task.lease.token}.jpg",
+        )
         try:
-            await self.ctx.store.put_file(video_key, rendered.video_path, "video/mp4")
-            await self.ctx.store.put_bytes(poster_key, rendered.poster, "image/jpeg")
+            await self.ctx.store.put_file(files.video_key, rendered.video_path, "video/mp4")
+            assert files.poster_key is not None
+            await self.ctx.store.put_bytes(files.poster_key, rendered.poster, "image/jpeg")
         except Exception:
             # A remote store can be down for longer than its client retries: the task fails
             # (refunded) rather than the worker, which goes on with the next task.
             log.exception("task %s: storing the video failed", task.id)
-            await forget_objects(self.ctx, video_key, poster_key)
+            await forget_objects(self.ctx, *files.keys)
             await self._fail(task, STORAGE_FAILURE)
             return
-        if await tasks.complete(self.ctx, task, video_key=video_key, poster_key=poster_key):
+        if await tasks.complete(self.ctx, task, files):
             log.info("task %s succeeded", task.id, extra=self._fields(task.id))
             self.on_terminal()
             return
@@ -283,7 +286,7 @@ class Worker:
             task.id,
             extra=self._fields(task.id),
         )
-        await forget_objects(self.ctx, video_key, poster_key)
+        await forget_objects(self.ctx, *files.keys)
 
     async def _fail(self, task: ClaimedTask, message: str) -> None:
         if await tasks.fail(self.ctx, task, message):
@@ -359,6 +362,7 @@ class Worker:
             return
         self._last_reap = now
         await tasks.reap_expired(self.ctx)
+        await tasks.expire_retained(self.ctx)
 
 
 def scratch_dir(data_dir: Path) -> Path:

@@ -1,0 +1,20 @@
+"""Errors in the shape of the door a request came to: each dialect's clients parse their own.
+Which door is decided by the path alone, so that routing errors (404, 405), body limits and
+timeouts look right to a dialect's SDK too."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from starlette.responses import Response
+
+from opendance.api.envelope import error_headers, failure
+from opendance.errors import ApiError
+
+
+def error_response(
+    path: str, error: ApiError, headers: Mapping[str, str] | None = None
+) -> Response:
+    """``error`` as the door of ``path`` answers it (the Seedance envelope by default)."""
+    merged = {**error_headers(error), **(headers or {})}
+    return failure(error, merged)

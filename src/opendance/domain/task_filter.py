@@ -1,0 +1,18 @@
+"""Which of an account's tasks a list shows (a deleted task never)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from opendance.domain.task_states import TaskState
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    statuses: frozenset[TaskState] | None = None
+    task_ids: tuple[str, ...] | None = None
+    client_model: str | None = None
+
+
+ALL_TASKS: Final = TaskFilter()

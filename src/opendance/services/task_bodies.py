@@ -1,0 +1,17 @@
+"""What a task's webhook carries when it ends: the task as the door it came through shows it,
+so that a client's receiver reads the same object its polling does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opendance.domain.doors import Door
+from opendance.domain.task_view import TaskView
+from opendance.services.context import AppContext
+from opendance.services.status import status_body
+
+
+def terminal_body(ctx: AppContext, task: TaskView) -> dict[str, Any]:
+    match task.door:
+        case Door.SEEDANCE | _:
+            return {"code": 200, "message": "success", "data": status_body(ctx, task)}
