@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 FPS: Final = 24
@@ -36,3 +37,20 @@ def frame_size(aspect_ratio: str, resolution: str) -> tuple[int, int]:
 def frame_count(duration_seconds: int) -> int:
     """Exact number of frames of a video of this duration."""
     return FPS * duration_seconds
+
+
+ADAPTIVE: Final = "adaptive"
+"""An aspect ratio to take from the first frame (Ark's ``ratio: adaptive``): the offered ratio
+nearest the image's, 16:9 without an image. Resolved where the image's size is known."""
+
+
+def nearest_aspect_ratio(width: int, height: int) -> str:
+    """The offered aspect ratio nearest ``width``:``height`` (compared on a log scale, so that
+    2:1 is as far from 1:1 as 1:2)."""
+    wanted = math.log(width / height)
+
+    def distance(ratio: str) -> float:
+        w, h = ratio.split(":")
+        return abs(math.log(int(w) / int(h)) - wanted)
+
+    return min(ASPECT_RATIOS, key=distance)
