@@ -28,13 +28,26 @@ def status_body(ctx: AppContext, task: TaskView) -> dict[str, Any]:
         "created_at": iso_utc(task.created_at),
         "request": task.request.echo_json(),
         "response": [ctx.store.public_url(task.video_key)] if succeeded and task.video_key else [],
-        "error_message": task.error_message if task.status.refunded else None,
+        "error_message": _error_message(task),
         "progress": 100 if task.status.terminal else task.progress,
         "updated_at": iso_utc(task.updated_at),
         "poster_url": (
             ctx.store.public_url(task.poster_key) if succeeded and task.poster_key else None
         ),
     }
+
+
+EXPIRED_MESSAGE = (
+    "the video was deleted when the server's retention period ended; the task is kept"
+)
+
+
+def _error_message(task: TaskView) -> str | None:
+    if task.status.refunded:
+        return task.error_message
+    if task.expired_at is not None:
+        return EXPIRED_MESSAGE  # why a SUCCESS has an empty response
+    return None
 
 
 def iso_utc(moment: datetime) -> str:
