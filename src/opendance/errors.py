@@ -27,7 +27,8 @@ Every error a client can see is an ``ApiError`` subclass that carries its stable
     │   ├── PayloadTooLarge           413 PAYLOAD_TOO_LARGE
     │   ├── RateLimited               429 RATE_LIMITED
     │   ├── InternalError             500 INTERNAL_ERROR
-    │   └── NotReady                  503 NOT_READY
+    │   ├── NotReady                  503 NOT_READY
+    │   └── ServerBusy                503 SERVER_BUSY
     └── AdminError                    (CLI: unknown account, duplicate name, ...)
 """
 
@@ -185,6 +186,12 @@ class InternalError(ApiError):
 class NotReady(ApiError):
     code, status = "NOT_READY", 503
     default_message = "not ready"
+
+
+class ServerBusy(ApiError):
+    code, status = "SERVER_BUSY", 503
+    default_message = "the server is busy; retry in a moment"
+    retry_after = 2
 
 
 class AdminError(OpendanceError):

@@ -154,7 +154,17 @@ class Settings(BaseSettings):
         description="Waits before each webhook retry; after the last, the delivery fails.",
     )
     webhook_timeout_seconds: float = Field(default=15.0, gt=0)
-    max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    max_body_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        gt=0,
+        description="The largest request body: a 20 MB image as base64 (27 MB) plus the rest.",
+    )
+    large_bodies_in_flight: int = Field(
+        default=4,
+        ge=0,
+        description="How many requests with a body over 1 MiB the API handles at once (each "
+        "holds a few copies of it); others wait up to 5 s, then get 503. 0: no bound.",
+    )
     body_timeout_seconds: float = Field(
         default=60.0,
         gt=0,

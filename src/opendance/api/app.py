@@ -17,6 +17,7 @@ from starlette.responses import Response
 from opendance import errors
 from opendance.api.body_deadline import BodyDeadlineMiddleware
 from opendance.api.error_shapes import error_response
+from opendance.api.large_bodies import LargeBodyGate
 from opendance.api.middleware import RequestContextMiddleware
 from opendance.api.ratelimit import ApiRateLimits
 from opendance.api.routes import routes
@@ -40,6 +41,7 @@ def create_app(ctx: AppContext) -> Starlette:
                 metrics=http_metrics,
                 headers=_security_headers(ctx.settings),
             ),
+            Middleware(LargeBodyGate, slots=ctx.settings.large_bodies_in_flight),
             Middleware(BodyDeadlineMiddleware, seconds=ctx.settings.body_timeout_seconds),
         ],
         exception_handlers={errors.ApiError: _api_error, HTTPException: _http_error},

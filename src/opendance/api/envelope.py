@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from opendance.errors import ApiError, RateLimited, RequestTimeout
+from opendance.errors import ApiError, RateLimited, RequestTimeout, ServerBusy
 
 
 class JsonResponse(Response):
@@ -29,7 +29,7 @@ def failure(error: ApiError, headers: Mapping[str, str] | None = None) -> JsonRe
 
 
 def error_headers(error: ApiError) -> dict[str, str]:
-    if isinstance(error, RateLimited):
+    if isinstance(error, RateLimited | ServerBusy):
         return {"Retry-After": str(error.retry_after)}
     if isinstance(error, RequestTimeout):
         # the rest of the body may still be on its way: it must not be read as a request

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from opendance.domain import presets
+from opendance.domain import presets, pricing
 from opendance.domain.spec import GenerationSpec, VideoParameters
 
 if TYPE_CHECKING:
@@ -42,6 +42,11 @@ class TaskRequest(VideoParameters):
     @property
     def needs_image(self) -> bool:
         return self.image_url is not None
+
+    @property
+    def price(self) -> int:
+        """Credits, by the price table."""
+        return pricing.price(self.resolution, self.duration, self.generate_audio)
 
     @property
     def frame_size(self) -> tuple[int, int]:

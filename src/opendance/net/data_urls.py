@@ -46,6 +46,36 @@ def parse_data_image_url(
     Raises ``UrlRejected`` naming ``subject`` when the URL is malformed, of another type, not
     base64, or larger than ``max_bytes`` once decoded.
     """
+    return check_data_image_url(url, subject=subject, max_bytes=max_bytes).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedDataUrl:
+    """A data URL whose header and size passed; its payload not yet looked at."""
+
+    mime: str
+    payload: str
+    subject: str
+
+    def decode(self) -> DataImage:
+        """The image bytes (the costly part: a pass over the payload and a copy of it)."""
+        if not _BASE64.fullmatch(self.payload):
+            raise UrlRejected(self.subject, _NOT_BASE64)
+        try:
+            data = base64.b64decode(self.payload, validate=True)
+        except binascii.Error:
+            raise UrlRejected(self.subject, _NOT_BASE64) from None
+        return DataImage(mime=self.mime, data=data)
+
+
+_NOT_BASE64 = "is not valid base64 (standard alphabet, padded with =)"
+
+
+def check_data_image_url(
+    url: str, *, subject: str = "url", max_bytes: int = MAX_IMAGE_BYTES
+) -> CheckedDataUrl:
+    """Everything ``parse_data_image_url`` checks but the base64 itself, without reading the
+    payload: a caller can refuse the request for other reasons before paying for that."""
     if not is_data_url(url):
         raise UrlRejected(subject, "must be a data:image/...;base64, URL")
     header, comma, payload = url[5:].partition(",")
@@ -61,18 +91,12 @@ def parse_data_image_url(
         raise UrlRejected(subject, "has a malformed media type parameter")
     if not payload:
         raise UrlRejected(subject, "contains no image data")
-    if len(payload) % 4 or not _BASE64.fullmatch(payload):
-        raise UrlRejected(subject, "is not valid base64 (standard alphabet, padded with =)")
+    if len(payload) % 4:
+        raise UrlRejected(subject, _NOT_BASE64)
     decoded_size = len(payload) // 4 * 3 - payload[-2:].count("=")
     if decoded_size > max_bytes:
         raise UrlRejected(subject, f"holds more than {format_size(max_bytes)} of image data")
-    try:
-        data = base64.b64decode(payload, validate=True)
-    except binascii.Error:
-        raise UrlRejected(
-            subject, "is not valid base64 (standard alphabet, padded with =)"
-        ) from None
-    return DataImage(mime=_MEDIA_TYPES[media_type], data=data)
+    return CheckedDataUrl(mime=_MEDIA_TYPES[media_type], payload=payload, subject=subject)
 
 
 def _malformed_param(param: str) -> bool:

@@ -37,9 +37,7 @@ def status_body(ctx: AppContext, task: TaskView) -> dict[str, Any]:
     }
 
 
-EXPIRED_MESSAGE = (
-    "the video was deleted when the server's retention period ended; the task is kept"
-)
+EXPIRED_MESSAGE = "the video was deleted when the server's retention period ended; the task is kept"
 
 
 def _error_message(task: TaskView) -> str | None:

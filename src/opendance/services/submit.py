@@ -12,7 +12,12 @@ from typing import Any
 from opendance import errors
 from opendance.domain.accounts import KeyOwner
 from opendance.domain.task_request import inline_image_stand_in
-from opendance.net.data_urls import DataImage, is_data_url, parse_data_image_url
+from opendance.net.data_urls import (
+    CheckedDataUrl,
+    DataImage,
+    check_data_image_url,
+    is_data_url,
+)
 from opendance.net.errors import AddressRejected, UrlRejected
 from opendance.net.urls import check_public_url, parse_http_url
 from opendance.services import tasks
@@ -26,15 +31,12 @@ async def submit_generate(
     ctx: AppContext, owner: KeyOwner, body: Any, *, idempotency: tasks.IdempotencyKey | None = None
 ) -> str:
     """Create a task and return its id. Raises an ``ApiError``; on error nothing is changed."""
-    inline: list[DataImage] = []
+    inline: list[CheckedDataUrl] = []
 
     async def check_image_url(url: str) -> None:
         try:
             if is_data_url(url):
-                # up to 20 MB of base64: decoded once, off the event loop
-                inline.append(
-                    await asyncio.to_thread(parse_data_image_url, url, subject="image_urls[0]")
-                )
+                inline.append(check_data_image_url(url, subject="image_urls[0]"))
             else:
                 parse_http_url(url, subject="image_urls[0]")
         except UrlRejected as exc:
@@ -46,13 +48,25 @@ async def submit_generate(
     request = await validate_generate(
         body, check_image_url=check_image_url, check_callback_url=check_callback_url
     )
-    image = inline[0] if inline else None
-    if image is not None:
+    image = None
+    if inline:
+        # A key without the credits for this request must not make the server decode (and
+        # hold) megabytes of base64 first: the balance is checked before the payload is read.
+        await tasks.require_balance(ctx, owner, request.price)
+        image = await _decode(inline[0])
         request = dataclasses.replace(
             request, image_url=inline_image_stand_in(image.mime, len(image.data))
         )
     new = tasks.NewTask(request, image, idempotency=idempotency)
     return await tasks.submit(ctx, owner, new)
+
+
+async def _decode(checked: CheckedDataUrl) -> DataImage:
+    """Up to 20 MB of base64, decoded off the event loop."""
+    try:
+        return await asyncio.to_thread(checked.decode)
+    except UrlRejected as exc:
+        raise errors.InvalidImageUrl(str(exc)) from None
 
 
 async def check_callback(ctx: AppContext, url: str) -> None:

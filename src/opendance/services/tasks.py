@@ -41,7 +41,7 @@ from opendance.db import workers as worker_rows
 from opendance.db.database import Connection
 from opendance.db.tasks import TaskRecord
 from opendance.db.wakeups import TaskListener
-from opendance.domain import ids, pricing
+from opendance.domain import ids
 from opendance.domain.accounts import KeyOwner
 from opendance.domain.capabilities import EngineCapabilities, FleetOffer
 from opendance.domain.doors import Door
@@ -138,7 +138,7 @@ async def _earlier_task(ctx: AppContext, owner: KeyOwner, key: IdempotencyKey) -
 async def _create(ctx: AppContext, owner: KeyOwner, new: NewTask) -> str:
     request = new.request
     check_capabilities(await ctx.fleet.current(), request)
-    price = pricing.price(request.resolution, request.duration, request.generate_audio)
+    price = request.price
     task_id = ids.new_task_id()
     input_key = None
     if new.inline_image is not None:
