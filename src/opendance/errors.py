@@ -46,71 +46,65 @@ class ApiError(OpendanceError):
     status = 500
     default_message = "internal error"
 
+    def __init_subclass__(cls, *, code: str, status: int) -> None:
+        """Every subclass names its code and status in its header:
+        ``class NotFound(ApiError, code="NOT_FOUND", status=404)``."""
+        super().__init_subclass__()
+        cls.code, cls.status = code, status
+
     def __init__(self, message: str | None = None) -> None:
         self.message = message or self.default_message
         super().__init__(self.message)
 
 
-class InvalidPrompt(ApiError):
-    code, status = "INVALID_PROMPT", 400
+class InvalidPrompt(ApiError, code="INVALID_PROMPT", status=400):
     default_message = "prompt must be a string of 1 to 2000 characters"
 
 
-class InvalidAspectRatio(ApiError):
-    code, status = "INVALID_ASPECT_RATIO", 400
+class InvalidAspectRatio(ApiError, code="INVALID_ASPECT_RATIO", status=400):
     default_message = "aspect_ratio must be one of 1:1, 16:9, 9:16, 4:3, 3:4, 21:9, 9:21"
 
 
-class InvalidResolution(ApiError):
-    code, status = "INVALID_RESOLUTION", 400
+class InvalidResolution(ApiError, code="INVALID_RESOLUTION", status=400):
     default_message = "resolution must be 480p or 720p"
 
 
-class InvalidDuration(ApiError):
-    code, status = "INVALID_DURATION", 400
+class InvalidDuration(ApiError, code="INVALID_DURATION", status=400):
     default_message = "duration must be 4, 8 or 12 (seconds)"
 
 
-class TooManyImages(ApiError):
-    code, status = "TOO_MANY_IMAGES", 400
+class TooManyImages(ApiError, code="TOO_MANY_IMAGES", status=400):
     default_message = "image_urls may hold at most 1 image URL"
 
 
-class InvalidImageUrl(ApiError):
-    code, status = "INVALID_IMAGE_URL", 400
+class InvalidImageUrl(ApiError, code="INVALID_IMAGE_URL", status=400):
     default_message = "image_urls must hold http(s) URLs or data:image/...;base64, URLs"
 
 
-class InvalidCallbackUrl(ApiError):
-    code, status = "INVALID_CALLBACK_URL", 400
+class InvalidCallbackUrl(ApiError, code="INVALID_CALLBACK_URL", status=400):
     default_message = "callback_url must be a publicly reachable http(s) URL"
 
 
-class InvalidRequest(ApiError):
-    code, status = "INVALID_REQUEST", 400
+class InvalidRequest(ApiError, code="INVALID_REQUEST", status=400):
     default_message = "the request is malformed"
 
 
-class UnsupportedOption(ApiError):
-    code, status = "UNSUPPORTED_OPTION", 400
+class UnsupportedOption(ApiError, code="UNSUPPORTED_OPTION", status=400):
     default_message = "this option is not supported by the serving engines"
 
 
-class InvalidApiKey(ApiError):
-    code, status = "INVALID_API_KEY", 401
+class InvalidApiKey(ApiError, code="INVALID_API_KEY", status=401):
     default_message = "API key is missing or invalid; send 'Authorization: Bearer <API key>'"
 
 
-class InvalidMetricsToken(ApiError):
-    code, status = "INVALID_METRICS_TOKEN", 401
+class InvalidMetricsToken(ApiError, code="INVALID_METRICS_TOKEN", status=401):
     default_message = (
         "GET /metrics needs 'Authorization: Bearer <token>' with the server's "
         "OPENDANCE_METRICS_TOKEN"
     )
 
 
-class InsufficientCredits(ApiError):
-    code, status = "INSUFFICIENT_CREDITS", 402
+class InsufficientCredits(ApiError, code="INSUFFICIENT_CREDITS", status=402):
     default_message = "not enough credits for this request"
 
     def __init__(self, *, price: int, balance: int) -> None:
@@ -122,53 +116,44 @@ class InsufficientCredits(ApiError):
         )
 
 
-class NotFound(ApiError):
-    code, status = "NOT_FOUND", 404
+class NotFound(ApiError, code="NOT_FOUND", status=404):
     default_message = "no such endpoint"
 
 
-class TaskNotFound(NotFound):
-    code, status = "TASK_NOT_FOUND", 404
+class TaskNotFound(NotFound, code="TASK_NOT_FOUND", status=404):
     default_message = "task not found"
 
 
-class MethodNotAllowed(ApiError):
-    code, status = "METHOD_NOT_ALLOWED", 405
+class MethodNotAllowed(ApiError, code="METHOD_NOT_ALLOWED", status=405):
     default_message = "method not allowed"
 
 
-class RequestTimeout(ApiError):
-    code, status = "REQUEST_TIMEOUT", 408
+class RequestTimeout(ApiError, code="REQUEST_TIMEOUT", status=408):
     default_message = "the request body was not received in time"
 
 
-class TaskNotCancellable(ApiError):
-    code, status = "TASK_NOT_CANCELLABLE", 409
+class TaskNotCancellable(ApiError, code="TASK_NOT_CANCELLABLE", status=409):
     default_message = (
         "the task has already finished; only a queued or running task can be cancelled"
     )
 
 
-class TaskNotFinished(ApiError):
-    code, status = "TASK_NOT_FINISHED", 409
+class TaskNotFinished(ApiError, code="TASK_NOT_FINISHED", status=409):
     default_message = "the task is still running; only a finished task can be deleted"
 
 
-class IdempotencyConflict(ApiError):
-    code, status = "IDEMPOTENCY_CONFLICT", 409
+class IdempotencyConflict(ApiError, code="IDEMPOTENCY_CONFLICT", status=409):
     default_message = (
         "this Idempotency-Key was used with a different request in the last 24 hours; "
         "send a new key for a new request"
     )
 
 
-class PayloadTooLarge(ApiError):
-    code, status = "PAYLOAD_TOO_LARGE", 413
+class PayloadTooLarge(ApiError, code="PAYLOAD_TOO_LARGE", status=413):
     default_message = "request body too large"
 
 
-class RateLimited(ApiError):
-    code, status = "RATE_LIMITED", 429
+class RateLimited(ApiError, code="RATE_LIMITED", status=429):
     default_message = "too many requests for this API key; retry after the Retry-After delay"
 
     def __init__(self, retry_after: int, message: str | None = None) -> None:
@@ -178,18 +163,15 @@ class RateLimited(ApiError):
         )
 
 
-class InternalError(ApiError):
-    code, status = "INTERNAL_ERROR", 500
+class InternalError(ApiError, code="INTERNAL_ERROR", status=500):
     default_message = "internal server error; please retry later"
 
 
-class NotReady(ApiError):
-    code, status = "NOT_READY", 503
+class NotReady(ApiError, code="NOT_READY", status=503):
     default_message = "not ready"
 
 
-class ServerBusy(ApiError):
-    code, status = "SERVER_BUSY", 503
+class ServerBusy(ApiError, code="SERVER_BUSY", status=503):
     default_message = "the server is busy; retry in a moment"
     retry_after = 2
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -110,14 +112,15 @@ LogFormatOption = Annotated[
 
 def _runner_settings(
     ctx: typer.Context,
-    engine: str | None,
-    model: Path | None,
-    image_model: Path | None,
-    audio_model: Path | None,
-    device: str | None,
-    dtype: str | None,
-    log_format: LogFormat | None,
-    concurrency: int | None,
+    *,
+    engine: EngineOption = None,
+    model: ModelOption = None,
+    image_model: ImageModelOption = None,
+    audio_model: AudioModelOption = None,
+    device: DeviceOption = None,
+    dtype: DtypeOption = None,
+    log_format: LogFormatOption = None,
+    concurrency: ConcurrencyOption = None,
     **overrides: object,
 ) -> Settings:
     """The settings of serve and worker from their shared flags (engine, logging,
@@ -138,7 +141,22 @@ def _runner_settings(
     return settings
 
 
+def _with_runner_flags(command: Callable[..., None]) -> Callable[..., None]:
+    """``command`` with the flags of ``_runner_settings`` after its own: Typer reads them from
+    its signature, and ``command`` takes them in ``**runner_flags`` for ``_runner_settings``."""
+    own = inspect.signature(command, eval_str=True)
+    shared = inspect.signature(_runner_settings, eval_str=True).parameters.values()
+    command.__signature__ = own.replace(  # type: ignore[attr-defined]
+        parameters=[
+            *(p for p in own.parameters.values() if p.kind is not p.VAR_KEYWORD),
+            *(p for p in shared if p.kind is p.KEYWORD_ONLY),
+        ]
+    )
+    return command
+
+
 @app.command()
+@_with_runner_flags
 def serve(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Bind address (env OPENDANCE_HOST).")] = None,
@@ -153,54 +171,22 @@ def serve(
     public_url: Annotated[
         str | None, typer.Option(help="Base of video URLs (env OPENDANCE_PUBLIC_URL).")
     ] = None,
-    engine: EngineOption = None,
-    model: ModelOption = None,
-    image_model: ImageModelOption = None,
-    audio_model: AudioModelOption = None,
-    device: DeviceOption = None,
-    dtype: DtypeOption = None,
-    log_format: LogFormatOption = None,
-    concurrency: ConcurrencyOption = None,
+    **runner_flags: Any,
 ) -> None:
     """Run the API server (and workers)."""
     from opendance.cli.server import run_server
 
-    settings = _runner_settings(
-        ctx,
-        engine,
-        model,
-        image_model,
-        audio_model,
-        device,
-        dtype,
-        log_format,
-        concurrency,
-        host=host,
-        port=port,
-        public_url=public_url,
-    )
+    settings = _runner_settings(ctx, **runner_flags, host=host, port=port, public_url=public_url)
     run_async(run_server(settings, workers=workers, demo=not no_demo))
 
 
 @app.command()
-def worker(
-    ctx: typer.Context,
-    engine: EngineOption = None,
-    model: ModelOption = None,
-    image_model: ImageModelOption = None,
-    audio_model: AudioModelOption = None,
-    device: DeviceOption = None,
-    dtype: DtypeOption = None,
-    log_format: LogFormatOption = None,
-    concurrency: ConcurrencyOption = None,
-) -> None:
+@_with_runner_flags
+def worker(ctx: typer.Context, **runner_flags: Any) -> None:
     """Run one worker process: take tasks from the queue and render them."""
     from opendance.cli.server import run_worker
 
-    settings = _runner_settings(
-        ctx, engine, model, image_model, audio_model, device, dtype, log_format, concurrency
-    )
-    run_async(run_worker(settings))
+    run_async(run_worker(_runner_settings(ctx, **runner_flags)))
 
 
 @app.command()

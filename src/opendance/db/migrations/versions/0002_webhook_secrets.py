@@ -1,7 +1,5 @@
 """webhook secrets
 
-Revision ID: 0002
-Revises: 0001
 Create Date: 2026-11-25 05:16:42.387456
 """
 

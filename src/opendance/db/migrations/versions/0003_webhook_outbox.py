@@ -1,7 +1,5 @@
 """webhook outbox
 
-Revision ID: 0003
-Revises: 0002
 Create Date: 2026-11-25 05:17:51.081599
 """
 

@@ -1,7 +1,5 @@
 """dashboard sign-in: passwords, admins, sessions, invites
 
-Revision ID: 0004
-Revises: 0003
 Create Date: 2026-11-26 09:00:00.000000
 """
 

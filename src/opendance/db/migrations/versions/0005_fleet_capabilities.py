@@ -1,7 +1,5 @@
 """mixed fleets: what a task needs, what served it, what each worker can do
 
-Revision ID: 0005
-Revises: 0004
 Create Date: 2026-11-28 09:00:00.000000
 """
 

@@ -1,7 +1,5 @@
 """playground keys end with their session: api_keys.expires_at
 
-Revision ID: 0006
-Revises: 0005
 Create Date: 2026-12-02 09:00:00.000000
 """
 

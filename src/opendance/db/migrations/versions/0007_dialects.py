@@ -1,7 +1,4 @@
 """three doors over one store: tasks.door and friends, idempotency_keys
-
-Revision ID: 0007
-Revises: 0006
 Create Date: 2026-12-07 09:00:00.000000
 """
 
