@@ -34,6 +34,18 @@ Every error a client can see is an ``ApiError`` subclass that carries its stable
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from opendance.domain import presets
+
+# Messages name what is offered from the constants the validators use, so they cannot drift.
+
+
+def _choices(values: Sequence[object]) -> str:
+    """``4, 8 or 12``."""
+    *most, last = (str(value) for value in values)
+    return f"{', '.join(most)} or {last}"
+
 
 class OpendanceError(Exception):
     """Base class of every error raised on purpose by Opendance."""
@@ -58,23 +70,23 @@ class ApiError(OpendanceError):
 
 
 class InvalidPrompt(ApiError, code="INVALID_PROMPT", status=400):
-    default_message = "prompt must be a string of 1 to 2000 characters"
+    default_message = f"prompt must be a string of 1 to {presets.MAX_PROMPT_CHARS} characters"
 
 
 class InvalidAspectRatio(ApiError, code="INVALID_ASPECT_RATIO", status=400):
-    default_message = "aspect_ratio must be one of 1:1, 16:9, 9:16, 4:3, 3:4, 21:9, 9:21"
+    default_message = "aspect_ratio must be one of " + ", ".join(presets.ASPECT_RATIOS)
 
 
 class InvalidResolution(ApiError, code="INVALID_RESOLUTION", status=400):
-    default_message = "resolution must be 480p or 720p"
+    default_message = "resolution must be " + " or ".join(presets.RESOLUTIONS)
 
 
 class InvalidDuration(ApiError, code="INVALID_DURATION", status=400):
-    default_message = "duration must be 4, 8 or 12 (seconds)"
+    default_message = f"duration must be {_choices(presets.DURATIONS)} (seconds)"
 
 
 class TooManyImages(ApiError, code="TOO_MANY_IMAGES", status=400):
-    default_message = "image_urls may hold at most 1 image URL"
+    default_message = f"image_urls may hold at most {presets.MAX_IMAGES} image URL"
 
 
 class InvalidImageUrl(ApiError, code="INVALID_IMAGE_URL", status=400):
@@ -90,6 +102,8 @@ class InvalidRequest(ApiError, code="INVALID_REQUEST", status=400):
 
 
 class UnsupportedOption(ApiError, code="UNSUPPORTED_OPTION", status=400):
+    """A valid request that no engine of the serving fleet can make (sound, a first frame)."""
+
     default_message = "this option is not supported by the serving engines"
 
 
@@ -121,6 +135,8 @@ class NotFound(ApiError, code="NOT_FOUND", status=404):
 
 
 class TaskNotFound(NotFound, code="TASK_NOT_FOUND", status=404):
+    """Unknown, another account's (never told apart, so ids cannot be probed) or deleted."""
+
     default_message = "task not found"
 
 
@@ -129,6 +145,8 @@ class MethodNotAllowed(ApiError, code="METHOD_NOT_ALLOWED", status=405):
 
 
 class RequestTimeout(ApiError, code="REQUEST_TIMEOUT", status=408):
+    """The body did not arrive whole within ``body_timeout_seconds``; the connection closes."""
+
     default_message = "the request body was not received in time"
 
 

@@ -9,6 +9,8 @@ FPS: Final = 24
 ASPECT_RATIOS: Final = ("1:1", "16:9", "9:16", "4:3", "3:4", "21:9", "9:21")
 RESOLUTIONS: Final = ("480p", "720p")
 DURATIONS: Final = (4, 8, 12)
+MAX_PROMPT_CHARS: Final = 2000
+MAX_IMAGES: Final = 1  # first-frame images per request
 
 # width, height; every side a multiple of 32 so that latent-space models need no padding.
 FRAME_SIZES: Final[dict[tuple[str, str], tuple[int, int]]] = {

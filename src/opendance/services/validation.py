@@ -10,8 +10,8 @@ from opendance import errors
 from opendance.domain import ids, presets
 from opendance.domain.task_request import TaskRequest
 
-MAX_PROMPT_CHARS = 2000
-MAX_IMAGES = 1
+MAX_PROMPT_CHARS = presets.MAX_PROMPT_CHARS
+MAX_IMAGES = presets.MAX_IMAGES
 MAX_SEED = 2**32 - 1
 # Exactly "4", "8", "12": str.isdigit() would also let "²" or "٨" through.
 _DURATION_STRINGS = frozenset(str(seconds) for seconds in presets.DURATIONS)

@@ -1,4 +1,5 @@
 """three doors over one store: tasks.door and friends, idempotency_keys
+
 Create Date: 2026-12-07 09:00:00.000000
 """
 
