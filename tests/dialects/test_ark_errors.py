@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from volcenginesdkarkruntime._exceptions import (
     ArkRateLimitError,
 )
 
+from opendance import errors
+from opendance.api.error_shapes import error_response
 from tests.conftest import make_settings
 from tests.support.ark import TASKS, ark_client, png_data_url, text
 from tests.support.db import snapshot
@@ -204,3 +207,27 @@ def test_a_body_over_the_limit_is_a_413(strict: LiveServer) -> None:
     with pytest.raises(ArkAPIStatusError) as refused:
         ark.content_generation.tasks.create(model="m", content=[*text("a kite"), big])
     _refused(refused.value, 413, "RequestEntityTooLarge", "RequestTooLarge", "")
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "kind", "code"),
+    [
+        (errors.InternalError(), 500, "InternalServerError", "InternalServiceError"),
+        (errors.NotReady(), 503, "ServiceUnavailable", "ServiceUnavailable"),
+        (errors.RequestTimeout(), 408, "RequestTimeout", "RequestTimeout"),
+        (
+            errors.InvalidCallbackUrl("callback_url is not publicly reachable"),
+            400,
+            "BadRequest",
+            "InvalidParameter",
+        ),
+    ],
+)
+def test_the_errors_no_request_here_provokes_have_ark_shapes_too(
+    error: errors.ApiError, status: int, kind: str, code: str
+) -> None:
+    answer = error_response("/api/v3/contents/generations/tasks", error)
+    shown = json.loads(bytes(answer.body))["error"]
+    assert (answer.status_code, shown["type"], shown["code"]) == (status, kind, code)
+    assert shown["message"] == error.message  # outside a request: no request id to add
+    assert shown["param"] == ("callback_url" if status == 400 else "")
