@@ -4,6 +4,7 @@ without a worker (tasks stay queued until a test claims them), on SQLite and Pos
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 from volcenginesdkarkruntime import Ark
 from volcenginesdkarkruntime._exceptions import ArkConflictError, ArkNotFoundError
 
+from opendance.db import tasks as task_rows
 from opendance.db.tables import ledger
 from opendance.services.context import AppContext
 from tests.support.ark import TASKS, ark_client, claim, complete, fail, text
@@ -93,6 +95,27 @@ def test_a_task_of_another_door_is_read_and_listed_here(api_only_server: LiveSer
         4,
     )
     assert [t.id for t in ark.content_generation.tasks.list().items] == [task_id]
+
+
+def test_an_expired_task_is_listed_as_expired_only(api_only_server: LiveServer) -> None:
+    ark = ark_client(api_only_server, api_only_server.create_account("expiry", 100))
+    made = {_create(ark), _create(ark)}
+    complete(api_only_server, claim(api_only_server))
+    complete(api_only_server, claim(api_only_server))
+
+    async def expire_one(ctx: AppContext) -> None:
+        async with ctx.db.write() as conn:
+            await task_rows.expire_finished(conn, older_than=timedelta(0), limit=1)
+
+    api_only_server.call(expire_one)  # as retention does, for one of the two
+    (expired,) = ark.content_generation.tasks.list(status="expired").items
+    (kept,) = made - {expired.id}
+    assert (expired.status, expired.content) == ("expired", None)
+    assert expired.usage.completion_tokens > 0  # the video was delivered before it expired
+    assert [t.id for t in ark.content_generation.tasks.list(status="succeeded").items] == [kept]
+    assert ark.content_generation.tasks.list().total == 2
+    ark.content_generation.tasks.delete(expired.id)  # an expired task is finished: it goes
+    assert [t.id for t in ark.content_generation.tasks.list().items] == [kept]
 
 
 # --- delete ------------------------------------------------------------------------------
