@@ -431,6 +431,7 @@ def test_the_list_query_reads_pages_and_filters() -> None:
     ("params", "param"),
     [
         ({"page_num": "0"}, "page_num"),
+        ({"page_num": "9" * 30}, "page_num"),
         ({"page_size": "501"}, "page_size"),
         ({"page_size": "ten"}, "page_size"),
         ({"filter.status": "done"}, "filter.status"),

@@ -17,6 +17,8 @@ from opendance.services.context import AppContext
 
 DEFAULT_PAGE_SIZE: Final = 10
 MAX_PAGE_SIZE: Final = 500
+MAX_PAGE_NUM: Final = 1_000_000
+"""Far past any real list; keeps the offset a number every database takes."""
 
 
 # --- list --------------------------------------------------------------------------------
@@ -59,19 +61,17 @@ def parse_list_query(params: Mapping[str, str], task_ids: list[str]) -> ArkListQ
         which = _NOTHING  # every task here runs on the default tier
     return ArkListQuery(
         which,
-        page_num=_positive(params, "page_num", default=1, most=None),
+        page_num=_positive(params, "page_num", default=1, most=MAX_PAGE_NUM),
         page_size=_positive(params, "page_size", default=DEFAULT_PAGE_SIZE, most=MAX_PAGE_SIZE),
     )
 
 
-def _positive(params: Mapping[str, str], name: str, *, default: int, most: int | None) -> int:
+def _positive(params: Mapping[str, str], name: str, *, default: int, most: int) -> int:
     given = params.get(name)
     if not given:
         return default
-    if not given.isascii() or not given.isdigit() or int(given) < 1:
-        raise ArkParameterError(name, f"{name} must be a positive integer")
-    if most is not None and int(given) > most:
-        raise ArkParameterError(name, f"{name} must be at most {most}")
+    if not given.isascii() or not given.isdigit() or not 1 <= int(given) <= most:
+        raise ArkParameterError(name, f"{name} must be an integer from 1 to {most}")
     return int(given)
 
 
