@@ -8,13 +8,18 @@ from collections.abc import Mapping
 
 from starlette.responses import Response
 
+from opendance.api.ark_errors import ark_error_response
 from opendance.api.envelope import error_headers, failure
 from opendance.errors import ApiError
+
+ARK_PREFIX = "/api/v3/"
 
 
 def error_response(
     path: str, error: ApiError, headers: Mapping[str, str] | None = None
 ) -> Response:
     """``error`` as the door of ``path`` answers it (the Seedance envelope by default)."""
+    if path.startswith(ARK_PREFIX):
+        return ark_error_response(error, headers)
     merged = {**error_headers(error), **(headers or {})}
     return failure(error, merged)

@@ -9,6 +9,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from opendance import errors
+from opendance.api.ark_routes import ark_routes
 from opendance.api.envelope import success
 from opendance.api.metrics_endpoint import metrics
 from opendance.api.requests import (
@@ -139,4 +140,5 @@ def routes() -> list[Route]:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/", index, methods=["GET"]),
+        *ark_routes(),
     ]

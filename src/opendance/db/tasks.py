@@ -165,6 +165,9 @@ def _listed(account_id: str, which: TaskFilter) -> list[ColumnElement[bool]]:
         found.append(tasks.c.id.in_(which.task_ids))
     if which.client_model is not None:
         found.append(tasks.c.client_model == which.client_model)
+    if which.expired is not None:
+        expired = tasks.c.expired_at
+        found.append(expired.is_not(None) if which.expired else expired.is_(None))
     return found
 
 

@@ -13,6 +13,8 @@ class TaskFilter:
     statuses: frozenset[TaskState] | None = None
     task_ids: tuple[str, ...] | None = None
     client_model: str | None = None
+    expired: bool | None = None
+    """Only tasks whose files retention removed (True), only the others (False), or both."""
 
 
 ALL_TASKS: Final = TaskFilter()

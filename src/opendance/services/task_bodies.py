@@ -7,11 +7,14 @@ from typing import Any
 
 from opendance.domain.doors import Door
 from opendance.domain.task_view import TaskView
+from opendance.services.ark_objects import task_object
 from opendance.services.context import AppContext
 from opendance.services.status import status_body
 
 
 def terminal_body(ctx: AppContext, task: TaskView) -> dict[str, Any]:
     match task.door:
+        case Door.ARK:
+            return task_object(ctx, task)
         case Door.SEEDANCE | _:
             return {"code": 200, "message": "success", "data": status_body(ctx, task)}
