@@ -41,7 +41,8 @@ check: lint typecheck test
 bench: $(DEV)
 	$(BIN)/python bench/bench_preview_engine.py
 	$(BIN)/python bench/bench_api.py
-	$(BIN)/python bench/bench_ark_get.py
+	$(BIN)/python bench/bench_dialects.py
+	$(BIN)/python bench/bench_large_bodies.py
 	$(BIN)/python bench/bench_webhooks.py
 	$(BIN)/python bench/bench_model_engine.py
 	$(BIN)/python bench/bench_submit_pg.py
