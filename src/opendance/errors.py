@@ -58,11 +58,14 @@ class ApiError(OpendanceError):
     status = 500
     default_message = "internal error"
 
-    def __init_subclass__(cls, *, code: str, status: int) -> None:
-        """Every subclass names its code and status in its header:
-        ``class NotFound(ApiError, code="NOT_FOUND", status=404)``."""
+    def __init_subclass__(cls, *, code: str | None = None, status: int | None = None) -> None:
+        """Every direct subclass names its code and status in its header
+        (``class NotFound(ApiError, code="NOT_FOUND", status=404)``); a subclass of one of
+        those inherits them unless it names its own."""
         super().__init_subclass__()
-        cls.code, cls.status = code, status
+        if ApiError in cls.__bases__ and (code is None or status is None):
+            raise TypeError(f"{cls.__name__} must name its code and status")
+        cls.code, cls.status = code or cls.code, status or cls.status
 
     def __init__(self, message: str | None = None) -> None:
         self.message = message or self.default_message
