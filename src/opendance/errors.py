@@ -44,9 +44,13 @@ class ApiError(OpendanceError):
     code = "INTERNAL_ERROR"
     status = 500
     default_message = "internal error"
+    param: str | None = None
+    """The request parameter at fault, where one is (the OpenAI and Ark dialects name it)."""
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, param: str | None = None) -> None:
         self.message = message or self.default_message
+        if param is not None:
+            self.param = param
         super().__init__(self.message)
 
 

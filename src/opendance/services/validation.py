@@ -27,7 +27,7 @@ async def validate_generate(
     image URL as sent)."""
     if not isinstance(body, dict):
         raise errors.InvalidRequest("the request body must be a JSON object")
-    prompt = _prompt(body.get("prompt"))
+    prompt = parse_prompt(body.get("prompt"))
     aspect_ratio = _choice(
         body, "aspect_ratio", "1:1", presets.ASPECT_RATIOS, errors.InvalidAspectRatio
     )
@@ -55,7 +55,8 @@ async def validate_generate(
     )
 
 
-def _prompt(value: Any) -> str:
+def parse_prompt(value: Any) -> str:
+    """The prompt, stripped; the same rules in every dialect."""
     if value is None:
         raise errors.InvalidPrompt("prompt is required: a string of 1 to 2000 characters")
     if not isinstance(value, str):
