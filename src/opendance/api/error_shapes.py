@@ -9,7 +9,10 @@ from collections.abc import Mapping
 from starlette.responses import Response
 
 from opendance.api.envelope import error_headers, failure
+from opendance.api.openai_errors import openai_error_response
 from opendance.errors import ApiError
+
+OPENAI_PREFIX = "/v1/videos"
 
 
 def error_response(
@@ -17,4 +20,10 @@ def error_response(
 ) -> Response:
     """``error`` as the door of ``path`` answers it (the Seedance envelope by default)."""
     merged = {**error_headers(error), **(headers or {})}
+    if is_openai_path(path):
+        return openai_error_response(error, merged)
     return failure(error, merged)
+
+
+def is_openai_path(path: str) -> bool:
+    return path == OPENAI_PREFIX or path.startswith(OPENAI_PREFIX + "/")
