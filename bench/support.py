@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from opendance.db import tasks as task_rows
 from opendance.db.accounts import find_key_owner
-from opendance.domain.task_view import Lease
+from opendance.domain.task_view import Lease, ResultFiles
 from opendance.services import admin
 from opendance.services.context import AppContext
 from opendance.services.submit import submit_generate
@@ -83,7 +83,6 @@ async def finished_task(ctx: AppContext, account: str) -> tuple[str, str]:
         await task_rows.complete(
             conn,
             Lease(task.id, task.lease_token, "bench"),
-            video_key=f"videos/{task_id}.mp4",
-            poster_key=None,
+            ResultFiles(video_key=f"videos/{task_id}.mp4"),
         )
     return key, task_id
