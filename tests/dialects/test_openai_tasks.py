@@ -4,6 +4,8 @@ of the other doors read as videos."""
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 import openai
 import pytest
@@ -139,3 +141,37 @@ def test_another_account_sees_no_video_of_this_one(api_only_server: LiveServer) 
     assert owner.videos.retrieve(video.id).status == "queued"
     assert task_of(api_only_server, "owner", video.id).id == video.id
     assert api_only_server.call(lambda c: balance(c, "other")) == 100
+
+
+def test_a_reference_object_carries_a_data_url_or_an_http_url(
+    api_only_server: LiveServer,
+) -> None:
+    key = api_only_server.create_account("referrer", 100)
+    image = png_bytes((0, 0, 250))
+    data_url = "data:image/png;base64," + base64.b64encode(image).decode()
+    # a form spells the object in OpenAI's query-string style: input_reference[image_url]
+    form = {"prompt": "from a data URL", "size": "864x480", "input_reference[image_url]": data_url}
+    body = b"".join(
+        b'--b0\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+        % (name.encode(), value.encode())
+        for name, value in form.items()
+    )
+    with api_only_server.client(key) as http:
+        inline = http.post(
+            "/v1/videos",
+            content=body + b"--b0--\r\n",
+            headers={"Content-Type": "multipart/form-data; boundary=b0"},
+        )
+        linked = http.post(
+            "/v1/videos",
+            json={
+                "prompt": "from a link",
+                "size": "864x480",
+                "input_reference": {"image_url": "https://example.com/frame.png"},
+            },
+        )
+    assert inline.status_code == linked.status_code == 200, (inline.text, linked.text)
+    stored = task_of(api_only_server, "referrer", inline.json()["id"]).request.image_url
+    assert stored == f"data:image/png;base64,<{len(image)} bytes>"
+    request = task_of(api_only_server, "referrer", linked.json()["id"]).request
+    assert request.image_url == "https://example.com/frame.png"  # the worker fetches it
