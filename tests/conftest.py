@@ -36,8 +36,7 @@ BOTH_DATABASES = (
     "tests/worker/test_cancel.py",
     "tests/worker/test_stalled_slot.py",
     "tests/services/test_credit_grants.py",
-    "tests/dialects/test_ark_flow.py",
-    "tests/dialects/test_ark_tasks.py",
+    "tests/dialects/",
 )
 
 

@@ -57,6 +57,8 @@ class ApiError(OpendanceError):
     code = "INTERNAL_ERROR"
     status = 500
     default_message = "internal error"
+    param: str | None = None
+    """The request parameter at fault, where one is (the OpenAI and Ark dialects name it)."""
 
     def __init_subclass__(cls, *, code: str | None = None, status: int | None = None) -> None:
         """Every direct subclass names its code and status in its header
@@ -67,8 +69,10 @@ class ApiError(OpendanceError):
             raise TypeError(f"{cls.__name__} must name its code and status")
         cls.code, cls.status = code or cls.code, status or cls.status
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, param: str | None = None) -> None:
         self.message = message or self.default_message
+        if param is not None:
+            self.param = param
         super().__init__(self.message)
 
 

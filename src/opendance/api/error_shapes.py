@@ -10,9 +10,11 @@ from starlette.responses import Response
 
 from opendance.api.ark_errors import ark_error_response
 from opendance.api.envelope import error_headers, failure
+from opendance.api.openai_errors import openai_error_response
 from opendance.errors import ApiError
 
 ARK_PREFIX = "/api/v3/"
+OPENAI_PREFIX = "/v1/videos"
 
 
 def error_response(
@@ -22,4 +24,10 @@ def error_response(
     if path.startswith(ARK_PREFIX):
         return ark_error_response(error, headers)
     merged = {**error_headers(error), **(headers or {})}
+    if is_openai_path(path):
+        return openai_error_response(error, merged)
     return failure(error, merged)
+
+
+def is_openai_path(path: str) -> bool:
+    return path == OPENAI_PREFIX or path.startswith(OPENAI_PREFIX + "/")

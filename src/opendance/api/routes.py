@@ -12,6 +12,7 @@ from opendance import errors
 from opendance.api.ark_routes import ark_routes
 from opendance.api.envelope import success
 from opendance.api.metrics_endpoint import metrics
+from opendance.api.openai_routes import openai_routes
 from opendance.api.requests import (
     caller,
     caller_and_task,
@@ -135,6 +136,7 @@ def routes() -> list[Route]:
         Route("/v1/tasks", list_tasks, methods=["GET"]),
         Route("/v1/cancel", cancel, methods=["POST"]),
         Route("/v1/webhooks/deliveries", webhook_deliveries, methods=["GET"]),
+        *openai_routes(),
         Route("/files/{key:path}", stored_file, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

@@ -96,6 +96,20 @@ def poster_from_mp4(
         return poster_jpeg(rgb, max_side=max_side, quality=quality)
 
 
+def first_frame_png(mp4: bytes) -> bytes:
+    """The first frame of an MP4 as a PNG (lossless: it is a video's starting image again, and
+    a second lossy encoding would show). Raises ``ValueError`` if there is no frame to decode."""
+    with av.open(io.BytesIO(mp4), mode="r") as container:
+        if not container.streams.video:
+            raise ValueError("the video has no video track")
+        for frame in container.decode(container.streams.video[0]):
+            rgb = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+            out = io.BytesIO()
+            Image.fromarray(rgb, mode="RGB").save(out, format="PNG")
+            return out.getvalue()
+    raise ValueError("the video has no frames")
+
+
 def _count_packets(container: av.container.InputContainer, stream: av.video.VideoStream) -> int:
     count = sum(1 for packet in container.demux(stream) if packet.size)
     container.seek(0)

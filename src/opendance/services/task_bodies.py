@@ -9,6 +9,7 @@ from opendance.domain.doors import Door
 from opendance.domain.task_view import TaskView
 from opendance.services.ark_objects import task_object
 from opendance.services.context import AppContext
+from opendance.services.openai_videos import video_object
 from opendance.services.status import status_body
 
 
@@ -16,5 +17,8 @@ def terminal_body(ctx: AppContext, task: TaskView) -> dict[str, Any]:
     match task.door:
         case Door.ARK:
             return task_object(ctx, task)
-        case Door.SEEDANCE | _:
+        case Door.OPENAI:
+            # the video object its client polls (OpenAI's own webhooks carry only the id)
+            return video_object(task, ctx.settings.retention_days)
+        case Door.SEEDANCE:
             return {"code": 200, "message": "success", "data": status_body(ctx, task)}

@@ -277,7 +277,7 @@ async def list_tasks(
         if after is not None:
             found = await task_rows.get_visible(conn, account_id, after)
             if found is None:
-                raise errors.InvalidRequest(f"after: no task {after!r} to list from")
+                raise errors.InvalidRequest(f"after: no task {after!r} to list from", param="after")
             mark = found.view()
         found_tasks = await task_rows.list_page(
             conn,

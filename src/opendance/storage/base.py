@@ -18,6 +18,19 @@ class StoredObject:
     modified_at: datetime  # UTC, aware
 
 
+READ_CHUNK_BYTES = 1024 * 1024
+"""What a streamed read holds in memory at a time."""
+
+
+@dataclass(frozen=True)
+class ObjectReader:
+    """An object being read: its size, and its bytes a chunk at a time. The chunks come from an
+    open file or connection, closed when the iteration ends or the iterator is closed."""
+
+    size: int
+    chunks: AsyncIterator[bytes]
+
+
 class ObjectStore(Protocol):
     async def put_file(self, key: str, source: Path, content_type: str) -> None:
         """Store the file at ``source`` under ``key`` (the source may be moved away)."""
@@ -27,6 +40,11 @@ class ObjectStore(Protocol):
 
     async def get_bytes(self, key: str) -> bytes:
         """The object's bytes; ``ObjectNotFound`` if there is none."""
+        ...
+
+    async def open_read(self, key: str) -> ObjectReader:
+        """The object, to be streamed (a video need not sit in memory whole); raises
+        ``ObjectNotFound`` here, before any byte is sent, if there is none."""
         ...
 
     async def delete(self, key: str) -> None:

@@ -10,10 +10,17 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from opendance.domain import url_signing
-from opendance.storage.base import ObjectNotFound, StorageUnavailable, StoredObject
+from opendance.storage.base import (
+    READ_CHUNK_BYTES,
+    ObjectNotFound,
+    ObjectReader,
+    StorageUnavailable,
+    StoredObject,
+)
 
 FILES_ROUTE = "/files"
 LIST_PAGE = 1000
@@ -43,6 +50,14 @@ class LocalObjectStore:
             return await asyncio.to_thread(self.path_for(key).read_bytes)
         except FileNotFoundError as exc:
             raise ObjectNotFound(key) from exc
+
+    async def open_read(self, key: str) -> ObjectReader:
+        path = self.path_for(key)
+        try:
+            handle = await asyncio.to_thread(path.open, "rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise ObjectNotFound(key) from None
+        return ObjectReader(os.fstat(handle.fileno()).st_size, _chunks(handle))
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.path_for(key).unlink, missing_ok=True)
@@ -128,6 +143,15 @@ class LocalObjectStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+async def _chunks(handle: BinaryIO) -> AsyncIterator[bytes]:
+    # The open file keeps its bytes even if the object is replaced or deleted meanwhile.
+    try:
+        while chunk := await asyncio.to_thread(handle.read, READ_CHUNK_BYTES):
+            yield chunk
+    finally:
+        handle.close()
 
 
 def _next_page(objects: Iterator[StoredObject]) -> list[StoredObject]:

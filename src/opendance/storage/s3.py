@@ -20,10 +20,18 @@ from urllib.parse import quote, urlsplit
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from opendance.storage.base import ObjectNotFound, StorageUnavailable, StoredObject
+from opendance.storage.base import (
+    READ_CHUNK_BYTES,
+    ObjectNotFound,
+    ObjectReader,
+    StorageUnavailable,
+    StoredObject,
+)
 
 if TYPE_CHECKING:
+    from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef
 
 log = logging.getLogger("opendance.storage")
 
@@ -93,6 +101,10 @@ class S3ObjectStore:
     async def get_bytes(self, key: str) -> bytes:
         return await asyncio.to_thread(self._get, key)
 
+    async def open_read(self, key: str) -> ObjectReader:
+        response = await asyncio.to_thread(self._open, key)
+        return ObjectReader(response["ContentLength"], _chunks(response["Body"]))
+
     async def delete(self, key: str) -> None:
         # S3 answers a delete of a missing key with success, which is what the protocol asks.
         await asyncio.to_thread(
@@ -152,14 +164,16 @@ class S3ObjectStore:
         )
         return url
 
-    def _get(self, key: str) -> bytes:
+    def _open(self, key: str) -> GetObjectOutputTypeDef:
         try:
-            response = self._client.get_object(Bucket=self.bucket, Key=self.object_name(key))
+            return self._client.get_object(Bucket=self.bucket, Key=self.object_name(key))
         except ClientError as exc:
             if _error_code(exc) in _MISSING:
                 raise ObjectNotFound(key) from None
             raise
-        body = response["Body"]
+
+    def _get(self, key: str) -> bytes:
+        body = self._open(key)["Body"]
         try:
             return bytes(body.read())
         finally:
@@ -183,6 +197,15 @@ class S3ObjectStore:
             raise StorageUnavailable(NO_CREDENTIALS) from None
         except BotoCoreError as exc:
             raise StorageUnavailable(f"{where} cannot be reached: {exc}") from None
+
+
+async def _chunks(body: StreamingBody) -> AsyncIterator[bytes]:
+    # The connection is returned to the pool only once the body is read or closed.
+    try:
+        while chunk := await asyncio.to_thread(body.read, READ_CHUNK_BYTES):
+            yield chunk
+    finally:
+        body.close()
 
 
 NO_CREDENTIALS = (
