@@ -12,6 +12,7 @@ from opendance.client import (
     BadRequest,
     Client,
     ConfigurationError,
+    Conflict,
     InsufficientCredits,
     InternalError,
     InvalidApiKey,
@@ -66,9 +67,13 @@ def test_bad_requests_share_a_base_and_unknown_codes_still_map() -> None:
         client.generate("p")
     assert unknown.value.error == "BRAND_NEW_CODE"
     client, _, _ = scripted_client(api_error(409, "CONFLICT_OF_SORTS", "later"))
+    with pytest.raises(Conflict) as conflict:
+        client.generate("p")
+    assert type(conflict.value) is Conflict and conflict.value.status_code == 409
+    client, _, _ = scripted_client(api_error(418, "TEAPOT", "short and stout"))
     with pytest.raises(ApiError) as other:
         client.generate("p")
-    assert type(other.value) is ApiError and other.value.status_code == 409
+    assert type(other.value) is ApiError and other.value.status_code == 418
 
 
 def test_insufficient_credits_carries_price_and_balance() -> None:

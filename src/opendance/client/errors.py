@@ -18,13 +18,17 @@
         │   └── TaskNotFound            404
         ├── MethodNotAllowed            405
         ├── RequestTimeout              408 (the request body arrived too slowly)
+        ├── Conflict                    409, one subclass per code:
+        │   ├── TaskNotCancellable      cancel(): the task has already finished
+        │   ├── TaskNotFinished         a delete of a task that is still running
+        │   └── IdempotencyConflict     an Idempotency-Key sent again with another request
         ├── PayloadTooLarge             413
         ├── RateLimited                 429 (retry_after)
         ├── InternalError               500
         └── NotReady                    503
 
 An error code this SDK does not know yet becomes a plain ``ApiError`` (or ``BadRequest`` for a
-400), so code written today keeps working against a newer server.
+400, ``Conflict`` for a 409), so code written today keeps working against a newer server.
 """
 
 from __future__ import annotations
@@ -193,10 +197,26 @@ class RequestTimeout(ApiError):
     code = "REQUEST_TIMEOUT"
 
 
-class TaskNotCancellable(ApiError):
+class Conflict(ApiError):
+    """409: the request does not fit the state of what it names; its ``error`` says how."""
+
+
+class TaskNotCancellable(Conflict):
     """409: the task has already finished (succeeded, failed or cancelled)."""
 
     code = "TASK_NOT_CANCELLABLE"
+
+
+class TaskNotFinished(Conflict):
+    """409: the task is still queued or running; only a finished task can be deleted."""
+
+    code = "TASK_NOT_FINISHED"
+
+
+class IdempotencyConflict(Conflict):
+    """409: this ``Idempotency-Key`` came with a different request in the last 24 hours."""
+
+    code = "IDEMPOTENCY_CONFLICT"
 
 
 class PayloadTooLarge(ApiError):
@@ -241,6 +261,8 @@ ERRORS_BY_CODE: dict[str, type[ApiError]] = {
         MethodNotAllowed,
         RequestTimeout,
         TaskNotCancellable,
+        TaskNotFinished,
+        IdempotencyConflict,
         PayloadTooLarge,
         RateLimited,
         InternalError,
@@ -253,7 +275,9 @@ def error_class(code: str, status_code: int) -> type[ApiError]:
     known = ERRORS_BY_CODE.get(code)
     if known is not None:
         return known
-    return BadRequest if status_code == 400 else ApiError
+    if status_code == 400:
+        return BadRequest
+    return Conflict if status_code == 409 else ApiError
 
 
 def _int_or_none(value: Any) -> int | None:
