@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import httpx
 import pytest
@@ -13,12 +14,14 @@ from opendance.client import (
     Client,
     ConfigurationError,
     Conflict,
+    IdempotencyConflict,
     InsufficientCredits,
     InternalError,
     InvalidApiKey,
     InvalidDuration,
     RateLimited,
     RetryPolicy,
+    TaskNotCancellable,
     TaskNotFound,
     TransportError,
     UnexpectedResponse,
@@ -169,18 +172,44 @@ def test_jitter_spreads_waits_but_never_shortens_retry_after() -> None:
     assert time.sleeps == [3.0, 3.0]
 
 
-def test_generate_is_not_retried_on_5xx_or_a_broken_connection() -> None:
-    client, script, _ = scripted_client(api_error(500, "INTERNAL_ERROR", "oops"))
-    with pytest.raises(InternalError):
-        client.generate("p")
-    assert len(script.requests) == 1
+def test_generate_retries_lost_answers_and_5xx_with_one_idempotency_key() -> None:
+    created = envelope({"task_id": "task_2", "status": "IN_PROGRESS"})
+    client, script, time = scripted_client(
+        httpx.ReadTimeout("slow"),
+        httpx.RemoteProtocolError("closed mid-answer"),
+        api_error(500, "INTERNAL_ERROR", "oops"),
+        created,
+    )
+    assert client.generate("p").task_id == "task_2"
+    assert len(script.requests) == 4 and time.sleeps == [0.5, 1.0, 2.0]
+    keys = {request.headers["idempotency-key"] for request in script.requests}
+    assert len(keys) == 1 and uuid.UUID(keys.pop()).version == 4
+    assert len({request.content for request in script.requests}) == 1
+
+
+def test_each_generate_call_has_its_own_idempotency_key_unless_given_one() -> None:
+    created = envelope({"task_id": "task_2", "status": "IN_PROGRESS"})
+    client, script, _ = scripted_client(created)
+    client.generate("p")
+    client.generate("p")
+    client.generate("p", idempotency_key="order-17")
+    first, second, given = (request.headers["idempotency-key"] for request in script.requests)
+    assert first != second and given == "order-17"
+    assert "idempotency_key" not in json.loads(script.requests[2].content)
+
+
+def test_generate_gives_up_after_its_attempts_with_the_last_failure() -> None:
     client, script, _ = scripted_client(httpx.ReadTimeout("slow"))
     with pytest.raises(TransportError, match="no answer"):
         client.generate("p")
-    assert len(script.requests) == 1
-    client, script, _ = scripted_client(httpx.RemoteProtocolError("closed mid-answer"))
-    with pytest.raises(TransportError):
-        client.generate("p")
+    assert len(script.requests) == RetryPolicy().attempts
+
+
+def test_an_idempotency_conflict_is_raised_not_retried() -> None:
+    message = "this Idempotency-Key was used with a different request in the last 24 hours"
+    client, script, _ = scripted_client(api_error(409, "IDEMPOTENCY_CONFLICT", message))
+    with pytest.raises(IdempotencyConflict, match="different request"):
+        client.generate("p", idempotency_key="reused")
     assert len(script.requests) == 1
 
 
@@ -193,6 +222,32 @@ def test_generate_is_retried_when_the_server_certainly_created_nothing() -> None
     )
     assert client.generate("p").task_id == "task_2"
     assert len(script.requests) == 3 and time.sleeps == [0.5, 1.0]
+
+
+def test_cancel_is_not_retried_once_it_may_have_happened() -> None:
+    client, script, _ = scripted_client(httpx.ReadTimeout("slow"))
+    with pytest.raises(TransportError):
+        client.cancel("task_1")
+    assert len(script.requests) == 1
+    client, script, _ = scripted_client(api_error(500, "INTERNAL_ERROR", "oops"))
+    with pytest.raises(InternalError):
+        client.cancel("task_1")
+    assert len(script.requests) == 1
+    cancelled = task_data("FAILED", consumed_credits=0, error_message="cancelled")
+    client, script, _ = scripted_client(httpx.ConnectError("refused"), envelope(cancelled))
+    task = client.cancel("task_1")
+    assert task.failed and task.consumed_credits == 0 and len(script.requests) == 2
+    assert script.requests[-1].method == "POST" and script.requests[-1].url.path == "/v1/cancel"
+    assert json.loads(script.requests[-1].content) == {"task_id": "task_1"}
+
+
+def test_a_finished_task_is_not_cancellable() -> None:
+    client, _, _ = scripted_client(
+        api_error(409, "TASK_NOT_CANCELLABLE", "the task has already finished")
+    )
+    with pytest.raises(TaskNotCancellable) as caught:
+        client.cancel("task_1")
+    assert isinstance(caught.value, Conflict) and caught.value.status_code == 409
 
 
 def test_connection_errors_are_separate_from_api_errors() -> None:
@@ -242,3 +297,14 @@ def test_base_url_and_key_come_from_the_environment(monkeypatch: pytest.MonkeyPa
         Client()
     with pytest.raises(ConfigurationError, match="http"):
         Client("ftp://nope", "k")
+
+
+def test_a_task_list_with_more_pages_but_no_cursor_is_unexpected() -> None:
+    page = {"tasks": [task_data()], "has_more": True, "last_id": None}
+    client, script, _ = scripted_client(envelope(page))
+    with pytest.raises(UnexpectedResponse, match="no last_id"):
+        list(client.list())
+    assert len(script.requests) == 1
+    client, _, _ = scripted_client(envelope({"has_more": False}))
+    with pytest.raises(UnexpectedResponse, match="no tasks"):
+        list(client.list())

@@ -7,8 +7,11 @@
         if task.succeeded:
             client.download(task.task_id, "sunrise.mp4")
 
-``AsyncClient`` offers the same methods to ``await``. Errors are in ``opendance.client.errors``
-and re-exported here; webhook verification is ``opendance.client.webhooks.verify``.
+``client.list()`` iterates over the account's tasks, newest first, page by page;
+``client.cancel(task_id)`` cancels a queued or running task and refunds it.
+``AsyncClient`` offers the same methods to ``await`` (and ``async for`` over ``list``). Errors
+are in ``opendance.client.errors`` and re-exported here; webhook verification is
+``opendance.client.webhooks.verify``.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ from opendance.client.models import (
     Resolution,
     Submitted,
     Task,
+    TaskPage,
     TaskStatus,
 )
 from opendance.client.plans import PollPolicy, RetryPolicy
@@ -105,6 +109,7 @@ __all__ = [
     "TaskNotCancellable",
     "TaskNotFinished",
     "TaskNotFound",
+    "TaskPage",
     "TaskStatus",
     "TooManyImages",
     "TransportError",

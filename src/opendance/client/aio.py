@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar, Unpack
 
 import httpx
 
-from opendance.client.base import CHUNK_BYTES, DEFAULT_WAIT_TIMEOUT, ClientBase, PlanRun
+from opendance.client.base import (
+    CHUNK_BYTES,
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_WAIT_TIMEOUT,
+    ClientBase,
+    PlanRun,
+)
 from opendance.client.config import GenerateOptions
 from opendance.client.files import ProgressCallback
-from opendance.client.models import Submitted, Task
+from opendance.client.models import Submitted, Task, TaskStatus
 from opendance.client.plans import Plan, Sleep
 from opendance.client.responses import error_from_response
 
@@ -34,6 +40,25 @@ class AsyncClient(ClientBase[httpx.AsyncClient, httpx.AsyncBaseTransport, Awaita
 
     async def status(self, task_id: str) -> Task:
         return await self._run(self._status_plan(task_id))
+
+    def list(
+        self, status: TaskStatus | str | None = None, *, limit: int = DEFAULT_PAGE_SIZE
+    ) -> AsyncIterator[Task]:
+        """``async for task in client.list(...)``: see ``Client.list``."""
+        return self._pages(self._wanted_status(status), limit)
+
+    async def _pages(self, status: TaskStatus | None, limit: int) -> AsyncIterator[Task]:
+        after = None
+        while True:
+            page = await self._run(self._page_plan(status, limit, after))
+            for task in page.tasks:
+                yield task
+            if page.next_after is None:
+                return
+            after = page.next_after
+
+    async def cancel(self, task_id: str) -> Task:
+        return await self._run(self._cancel_plan(task_id))
 
     async def wait(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -15,7 +16,7 @@ from opendance.client import plans
 from opendance.client.config import USER_AGENT, Endpoint, GenerateOptions, generate_request
 from opendance.client.files import DownloadTarget, ProgressCallback, content_length
 from opendance.client.images import is_url
-from opendance.client.models import Submitted, Task
+from opendance.client.models import Submitted, Task, TaskPage, TaskStatus
 from opendance.client.plans import Plan, PollPolicy, RetryPolicy, Step, Timing
 
 T = TypeVar("T")
@@ -24,6 +25,7 @@ TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport
 SleepT = TypeVar("SleepT")
 
 DEFAULT_WAIT_TIMEOUT = 600.0
+DEFAULT_PAGE_SIZE = 20  # the server's own default of GET /v1/tasks
 CHUNK_BYTES = 64 * 1024
 
 
@@ -68,7 +70,22 @@ class ClientBase(Generic[HttpT, TransportT, SleepT]):
 
     def _generate_plan(self, prompt: str, options: GenerateOptions) -> Plan[Submitted]:
         body = generate_request(prompt, options)
-        return plans.generate(self._build, body, self.retry, self._timing)
+        # one key per call, the same on each of its tries
+        key = options.get("idempotency_key") or str(uuid.uuid4())
+        return plans.generate(self._build, body, self.retry, self._timing, idempotency_key=key)
+
+    def _cancel_plan(self, task_id: str) -> Plan[Task]:
+        return plans.cancel(self._build, task_id, self.retry, self._timing)
+
+    @staticmethod
+    def _wanted_status(status: TaskStatus | str | None) -> TaskStatus | None:
+        """A list's status filter; ``ValueError`` names a status the API does not have."""
+        return TaskStatus(status) if status is not None else None
+
+    def _page_plan(
+        self, status: TaskStatus | None, limit: int, after: str | None
+    ) -> Plan[TaskPage]:
+        return plans.task_page(self._build, status, limit, after, self.retry, self._timing)
 
     def _status_plan(self, task_id: str) -> Plan[Task]:
         return plans.status(self._build, task_id, self.retry, self._timing)

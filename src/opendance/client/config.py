@@ -71,6 +71,9 @@ class GenerateOptions(TypedDict, total=False):
     seed: int
     extra: Mapping[str, object]
     """Fields beyond the contract, sent as they are."""
+    idempotency_key: str
+    """The ``Idempotency-Key`` header (default: a new random one per call). Pass your own to
+    make the same request again later, from another process even, without a second task."""
 
 
 def generate_request(prompt: str, options: GenerateOptions) -> GenerateRequest:

@@ -106,6 +106,21 @@ class Task:
 
 
 @dataclass(frozen=True)
+class TaskPage:
+    """One answer of ``GET /v1/tasks``: tasks newest first, and where the next page starts."""
+
+    tasks: list[Task]
+    has_more: bool
+    last_id: str | None
+    """The ``after`` of the next page."""
+
+    @property
+    def next_after(self) -> str | None:
+        """The cursor of the next page; ``None`` after the last one."""
+        return self.last_id if self.has_more else None
+
+
+@dataclass(frozen=True)
 class DownloadProgress:
     """Handed to a download's ``on_progress`` after every chunk written."""
 

@@ -17,12 +17,13 @@ import httpx
 
 from opendance.client import responses
 from opendance.client.errors import TransportError, VideoNotReady, WaitTimeout
-from opendance.client.models import GenerateRequest, Submitted, Task
+from opendance.client.models import GenerateRequest, Submitted, Task, TaskPage, TaskStatus
 
 T = TypeVar("T")
 
 # Answers after which the same request may well succeed: rate limiting and server trouble.
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,11 @@ def with_headers(build: RequestBuilder, extra: dict[str, str]) -> RequestBuilder
 class RetryPolicy:
     """When and how long to wait before trying a request again.
 
-    Status polls and downloads are retried on connection failures, 429 and 5xx. ``generate`` is
-    retried only where the server certainly created nothing: the connection could not be opened,
-    or the answer was 429 (the rate limit is checked before the body is read).
+    Requests are retried on connection failures, timeouts, 429 and 5xx. ``generate`` is too: it
+    sends an ``Idempotency-Key``, the same on every try, and the server answers a repeat with the
+    task it created first, charging nothing again. ``cancel`` is retried only where the server
+    certainly did nothing: the connection could not be opened, or the answer was 429 (the rate
+    limit is checked before the body is read); a cancel that did happen would answer 409 then.
     """
 
     attempts: int = 4
@@ -183,11 +186,44 @@ def _transport_error(request: httpx.Request, exc: httpx.TransportError) -> Trans
 
 
 def generate(
-    build: RequestBuilder, body: GenerateRequest, policy: RetryPolicy, timing: Timing
+    build: RequestBuilder,
+    body: GenerateRequest,
+    policy: RetryPolicy,
+    timing: Timing,
+    *,
+    idempotency_key: str,
 ) -> Plan[Submitted]:
-    request = build("POST", "v1/generate", json=body.to_json())
-    response = yield from send(request, policy, timing, idempotent=False)
+    """One task, however many tries: every try carries the same ``idempotency_key``, so a
+    server that did create the task before its answer was lost answers that task again."""
+    headers = {IDEMPOTENCY_HEADER: idempotency_key}
+    request = build("POST", "v1/generate", json=body.to_json(), headers=headers)
+    response = yield from send(request, policy, timing, idempotent=True)
     return responses.submitted(responses.envelope_data(response))
+
+
+def cancel(build: RequestBuilder, task_id: str, policy: RetryPolicy, timing: Timing) -> Plan[Task]:
+    request = build("POST", "v1/cancel", json={"task_id": task_id})
+    response = yield from send(request, policy, timing, idempotent=False)
+    return responses.task(responses.envelope_data(response))
+
+
+def task_page(
+    build: RequestBuilder,
+    status: TaskStatus | None,
+    limit: int,
+    after: str | None,
+    policy: RetryPolicy,
+    timing: Timing,
+) -> Plan[TaskPage]:
+    """One page of ``GET /v1/tasks``, newest first, from the cursor ``after``."""
+    params = {"limit": str(limit)}
+    if status is not None:
+        params["status"] = status.value
+    if after is not None:
+        params["after"] = after
+    request = build("GET", "v1/tasks", params=params)
+    response = yield from send(request, policy, timing, idempotent=True)
+    return responses.task_page(responses.envelope_data(response))
 
 
 def status(

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from opendance.client.errors import RateLimited, UnexpectedResponse, error_class
-from opendance.client.models import Submitted, Task, TaskStatus
+from opendance.client.models import Submitted, Task, TaskPage, TaskStatus
 
 
 def envelope_data(response: httpx.Response) -> Any:
@@ -76,6 +76,24 @@ def task(data: Any) -> Task:
         updated_at=_moment(data.get("updated_at")),
         poster_url=data.get("poster_url"),
         raw=data,
+    )
+
+
+def task_page(data: Any) -> TaskPage:
+    tasks = data.get("tasks") if isinstance(data, dict) else None
+    if not isinstance(tasks, list):
+        raise UnexpectedResponse("the task list answer has no tasks", status_code=200)
+    has_more = data.get("has_more") is True
+    last_id = data.get("last_id")
+    if has_more and (not isinstance(last_id, str) or not tasks):
+        # a next page without a cursor to reach it would be asked for forever
+        raise UnexpectedResponse(
+            "the task list answer has more pages but no last_id", status_code=200
+        )
+    return TaskPage(
+        tasks=[task(item) for item in tasks],
+        has_more=has_more,
+        last_id=last_id if isinstance(last_id, str) else None,
     )
 
 

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar, Unpack
 
 import httpx
 
-from opendance.client.base import CHUNK_BYTES, DEFAULT_WAIT_TIMEOUT, ClientBase, PlanRun
+from opendance.client.base import (
+    CHUNK_BYTES,
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_WAIT_TIMEOUT,
+    ClientBase,
+    PlanRun,
+)
 from opendance.client.config import GenerateOptions
 from opendance.client.files import ProgressCallback
-from opendance.client.models import Submitted, Task
+from opendance.client.models import Submitted, Task, TaskStatus
 from opendance.client.plans import Plan, Sleep
 from opendance.client.responses import error_from_response
 
@@ -36,12 +42,36 @@ class Client(ClientBase[httpx.Client, httpx.BaseTransport, None]):
         time.sleep(seconds)
 
     def generate(self, prompt: str, **options: Unpack[GenerateOptions]) -> Submitted:
-        """Create a task (``POST /v1/generate``); its price is charged at once."""
+        """Create a task (``POST /v1/generate``); its price is charged at once. A try whose
+        answer was lost is retried with the same ``Idempotency-Key``: one task, one charge."""
         return self._run(self._generate_plan(prompt, options))
 
     def status(self, task_id: str) -> Task:
         """The task as it stands now (``GET /v1/status``)."""
         return self._run(self._status_plan(task_id))
+
+    def list(
+        self, status: TaskStatus | str | None = None, *, limit: int = DEFAULT_PAGE_SIZE
+    ) -> Iterator[Task]:
+        """Every task of the account, newest first (``GET /v1/tasks``), or those with this
+        ``status``. Pages of ``limit`` tasks (1 to 100) are fetched as the iteration reaches
+        them: stop early, and later pages are never asked for."""
+        # checked now, not at the first page: a bad status fails where it was given
+        return self._pages(self._wanted_status(status), limit)
+
+    def _pages(self, status: TaskStatus | None, limit: int) -> Iterator[Task]:
+        after = None
+        while True:
+            page = self._run(self._page_plan(status, limit, after))
+            yield from page.tasks
+            if page.next_after is None:
+                return
+            after = page.next_after
+
+    def cancel(self, task_id: str) -> Task:
+        """Cancel a queued or running task (``POST /v1/cancel``); it reads FAILED, its credits
+        refunded. Raises ``TaskNotCancellable`` if it has already finished."""
+        return self._run(self._cancel_plan(task_id))
 
     def wait(
         self,
