@@ -1,4 +1,5 @@
-"""``opendance generate | status | download``: the API's client side, over HTTP only.
+"""``opendance generate | status | download | list | cancel``: the API's client side, over HTTP
+only.
 
 These commands never open the database; the root options ``--data-dir`` and ``--database-url``
 do not apply to them. Results go to stdout (JSON with ``--json``); progress, notes and errors go
@@ -7,12 +8,14 @@ to stderr, so ``--json`` output can be piped.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -44,6 +47,14 @@ Output = Annotated[
 Timeout = Annotated[
     float, typer.Option(help="Give up waiting after this many seconds (the task runs on).", min=1)
 ]
+# the most tasks GET /v1/tasks answers at once
+MAX_PAGE = 100
+
+
+class StatusFilter(StrEnum):
+    IN_PROGRESS = "IN_PROGRESS"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
 
 
 @dataclass
@@ -246,10 +257,59 @@ def download(
         s.emit({"file": str(saved), "bytes": size}, f"saved {saved} ({size} bytes)")
 
 
+def list_tasks(
+    status: Annotated[
+        StatusFilter | None,
+        typer.Option(
+            case_sensitive=False,
+            help="Only tasks IN_PROGRESS (queued or running), SUCCESS or FAILED.",
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many tasks.")] = 20,
+    as_json: AsJson = False,
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+) -> None:
+    """List your tasks, the newest first."""
+    with session(base_url, api_key, as_json) as s:
+        wanted = status.value if status is not None else None
+        # one task more than shown tells whether there are more
+        found = list(
+            itertools.islice(s.client.list(wanted, limit=min(limit + 1, MAX_PAGE)), limit + 1)
+        )
+        shown, more = found[:limit], len(found) > limit
+        if as_json:
+            s.emit({"tasks": [task.raw for task in shown], "has_more": more}, "")
+            return
+        if not shown:
+            typer.echo("No tasks" + (f" with status {wanted}." if wanted else " yet."))
+            return
+        from opendance.cli.task_table import print_table
+
+        print_table(shown)
+        if more:
+            again = ["list", "--limit", str(limit * 2)] + (["--status", wanted] if wanted else [])
+            s.display.note(f"the newest {limit} are shown; more: {s.command(*again)}")
+
+
+def cancel(
+    task_id: Annotated[str, typer.Argument(help="The task to cancel (queued or running).")],
+    as_json: AsJson = False,
+    base_url: BaseUrl = None,
+    api_key: ApiKey = None,
+) -> None:
+    """Cancel a queued or running task; its credits are refunded."""
+    with session(base_url, api_key, as_json) as s:
+        task = s.client.cancel(task_id)
+        s.emit(task.raw, f"{task.task_id} cancelled; its credits were refunded")
+
+
 def register(app: typer.Typer) -> None:
     app.command("generate")(generate)
     app.command("status")(status)
     app.command("download")(download)
+    app.command("list")(list_tasks)
+    app.command("cancel")(cancel)
 
 
 def _describe(task: Task) -> str:

@@ -8,10 +8,12 @@ from opendance.client import (
     ApiError,
     BadRequest,
     ConfigurationError,
+    IdempotencyConflict,
     InsufficientCredits,
     InvalidApiKey,
     OpendanceClientError,
     RateLimited,
+    TaskNotCancellable,
     TaskNotFound,
     TransportError,
     UnexpectedResponse,
@@ -75,6 +77,10 @@ def _explain_api_error(exc: ApiError) -> Explanation:
     elif isinstance(exc, RateLimited):
         wait = f" in {exc.retry_after:g} s" if exc.retry_after is not None else " later"
         hint = f"too many requests for this key; try again{wait}"
+    elif isinstance(exc, TaskNotCancellable):
+        hint = "only a queued or running task can be cancelled; 'opendance status ID' shows it"
+    elif isinstance(exc, IdempotencyConflict):
+        hint = "an Idempotency-Key stands for one request for 24 hours; send a new one"
     elif isinstance(exc, TaskNotFound):
         hint = "check the task id (tasks of other accounts are not visible)"
     elif isinstance(exc, UnsupportedOption):

@@ -36,7 +36,7 @@ app.add_typer(credits_app, name="credits")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(models_app, name="models")
 app.add_typer(storage_app, name="storage")
-client_commands.register(app)  # generate, status, download: HTTP clients of the API
+client_commands.register(app)  # generate, status, download, list, cancel: HTTP clients of the API
 
 
 @app.callback()
