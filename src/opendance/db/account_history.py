@@ -1,4 +1,5 @@
-"""An account's own history, page by page: its ledger and its tasks (the dashboard's reads)."""
+"""An account's own history, page by page: its ledger (the dashboard's reads); its tasks are
+the task service's (``services.tasks.list_tasks``)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from opendance.db.accounts import LedgerEntry
-from opendance.db.tables import ledger, tasks, webhook_deliveries
-from opendance.db.tasks import TaskRecord
-from opendance.domain.task_states import PUBLIC_STATUS_STATES
-from opendance.domain.task_view import TaskView
+from opendance.db.tables import ledger, webhook_deliveries
 
 T = TypeVar("T")
 
@@ -54,39 +52,6 @@ async def ledger_page(
         for r in rows
     ]
     return Page(entries, number, per_page, total)
-
-
-async def task_page(
-    conn: AsyncConnection,
-    account_id: str,
-    *,
-    public_status: str | None,
-    number: int,
-    per_page: int,
-) -> Page[TaskView]:
-    conditions = [tasks.c.account_id == account_id]
-    if public_status is not None:
-        states = [s.value for s in PUBLIC_STATUS_STATES[public_status]]
-        conditions.append(tasks.c.status.in_(states))
-    total = int((await conn.execute(select(func.count()).where(*conditions))).scalar_one())
-    rows = await conn.execute(
-        select(tasks)
-        .where(*conditions)
-        .order_by(tasks.c.created_at.desc(), tasks.c.id.desc())
-        .limit(per_page)
-        .offset((number - 1) * per_page)
-    )
-    return Page([TaskRecord.from_row(r).view() for r in rows], number, per_page, total)
-
-
-async def task_of(conn: AsyncConnection, account_id: str, task_id: str) -> TaskView | None:
-    """The account's task; None for an unknown id or another account's task alike."""
-    row = (
-        await conn.execute(
-            select(tasks).where(tasks.c.id == task_id, tasks.c.account_id == account_id)
-        )
-    ).first()
-    return TaskRecord.from_row(row).view() if row else None
 
 
 async def delivery_account(conn: AsyncConnection, delivery_id: str) -> str | None:

@@ -13,9 +13,11 @@ from opendance.db import accounts as account_rows
 from opendance.db import deliveries as delivery_rows
 from opendance.db.account_history import Page
 from opendance.db.accounts import ApiKeyRecord, LedgerEntry
+from opendance.domain.task_filter import ALL_TASKS, TaskFilter
 from opendance.domain.task_states import PUBLIC_STATUS_STATES
 from opendance.domain.task_view import TaskView
-from opendance.errors import AdminError
+from opendance.errors import AdminError, TaskNotFound
+from opendance.services import tasks
 from opendance.services.context import AppContext
 from opendance.services.delivery_log import deliveries_view
 from opendance.services.webhook_secrets import AccountSecrets, account_secrets, rotate_secret
@@ -57,17 +59,25 @@ async def ledger_page(ctx: AppContext, account_id: str, number: int) -> Page[Led
 async def task_page(
     ctx: AppContext, account_id: str, public_status: str | None, number: int
 ) -> Page[TaskView]:
-    if public_status not in PUBLIC_STATUS_STATES:
-        public_status = None
-    async with ctx.db.read() as conn:
-        return await account_history.task_page(
-            conn, account_id, public_status=public_status, number=max(1, number), per_page=PER_PAGE
-        )
+    """A page of the account's tasks, newest first, whichever door they came through; those
+    with a public status (IN_PROGRESS, SUCCESS, FAILED) only, given one. Never a deleted one."""
+    which = ALL_TASKS
+    if public_status in PUBLIC_STATUS_STATES:
+        which = TaskFilter(statuses=frozenset(PUBLIC_STATUS_STATES[public_status]))
+    number = max(1, number)
+    found = await tasks.list_tasks(
+        ctx, account_id, which, limit=PER_PAGE, offset=(number - 1) * PER_PAGE
+    )
+    total = await tasks.count_tasks(ctx, account_id, which)
+    return Page(found.tasks, number, PER_PAGE, total)
 
 
 async def task_of(ctx: AppContext, account_id: str, task_id: str) -> TaskView | None:
-    async with ctx.db.read() as conn:
-        return await account_history.task_of(conn, account_id, task_id)
+    """The account's task; None for an unknown, another account's or a deleted one alike."""
+    try:
+        return await tasks.get(ctx, account_id, task_id)
+    except TaskNotFound:
+        return None
 
 
 async def webhook_secrets(ctx: AppContext, account_id: str) -> AccountSecrets:

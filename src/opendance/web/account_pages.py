@@ -5,14 +5,20 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from opendance.domain import pricing
+from opendance.domain.doors import Door
 from opendance.domain.task_states import PUBLIC_STATUS_STATES
-from opendance.errors import AdminError
+from opendance.domain.task_view import TaskView
+from opendance.errors import AdminError, TaskNotCancellable, TaskNotFound
 from opendance.services import dashboard
+from opendance.services import tasks as task_service
+from opendance.services.context import AppContext
 from opendance.services.status import status_body
 from opendance.services.web_sessions import PLAYGROUND_KEY_NAME, Session
 from opendance.web.common import (
@@ -26,6 +32,11 @@ from opendance.web.common import (
 )
 
 STALE_FORM = "the form has expired or did not come from this site"
+DOOR_LABELS = {Door.SEEDANCE: "Seedance", Door.OPENAI: "OpenAI", Door.ARK: "Ark"}
+# Where a cancel form may send the browser back to: the task list (with its page and filter)
+# or the task's own page; anything else would make the form an open redirect.
+NOTICES = ("cancelled", "not_cancelled")  # query parameters a cancel form comes back with
+_BACK = re.compile(r"/dashboard/tasks(/[A-Za-z0-9_-]+)?(\?[A-Za-z0-9_=&-]*)?")
 
 
 # ASCII digits only: str.isdigit also takes superscripts ("²", which int() refuses) and int()
@@ -115,6 +126,27 @@ def _price_rows() -> list[tuple[str, list[int]]]:
     ]
 
 
+def _row(ctx: AppContext, task: TaskView) -> dict[str, Any]:
+    """The task as the Seedance status body, with what the pages add: the door it came
+    through, the model name its client gave, and whether it can still be cancelled."""
+    return {
+        **status_body(ctx, task),
+        "door": DOOR_LABELS[task.door],
+        "client_model": task.client_model,
+        "cancellable": not task.status.terminal,
+    }
+
+
+def _notices(request: Request) -> dict[str, str | None]:
+    return {name: request.query_params.get(name) for name in NOTICES}
+
+
+def _here(request: Request) -> str:
+    """This page's path and query, for a form to come back to (without an earlier notice)."""
+    query = [(k, v) for k, v in request.query_params.multi_items() if k not in NOTICES]
+    return request.url.path + ("?" + urlencode(query) if query else "")
+
+
 async def _tasks(request: Request, session: Session) -> Response:
     ctx = app_ctx(request)
     wanted = request.query_params.get("status") or None
@@ -123,15 +155,16 @@ async def _tasks(request: Request, session: Session) -> Response:
     if number is None:
         return not_found(request, session)
     page = await dashboard.task_page(ctx, session.user.account_id, status_filter, number)
-    rows = [status_body(ctx, task) for task in page.items]
     return session_page(
         request,
         session,
         "tasks.html",
         page=page,
-        rows=rows,
+        rows=[_row(ctx, task) for task in page.items],
         status_filter=status_filter,
         statuses=list(PUBLIC_STATUS_STATES),
+        here=_here(request),
+        **_notices(request),
     )
 
 
@@ -145,10 +178,33 @@ async def _task(request: Request, session: Session) -> Response:
         request,
         session,
         "task.html",
-        task=body,
+        task=_row(ctx, task),
         request_json=json.dumps(body["request"], indent=2, ensure_ascii=False),
         status_json=json.dumps(body, indent=2, ensure_ascii=False),
+        here=_here(request),
+        **_notices(request),
     )
+
+
+async def _cancel_task(request: Request, session: Session) -> Response:
+    fields = await session_form(request, session)
+    if fields is None:
+        return rejected(request, session, STALE_FORM)
+    task_id: str = request.path_params["task_id"]
+    back = fields.get("back", "")
+    if not _BACK.fullmatch(back):
+        back = "/dashboard/tasks"
+    try:
+        await task_service.cancel(app_ctx(request), session.user.account_id, task_id)
+    except TaskNotFound:
+        return not_found(request, session)
+    except TaskNotCancellable:  # it ended meanwhile; the page it goes back to shows how
+        return see_other(_with_notice(back, "not_cancelled", task_id))
+    return see_other(_with_notice(back, "cancelled", task_id))
+
+
+def _with_notice(url: str, name: str, task_id: str) -> str:
+    return url + ("&" if "?" in url else "?") + urlencode({name: task_id})
 
 
 async def _webhooks(request: Request, session: Session, *, rotated: bool = False) -> Response:
@@ -194,6 +250,7 @@ revoke_key = signed_in(_revoke_key)
 credits = signed_in(_credits)
 tasks = signed_in(_tasks)
 task = signed_in(_task)
+cancel_task = signed_in(_cancel_task)
 webhooks = signed_in(_webhooks_page)
 rotate_webhook_secret = signed_in(_rotate)
 redeliver = signed_in(_redeliver)

@@ -32,6 +32,7 @@ def web_routes() -> list[BaseRoute]:
         Route("/dashboard/credits", account_pages.credits, methods=["GET"]),
         Route("/dashboard/tasks", account_pages.tasks, methods=["GET"]),
         Route("/dashboard/tasks/{task_id}", account_pages.task, methods=["GET"]),
+        Route("/dashboard/tasks/{task_id}/cancel", account_pages.cancel_task, methods=["POST"]),
         Route("/dashboard/webhooks", account_pages.webhooks, methods=["GET"]),
         Route("/dashboard/webhooks/rotate", account_pages.rotate_webhook_secret, methods=["POST"]),
         Route(
