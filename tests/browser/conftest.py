@@ -52,11 +52,21 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def site(browser: Browser, settings: Settings) -> Iterator[Site]:
-    server = LiveServer(settings).start()
+    yield from _site(browser, LiveServer(settings))
+
+
+@pytest.fixture
+def queue_site(browser: Browser, settings: Settings) -> Iterator[Site]:
+    """The site with no worker: a task stays queued until it is cancelled."""
+    yield from _site(browser, LiveServer(settings, with_worker=False))
+
+
+def _site(browser: Browser, server: LiveServer) -> Iterator[Site]:
+    server.start()
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(20_000)
     page = context.new_page()
-    page.on("dialog", lambda dialog: dialog.accept())  # the revoke and rotate confirmations
+    page.on("dialog", lambda dialog: dialog.accept())  # the revoke, rotate, cancel confirmations
     try:
         yield Site(server=server, page=page)
     finally:

@@ -4,32 +4,13 @@ door's tasks with their door, and a queued task cancelled and refunded from the 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import expect
 from tests.support.browser import Site
 from tests.support.factories import submit_through
-from tests.support.live import LiveServer
 
 from opendance.domain.doors import Door
 from opendance.services.tasks import CANCELLED_MESSAGE
-from opendance.settings import Settings
-
-
-@pytest.fixture
-def queue_site(browser: Browser, settings: Settings) -> Iterator[Site]:
-    """The site with no worker: nothing leaves the queue unless it is cancelled."""
-    server = LiveServer(settings, with_worker=False).start()
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    page.on("dialog", lambda dialog: dialog.accept())  # the cancel confirmation
-    try:
-        yield Site(server=server, page=page)
-    finally:
-        context.close()
-        server.stop()
 
 
 def test_a_queued_task_is_cancelled_from_the_list_and_refunded(queue_site: Site) -> None:

@@ -1,5 +1,8 @@
 """The API playground: a form over every /v1/generate field that submits through the public API
-from the browser, with one of the user's keys.
+from the browser, with one of the user's keys, and shows the same request in every dialect the
+server speaks: curl for the Seedance, OpenAI Videos and Ark APIs, and Python for our SDK and the
+``openai`` SDK (``static/playground.js`` writes them; this module gives it what the server
+knows: prices, the OpenAI size of each preset, the base URL).
 
 Signed in, the page brings the session's own playground key (see ``web_sessions``), so nothing
 needs to be copied; anyone may instead paste a key of theirs, which stays in the page's memory.
@@ -8,17 +11,77 @@ needs to be copied; anyone may instead paste a key of theirs, which stays in the
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from opendance.domain import pricing
-from opendance.domain.presets import ASPECT_RATIOS
+from opendance.domain.presets import ASPECT_RATIOS, RESOLUTIONS, frame_size
 from opendance.services.web_sessions import playground_key
 from opendance.web.common import app_ctx, current_session
 from opendance.web.render import render
 
 PROMPT_LIMIT = 2000
+# The model names the snippets send: the OpenAI SDK's own default, and a Seedance name for Ark.
+# Both dialects echo whatever name a client sends; neither picks an engine by it.
+OPENAI_MODEL = "sora-2"
+ARK_MODEL = "seedance-2.0"
+# The sizes OpenAI clients know for the two video shapes both APIs share (the openai SDK lists
+# 1280x720 and 720x1280); the door maps each to the nearest preset, and the MP4 has that size.
+OPENAI_COMMON_SIZES = {
+    ("16:9", "720p"): (1280, 720),
+    ("9:16", "720p"): (720, 1280),
+    ("16:9", "480p"): (854, 480),
+    ("9:16", "480p"): (480, 854),
+}
+
+
+@dataclass(frozen=True)
+class SnippetTab:
+    id: str
+    label: str
+    hint: str
+    row_end: bool = False
+    """The last tab of its row: the curl tabs, then the Python ones."""
+
+
+SNIPPET_TABS = (
+    SnippetTab("curl", "curl · Seedance", "POST /v1/generate with a JSON body."),
+    SnippetTab(
+        "curl-openai",
+        "curl · OpenAI",
+        "POST /v1/videos as multipart form fields, as the openai SDK sends it; the extras "
+        "(audio, fixed lens, seed, callback) are form fields too. Free text goes as "
+        "--form-string: curl would read a file for a -F value starting with @ or <.",
+    ),
+    SnippetTab(
+        "curl-ark",
+        "curl · Ark",
+        "POST /api/v3/contents/generations/tasks: the prompt and the first frame go in content.",
+        row_end=True,
+    ),
+    SnippetTab(
+        "python-opendance",
+        "Python · Opendance SDK",
+        "opendance.client, the SDK that comes with this server: generate, wait and download.",
+    ),
+    SnippetTab(
+        "python-openai",
+        "Python · openai SDK",
+        "pip install openai: the official SDK with its base_url on this server.",
+    ),
+    SnippetTab("json-body", "JSON body", "The body of POST /v1/generate alone."),
+)
+
+
+def openai_size(aspect_ratio: str, resolution: str) -> str:
+    """The OpenAI ``size`` (``WxH``) of a preset: the size OpenAI clients know where there is
+    one, else the preset's own frame size (which the door takes as it is)."""
+    width, height = OPENAI_COMMON_SIZES.get(
+        (aspect_ratio, resolution), frame_size(aspect_ratio, resolution)
+    )
+    return f"{width}x{height}"
 
 
 async def playground(request: Request) -> Response:
@@ -35,6 +98,8 @@ async def playground(request: Request) -> Response:
         "promptLimit": PROMPT_LIMIT,
         "audio": capabilities.audio,
         "imageToVideo": capabilities.image_to_video,
+        "openaiSizes": {f"{a}|{r}": openai_size(a, r) for a in ASPECT_RATIOS for r in RESOLUTIONS},
+        "models": {"openai": OPENAI_MODEL, "ark": ARK_MODEL},
     }
     return render(
         request,
@@ -48,4 +113,5 @@ async def playground(request: Request) -> Response:
         config_json=json.dumps(config).replace("<", "\\u003c"),
         audio_supported=capabilities.audio,
         image_supported=capabilities.image_to_video,
+        snippet_tabs=SNIPPET_TABS,
     )

@@ -1,5 +1,6 @@
-// The API playground: keeps the JSON body, the curl command and the price in sync with the form,
-// submits through the public API with the chosen key, polls the status and plays the video.
+// The API playground: keeps the price and the request in every dialect (curl for the Seedance,
+// OpenAI and Ark APIs, Python for our SDK and the openai SDK, the JSON body) in sync with the
+// form, submits through the public API with the chosen key, polls the status and plays the video.
 "use strict";
 
 (() => {
@@ -10,7 +11,7 @@
   const fields = ["aspect_ratio", "resolution", "duration", "generate_audio", "fixed_lens",
     "image_url", "callback_url", "seed"];
   const POLL_MS = 1000;
-  let inlineImage = null; // {dataUrl, bytes, type} of an uploaded file
+  let inlineImage = null; // {dataUrl, bytes, type, name} of an uploaded file
   let polling = null;
 
   function imageMode() {
@@ -32,22 +33,47 @@
     };
     if ($("generate_audio").checked) data.generate_audio = true;
     if ($("fixed_lens").checked) data.fixed_lens = true;
-    const mode = imageMode();
-    if (mode === "url" && $("image_url").value.trim()) {
-      data.image_urls = [$("image_url").value.trim()];
-    } else if (mode === "file" && inlineImage) {
-      data.image_urls = [display
-        ? `data:${inlineImage.type};base64,<${inlineImage.bytes} bytes>`
-        : inlineImage.dataUrl];
-    }
+    const frame = firstFrame(display);
+    if (frame) data.image_urls = [frame.url];
     if ($("callback_url").value.trim()) data.callback_url = $("callback_url").value.trim();
-    const seed = $("seed").value.trim();
-    if (seed !== "") data.seed = /^\d+$/.test(seed) ? Number(seed) : seed;
+    const seed = seedValue();
+    if (seed !== null) data.seed = seed;
     return data;
   }
 
   function shellQuote(text) {
     return "'" + text.replace(/'/g, "'\\''") + "'";
+  }
+
+  // The seed as typed: a number when it is one, else the text (the server says what is wrong).
+  function seedValue() {
+    const seed = $("seed").value.trim();
+    if (seed === "") return null;
+    return /^\d+$/.test(seed) ? Number(seed) : seed;
+  }
+
+  // The first frame the form gives: {url} (an image URL, or an uploaded file's data URL,
+  // abbreviated when `display`) and, for an upload, the file's name.
+  function firstFrame(display) {
+    const mode = imageMode();
+    if (mode === "url" && $("image_url").value.trim()) {
+      const url = $("image_url").value.trim();
+      return { url, name: fileNameOf(url) };
+    }
+    if (mode === "file" && inlineImage) {
+      const url = display
+        ? `data:${inlineImage.type};base64,<${inlineImage.bytes} bytes>`
+        : inlineImage.dataUrl;
+      return { url, name: inlineImage.name, uploaded: true };
+    }
+    return null;
+  }
+
+  function fileNameOf(url) {
+    let path = "";
+    try { path = new URL(url).pathname; } catch (_) { /* not a URL yet */ }
+    const last = path.split("/").pop();
+    return /\.(jpe?g|png|webp)$/i.test(last) ? last : "first-frame.jpg";
   }
 
   function curl(data) {
@@ -58,6 +84,173 @@
       `  -d ${shellQuote(JSON.stringify(data, null, 2))}`,
     ].join(" \\\n");
   }
+
+  // --- the OpenAI Videos API: multipart form fields, as the openai SDK sends them ----------
+
+  function openaiSize() {
+    return config.openaiSizes[`${$("aspect_ratio").value}|${$("resolution").value}`];
+  }
+
+  // The extras beyond OpenAI's own fields (the SDK's extra_body), only those set.
+  function openaiExtras() {
+    const extras = {};
+    if ($("generate_audio").checked) extras.generate_audio = true;
+    if ($("fixed_lens").checked) extras.fixed_lens = true;
+    const seed = seedValue();
+    if (seed !== null) extras.seed = seed;
+    if ($("callback_url").value.trim()) extras.callback_url = $("callback_url").value.trim();
+    return extras;
+  }
+
+  function curlOpenAI() {
+    // --form-string for free text: curl reads a file for a -F value starting with @ or <
+    const lines = [
+      `curl -X POST ${shellQuote(config.baseUrl + "/v1/videos")}`,
+      `  -H "Authorization: Bearer $OPENDANCE_API_KEY"`,
+      `  -F ${shellQuote("model=" + config.models.openai)}`,
+      `  --form-string ${shellQuote("prompt=" + prompt.value)}`,
+      `  -F ${shellQuote("size=" + openaiSize())}`,
+      `  -F ${shellQuote("seconds=" + $("duration").value)}`,
+    ];
+    for (const [name, value] of Object.entries(openaiExtras())) {
+      const option = name === "callback_url" ? "--form-string" : "-F";
+      lines.push(`  ${option} ${shellQuote(`${name}=${value}`)}`);
+    }
+    const frame = firstFrame(true);
+    if (frame) lines.push(`  -F ${shellQuote("input_reference=@" + curlFileName(frame.name))}`);
+    return lines.join(" \\\n");
+  }
+
+  // A file name as curl's -F reads it: quoted where it holds its separators.
+  function curlFileName(name) {
+    return /[;,"\\]/.test(name) ? `"${name.replace(/["\\]/g, "\\$&")}"` : name;
+  }
+
+  function openaiFrameNote() {
+    const frame = firstFrame(true);
+    if (!frame) return "";
+    if (frame.uploaded) return `input_reference is ${frame.name}, the file you picked, read from your disk.`;
+    return `The OpenAI API takes the first frame as an uploaded file: save ${frame.url} as ${frame.name} first.`;
+  }
+
+  // --- the Ark task API: the prompt and the first frame in content ---------------------------
+
+  function arkBody(display) {
+    const content = [{ type: "text", text: prompt.value }];
+    const frame = firstFrame(display);
+    if (frame) content.push({ type: "image_url", image_url: { url: frame.url }, role: "first_frame" });
+    const data = {
+      model: config.models.ark,
+      content,
+      resolution: $("resolution").value,
+      ratio: $("aspect_ratio").value,
+      duration: Number($("duration").value),
+    };
+    if ($("generate_audio").checked) data.generate_audio = true;
+    if ($("fixed_lens").checked) data.camera_fixed = true;
+    const seed = seedValue();
+    if (seed !== null) data.seed = seed;
+    if ($("callback_url").value.trim()) data.callback_url = $("callback_url").value.trim();
+    return data;
+  }
+
+  function curlArk(display) {
+    return [
+      `curl -X POST ${shellQuote(config.baseUrl + "/api/v3/contents/generations/tasks")}`,
+      `  -H "Authorization: Bearer $OPENDANCE_API_KEY"`,
+      `  -H 'Content-Type: application/json'`,
+      `  -d ${shellQuote(JSON.stringify(arkBody(display), null, 2))}`,
+    ].join(" \\\n");
+  }
+
+  // --- Python ------------------------------------------------------------------------------
+
+  // A value as a Python literal (JSON's string escapes are Python's too).
+  function py(value) {
+    if (value === true) return "True";
+    if (value === false) return "False";
+    if (value === null || value === undefined) return "None";
+    if (Array.isArray(value)) return `[${value.map(py).join(", ")}]`;
+    if (typeof value === "object") {
+      return `{${Object.entries(value).map(([k, v]) => `${py(k)}: ${py(v)}`).join(", ")}}`;
+    }
+    return JSON.stringify(value);
+  }
+
+  function pythonOpendance() {
+    const args = [
+      py(prompt.value),
+      `aspect_ratio=${py($("aspect_ratio").value)}`,
+      `resolution=${py($("resolution").value)}`,
+      `duration=${Number($("duration").value)}`,
+    ];
+    if ($("generate_audio").checked) args.push("generate_audio=True");
+    if ($("fixed_lens").checked) args.push("fixed_lens=True");
+    const frame = firstFrame(true);
+    if (frame && frame.uploaded) args.push(`image=${py(frame.name)}`); // a local file, sent inline
+    else if (frame) args.push(`image_urls=[${py(frame.url)}]`);
+    if ($("callback_url").value.trim()) args.push(`callback_url=${py($("callback_url").value.trim())}`);
+    const seed = seedValue();
+    if (seed !== null) args.push(`seed=${py(seed)}`);
+    return [
+      "from opendance.client import Client",
+      "",
+      "# the key comes from $OPENDANCE_API_KEY (or pass api_key=...)",
+      `with Client(${py(config.baseUrl)}) as client:`,
+      "    task = client.generate_and_wait(",
+      ...args.map((arg) => `        ${arg},`),
+      "    )",
+      "    if task.succeeded:",
+      '        client.download(task.task_id, "video.mp4")',
+      "    else:",
+      "        print(task.error_message)",
+    ].join("\n");
+  }
+
+  function pythonOpenAI() {
+    const args = [
+      `model=${py(config.models.openai)}`,
+      `prompt=${py(prompt.value)}`,
+      `size=${py(openaiSize())}`,
+      `seconds=${py($("duration").value)}`,
+    ];
+    const frame = firstFrame(true);
+    if (frame) args.push(`input_reference=open(${py(frame.name)}, "rb")`);
+    const extras = openaiExtras();
+    if (Object.keys(extras).length) args.push(`extra_body=${py(extras)}`);
+    return [
+      "import os",
+      "import time",
+      "",
+      "from openai import OpenAI",
+      "",
+      "client = OpenAI(",
+      `    base_url=${py(config.baseUrl + "/v1")},`,
+      '    api_key=os.environ["OPENDANCE_API_KEY"],',
+      ")",
+      "video = client.videos.create(",
+      ...args.map((arg) => `    ${arg},`),
+      ")",
+      'while video.status in ("queued", "in_progress"):',
+      "    time.sleep(2)",
+      "    video = client.videos.retrieve(video.id)",
+      'if video.status == "completed":',
+      '    client.videos.download_content(video.id).write_to_file("video.mp4")',
+      "else:",
+      "    print(video.error)",
+    ].join("\n");
+  }
+
+  // Each tab's text: as shown (an inline image abbreviated) and in full (for copying).
+  const snippets = {
+    "curl": (display) => curl(body(display)),
+    "curl-openai": () => curlOpenAI(),
+    "curl-ark": (display) => curlArk(display),
+    "python-opendance": () => pythonOpendance(),
+    "python-openai": () => pythonOpenAI(),
+    "json-body": (display) => JSON.stringify(body(display), null, 2),
+  };
+  const notes = { "curl-openai": openaiFrameNote, "python-openai": openaiFrameNote };
 
   function price() {
     const key = `${$("resolution").value}|${$("duration").value}|${$("generate_audio").checked ? 1 : 0}`;
@@ -73,10 +266,13 @@
     $("price").textContent = credits;
     $("price-usd").textContent = `($${(credits * config.usdPerCredit).toFixed(2)})`;
     $("generate").textContent = `Generate · ${credits} credits`;
-    $("json-body").textContent = JSON.stringify(body(true), null, 2);
-    $("json-full").value = JSON.stringify(body(false), null, 2);
-    $("curl").textContent = curl(body(true));
-    $("curl-full").value = curl(body(false));
+    for (const [id, write] of Object.entries(snippets)) {
+      $(id).textContent = write(true);
+      $(`${id}-full`).value = write(false);
+      const note = notes[id] ? notes[id]() : "";
+      $(`${id}-note`).textContent = note;
+      $(`${id}-note`).hidden = !note;
+    }
     $("image-url-field").hidden = imageMode() !== "url";
     $("image-file-field").hidden = imageMode() !== "file";
     $("paste-field").hidden = keyMode() !== "paste";
@@ -211,7 +407,9 @@
     if (!file) { sync(); return; }
     const reader = new FileReader();
     reader.onload = () => {
-      inlineImage = { dataUrl: reader.result, bytes: file.size, type: file.type || "image/png" };
+      inlineImage = {
+        dataUrl: reader.result, bytes: file.size, type: file.type || "image/png", name: file.name,
+      };
       sync();
     };
     reader.readAsDataURL(file);
