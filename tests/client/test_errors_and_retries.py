@@ -21,6 +21,7 @@ from opendance.client import (
     InvalidDuration,
     RateLimited,
     RetryPolicy,
+    ServerBusy,
     TaskNotCancellable,
     TaskNotFound,
     TransportError,
@@ -308,3 +309,16 @@ def test_a_task_list_with_more_pages_but_no_cursor_is_unexpected() -> None:
     client, _, _ = scripted_client(envelope({"has_more": False}))
     with pytest.raises(UnexpectedResponse, match="no tasks"):
         list(client.list())
+
+
+def test_a_busy_server_is_waited_out_for_its_retry_after_then_raised() -> None:
+    busy = api_error(503, "SERVER_BUSY", "the server is busy", **{"Retry-After": "2"})
+    created = envelope({"task_id": "task_3", "status": "IN_PROGRESS"})
+    client, script, time = scripted_client(busy, created)
+    assert client.generate("p", image_urls=["data:image/png;base64,AAAA"]).task_id == "task_3"
+    assert time.sleeps == [2.0] and len(script.requests) == 2
+    assert len({request.headers["idempotency-key"] for request in script.requests}) == 1
+    client, script, _ = scripted_client(busy)
+    with pytest.raises(ServerBusy) as caught:
+        client.generate("p")
+    assert caught.value.retry_after == 2 and len(script.requests) == RetryPolicy().attempts

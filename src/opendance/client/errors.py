@@ -25,7 +25,8 @@
         ├── PayloadTooLarge             413
         ├── RateLimited                 429 (retry_after)
         ├── InternalError               500
-        └── NotReady                    503
+        ├── NotReady                    503
+        └── ServerBusy                  503 (retry_after): too many large bodies at once
 
 An error code this SDK does not know yet becomes a plain ``ApiError`` (or ``BadRequest`` for a
 400, ``Conflict`` for a 409), so code written today keeps working against a newer server.
@@ -241,6 +242,17 @@ class NotReady(ApiError):
     code = "NOT_READY"
 
 
+class ServerBusy(ApiError):
+    """503: the server is handling as many large request bodies as it takes at once.
+    ``retry_after`` is the server's wait, in seconds; the SDK retries after it by itself."""
+
+    code = "SERVER_BUSY"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
 ERRORS_BY_CODE: dict[str, type[ApiError]] = {
     cls.code: cls
     for cls in (
@@ -267,6 +279,7 @@ ERRORS_BY_CODE: dict[str, type[ApiError]] = {
         RateLimited,
         InternalError,
         NotReady,
+        ServerBusy,
     )
 }
 

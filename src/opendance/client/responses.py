@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from opendance.client.errors import RateLimited, UnexpectedResponse, error_class
+from opendance.client.errors import RateLimited, ServerBusy, UnexpectedResponse, error_class
 from opendance.client.models import Submitted, Task, TaskPage, TaskStatus
 
 
@@ -36,7 +36,7 @@ def api_error(response: httpx.Response, body: dict[str, Any]) -> Exception:
         "data": body.get("data"),
         "request_id": response.headers.get("x-request-id"),
     }
-    if issubclass(cls, RateLimited):
+    if issubclass(cls, RateLimited | ServerBusy):
         kwargs["retry_after"] = retry_after_seconds(response)
     message = str(body.get("message") or f"HTTP {response.status_code}")
     return cls(message, **kwargs)
