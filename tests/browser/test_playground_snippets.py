@@ -1,6 +1,6 @@
 """The playground's request in every dialect, in a real browser: each snippet follows the form,
-the tabs switch between them, and the Seedance curl, run as a shell would run it, makes the
-task it describes."""
+the tabs switch between them, and the Seedance and Ark curls, run as a shell would run them,
+make the task they describe."""
 
 from __future__ import annotations
 
@@ -126,7 +126,7 @@ def test_every_snippet_follows_the_form_and_the_tabs_show_one_at_a_time(site: Si
     _check_python(_snippet(page, "python-opendance"), _snippet(page, "python-openai"))
 
 
-def test_the_seedance_curl_makes_the_task_it_shows(queue_site: Site) -> None:
+def test_the_seedance_and_ark_curls_make_the_task_they_show(queue_site: Site) -> None:
     site = queue_site
     key = site.add_user("alice", credits=100)
     site.sign_in("alice")
@@ -137,23 +137,39 @@ def test_the_seedance_curl_makes_the_task_it_shows(queue_site: Site) -> None:
     page.get_by_label(re.compile("^Fixed lens")).check()
     page.get_by_label("Seed (optional)").fill("7")
     expect(page.get_by_test_id("curl")).to_contain_text('"seed": 7')
+    expect(page.get_by_test_id("curl-ark")).to_contain_text('"seed": 7')
 
-    command = page.locator("#curl-full").input_value()
-    assert command == _snippet(page, "curl")  # no inline image: the copy is what is shown
-    request = parse_curl(command, {"OPENDANCE_API_KEY": key})
+    made = []
     with httpx.Client(timeout=30) as http:
-        answer = send(request, http)
-        assert answer.status_code == 200, answer.text
-        task_id = answer.json()["data"]["task_id"]
-        status = http.get(
-            f"{site.url}/v1/status",
-            params={"task_id": task_id},
-            headers={"Authorization": f"Bearer {key}"},
-        ).json()["data"]
-    assert status["request"]["prompt"] == PROMPT
-    assert (status["request"]["aspect_ratio"], status["request"]["resolution"]) == ("9:16", "480p")
-    assert status["request"]["duration"] == "4" and status["request"]["fixed_lens"] is True
-    assert status["request"]["seed"] == 7 and status["consumed_credits"] == 8
+        for snippet, task_id_of in (
+            ("curl", lambda body: body["data"]["task_id"]),
+            ("curl-ark", lambda body: body["id"]),
+        ):
+            command = page.locator(f"#{snippet}-full").input_value()
+            assert command == _snippet(page, snippet)  # no inline image: the copy is as shown
+            answer = send(parse_curl(command, {"OPENDANCE_API_KEY": key}), http)
+            assert answer.status_code == 200, answer.text
+            made.append(task_id_of(answer.json()))
+        statuses = [
+            http.get(
+                f"{site.url}/v1/status",
+                params={"task_id": task_id},
+                headers={"Authorization": f"Bearer {key}"},
+            ).json()["data"]
+            for task_id in made
+        ]
+    for status in statuses:  # the same request, whichever door it came through
+        assert status["request"]["prompt"] == PROMPT
+        assert (status["request"]["aspect_ratio"], status["request"]["resolution"]) == (
+            "9:16",
+            "480p",
+        )
+        assert status["request"]["duration"] == "4" and status["request"]["fixed_lens"] is True
+        assert status["request"]["seed"] == 7 and status["consumed_credits"] == 8
+
+    site.go("Tasks")
+    ark = page.locator(".task-item", has=page.locator(f'a[href="/dashboard/tasks/{made[1]}"]'))
+    expect(ark.get_by_test_id("door")).to_contain_text("Ark")
 
 
 def _check_python(opendance_snippet: str, openai_snippet: str) -> None:

@@ -18,15 +18,17 @@ from starlette.responses import Response
 
 from opendance.domain import pricing
 from opendance.domain.presets import ASPECT_RATIOS, RESOLUTIONS, frame_size
+from opendance.services import ark_objects
 from opendance.services.web_sessions import playground_key
 from opendance.web.common import app_ctx, current_session
 from opendance.web.render import render
 
 PROMPT_LIMIT = 2000
-# The model names the snippets send: the OpenAI SDK's own default, and a Seedance name for Ark.
-# Both dialects echo whatever name a client sends; neither picks an engine by it.
+# The model names the snippets send: the OpenAI SDK's own default, and for Ark the name the Ark
+# door shows for tasks that name none. Both doors echo the name a client sends; neither picks
+# an engine by it.
 OPENAI_MODEL = "sora-2"
-ARK_MODEL = "seedance-2.0"
+ARK_MODEL = ark_objects.DEFAULT_MODEL
 # The sizes OpenAI clients know for the two video shapes both APIs share (the openai SDK lists
 # 1280x720 and 720x1280); the door maps each to the nearest preset, and the MP4 has that size.
 OPENAI_COMMON_SIZES = {
