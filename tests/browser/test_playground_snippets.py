@@ -1,6 +1,6 @@
 """The playground's request in every dialect, in a real browser: each snippet follows the form,
-the tabs switch between them, and the Seedance and Ark curls, run as a shell would run them,
-make the task they describe."""
+the tabs switch between them, and each dialect's curl, run as a shell would run it, makes the
+task it describes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import inspect
 import re
 from functools import cache
 from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -97,6 +98,16 @@ def test_every_snippet_follows_the_form_and_the_tabs_show_one_at_a_time(site: Si
     _fill(page, "16:9", "480p", "4")
     expect(openai).to_contain_text("-F 'size=854x480'")
 
+    frame = "https://example.com/frames/first.jpg"
+    page.get_by_role("radiogroup", name="Image source").get_by_text("Image URL").click()
+    page.get_by_role("textbox", name="Image URL").fill(frame)
+    expect(seedance).to_contain_text(f'"image_urls": [\n    "{frame}"')
+    expect(openai).to_contain_text(f"--form-string 'input_reference[image_url]={frame}'")
+    expect(page.get_by_test_id("curl-openai-note")).to_be_hidden()
+    expect(ark).to_contain_text(f'"url": "{frame}"')
+    expect(ours).to_contain_text(f'image_urls=["{frame}"]')
+    expect(theirs).to_contain_text(f'input_reference={{"image_url": "{frame}"}}')
+
     page.get_by_text("Upload", exact=True).click()
     page.get_by_label(re.compile("^Image file")).set_input_files(
         files=[{"name": "first.png", "mimeType": "image/png", "buffer": _png()}]
@@ -126,7 +137,9 @@ def test_every_snippet_follows_the_form_and_the_tabs_show_one_at_a_time(site: Si
     _check_python(_snippet(page, "python-opendance"), _snippet(page, "python-openai"))
 
 
-def test_the_seedance_and_ark_curls_make_the_task_they_show(queue_site: Site) -> None:
+def test_the_curl_of_every_dialect_makes_the_task_it_shows(
+    queue_site: Site, tmp_path: Path
+) -> None:
     site = queue_site
     key = site.add_user("alice", credits=100)
     site.sign_in("alice")
@@ -144,6 +157,7 @@ def test_the_seedance_and_ark_curls_make_the_task_they_show(queue_site: Site) ->
         for snippet, task_id_of in (
             ("curl", lambda body: body["data"]["task_id"]),
             ("curl-ark", lambda body: body["id"]),
+            ("curl-openai", lambda body: body["id"]),
         ):
             command = page.locator(f"#{snippet}-full").input_value()
             assert command == _snippet(page, snippet)  # no inline image: the copy is as shown
@@ -167,9 +181,28 @@ def test_the_seedance_and_ark_curls_make_the_task_they_show(queue_site: Site) ->
         assert status["request"]["duration"] == "4" and status["request"]["fixed_lens"] is True
         assert status["request"]["seed"] == 7 and status["consumed_credits"] == 8
 
+    # the OpenAI curl with its first frame uploaded from the disk
+    page.get_by_text("Upload", exact=True).click()
+    page.get_by_label(re.compile("^Image file")).set_input_files(
+        files=[{"name": "first.png", "mimeType": "image/png", "buffer": _png()}]
+    )
+    expect(page.get_by_test_id("curl-openai")).to_contain_text("input_reference=@first.png")
+    (tmp_path / "first.png").write_bytes(_png())
+    command = parse_curl(_snippet(page, "curl-openai"), {"OPENDANCE_API_KEY": key})
+    with httpx.Client(timeout=30) as http:
+        answer = send(command, http, files_dir=tmp_path)
+        assert answer.status_code == 200, answer.text
+        framed = http.get(
+            f"{site.url}/v1/status",
+            params={"task_id": answer.json()["id"]},
+            headers={"Authorization": f"Bearer {key}"},
+        ).json()["data"]
+    assert framed["request"]["image_urls"] == [f"data:image/png;base64,<{len(_png())} bytes>"]
+
     site.go("Tasks")
-    ark = page.locator(".task-item", has=page.locator(f'a[href="/dashboard/tasks/{made[1]}"]'))
-    expect(ark.get_by_test_id("door")).to_contain_text("Ark")
+    for task_id, door in zip(made, ("Seedance", "Ark", "OpenAI"), strict=True):
+        item = page.locator(".task-item", has=page.locator(f'a[href="/dashboard/tasks/{task_id}"]'))
+        expect(item.get_by_test_id("door")).to_contain_text(door)
 
 
 def _check_python(opendance_snippet: str, openai_snippet: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
@@ -38,7 +39,7 @@ def parse_curl(command: str, env: Mapping[str, str]) -> CurlCommand:
             parsed.headers[name.strip()] = value.strip()
         elif word in ("-d", "--data", "--data-raw"):
             parsed.data = next(words)
-            parsed.method = parsed.method if parsed.method != "GET" else "POST"
+            parsed.method = "POST" if parsed.method == "GET" else parsed.method
         elif word == "--form-string":
             name, _, value = next(words).partition("=")
             parsed.form.append((name, value))
@@ -55,13 +56,20 @@ def parse_curl(command: str, env: Mapping[str, str]) -> CurlCommand:
     return parsed
 
 
-def send(command: CurlCommand, client: httpx.Client) -> httpx.Response:
-    if command.files:
-        raise ValueError("file uploads are not sent from here")
-    if command.form:
-        return client.request(
-            command.method, command.url, headers=command.headers, data=dict(command.form)
-        )
+def send(
+    command: CurlCommand, client: httpx.Client, files_dir: Path | None = None
+) -> httpx.Response:
+    """Send it as curl would: with form fields, ``multipart/form-data`` (``-F`` files read
+    from ``files_dir``); else the ``-d`` body as it stands, with the headers given."""
+    if command.form or command.files:
+        parts: list[tuple[str, tuple[str | None, bytes]]] = [
+            (name, (None, value.encode())) for name, value in command.form
+        ]
+        for name, path in command.files:
+            if files_dir is None:
+                raise ValueError(f"-F {name}=@{path}: no directory to read files from")
+            parts.append((name, (Path(path).name, (files_dir / path).read_bytes())))
+        return client.request(command.method, command.url, headers=command.headers, files=parts)
     return client.request(
         command.method,
         command.url,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
-from opendance.domain.presets import ASPECT_RATIOS, FRAME_SIZES, RESOLUTIONS
+from opendance.domain import output_sizes
+from opendance.domain.presets import ASPECT_RATIOS, RESOLUTIONS
 from opendance.web.playground import openai_size
 
 
@@ -28,14 +27,11 @@ def test_a_preset_has_the_size_openai_clients_know(
     assert openai_size(aspect_ratio, resolution) == size
 
 
-def test_every_size_is_nearest_to_its_own_preset() -> None:
-    """Nearest by how much each side would be scaled: a size never lands on another preset."""
-
-    def distance(size: tuple[int, int], preset: tuple[int, int]) -> float:
-        return abs(math.log(size[0] / preset[0])) + abs(math.log(size[1] / preset[1]))
-
+def test_the_openai_door_makes_every_size_with_its_own_preset() -> None:
     for aspect_ratio in ASPECT_RATIOS:
         for resolution in RESOLUTIONS:
-            width, height = map(int, openai_size(aspect_ratio, resolution).split("x"))
-            nearest = min(FRAME_SIZES, key=lambda k: distance((width, height), FRAME_SIZES[k]))
-            assert nearest == (aspect_ratio, resolution)
+            size = output_sizes.parse_size(openai_size(aspect_ratio, resolution))
+            assert size is not None
+            choice = output_sizes.choose_preset(*size)
+            assert choice is not None
+            assert (choice.aspect_ratio, choice.resolution) == (aspect_ratio, resolution)

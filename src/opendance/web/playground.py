@@ -16,27 +16,19 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from opendance.domain import pricing
+from opendance.domain import output_sizes, pricing
 from opendance.domain.presets import ASPECT_RATIOS, RESOLUTIONS, frame_size
-from opendance.services import ark_objects
+from opendance.services import ark_objects, openai_videos
 from opendance.services.web_sessions import playground_key
 from opendance.web.common import app_ctx, current_session
 from opendance.web.render import render
 
 PROMPT_LIMIT = 2000
-# The model names the snippets send: the OpenAI SDK's own default, and for Ark the name the Ark
-# door shows for tasks that name none. Both doors echo the name a client sends; neither picks
-# an engine by it.
-OPENAI_MODEL = "sora-2"
+# The model names the snippets send: the names the OpenAI and Ark doors show for a task that
+# names none (sora-2 is the OpenAI SDK's own default too). Both doors echo the name a client
+# sends; neither picks an engine by it.
+OPENAI_MODEL = openai_videos.DEFAULT_MODEL
 ARK_MODEL = ark_objects.DEFAULT_MODEL
-# The sizes OpenAI clients know for the two video shapes both APIs share (the openai SDK lists
-# 1280x720 and 720x1280); the door maps each to the nearest preset, and the MP4 has that size.
-OPENAI_COMMON_SIZES = {
-    ("16:9", "720p"): (1280, 720),
-    ("9:16", "720p"): (720, 1280),
-    ("16:9", "480p"): (854, 480),
-    ("9:16", "480p"): (480, 854),
-}
 
 
 @dataclass(frozen=True)
@@ -78,12 +70,18 @@ SNIPPET_TABS = (
 
 
 def openai_size(aspect_ratio: str, resolution: str) -> str:
-    """The OpenAI ``size`` (``WxH``) of a preset: the size OpenAI clients know where there is
-    one, else the preset's own frame size (which the door takes as it is)."""
-    width, height = OPENAI_COMMON_SIZES.get(
-        (aspect_ratio, resolution), frame_size(aspect_ratio, resolution)
-    )
-    return f"{width}x{height}"
+    """The OpenAI ``size`` (``WxH``) of a preset: the size OpenAI clients know (``1280x720``,
+    ``854x480``, …) where the door makes it with this preset, else the preset's own frame size
+    (960x960 for 1:1 720p), which the door takes as it is."""
+    for size in output_sizes.COMMON_SIZES:
+        parsed = output_sizes.parse_size(size)
+        choice = output_sizes.choose_preset(*parsed) if parsed else None
+        if choice is not None and (choice.aspect_ratio, choice.resolution) == (
+            aspect_ratio,
+            resolution,
+        ):
+            return size
+    return output_sizes.size_text(frame_size(aspect_ratio, resolution))
 
 
 async def playground(request: Request) -> Response:

@@ -53,13 +53,10 @@
   }
 
   // The first frame the form gives: {url} (an image URL, or an uploaded file's data URL,
-  // abbreviated when `display`) and, for an upload, the file's name.
+  // abbreviated when `display`) and, for an upload, `uploaded` and the file's name.
   function firstFrame(display) {
     const mode = imageMode();
-    if (mode === "url" && $("image_url").value.trim()) {
-      const url = $("image_url").value.trim();
-      return { url, name: fileNameOf(url) };
-    }
+    if (mode === "url" && $("image_url").value.trim()) return { url: $("image_url").value.trim() };
     if (mode === "file" && inlineImage) {
       const url = display
         ? `data:${inlineImage.type};base64,<${inlineImage.bytes} bytes>`
@@ -67,13 +64,6 @@
       return { url, name: inlineImage.name, uploaded: true };
     }
     return null;
-  }
-
-  function fileNameOf(url) {
-    let path = "";
-    try { path = new URL(url).pathname; } catch (_) { /* not a URL yet */ }
-    const last = path.split("/").pop();
-    return /\.(jpe?g|png|webp)$/i.test(last) ? last : "first-frame.jpg";
   }
 
   function curl(data) {
@@ -116,8 +106,13 @@
       const option = name === "callback_url" ? "--form-string" : "-F";
       lines.push(`  ${option} ${shellQuote(`${name}=${value}`)}`);
     }
+    // the first frame: an uploaded file, or a reference to an image URL
     const frame = firstFrame(true);
-    if (frame) lines.push(`  -F ${shellQuote("input_reference=@" + curlFileName(frame.name))}`);
+    if (frame && frame.uploaded) {
+      lines.push(`  -F ${shellQuote("input_reference=@" + curlFileName(frame.name))}`);
+    } else if (frame) {
+      lines.push(`  --form-string ${shellQuote("input_reference[image_url]=" + frame.url)}`);
+    }
     return lines.join(" \\\n");
   }
 
@@ -128,9 +123,8 @@
 
   function openaiFrameNote() {
     const frame = firstFrame(true);
-    if (!frame) return "";
-    if (frame.uploaded) return `input_reference is ${frame.name}, the file you picked, read from your disk.`;
-    return `The OpenAI API takes the first frame as an uploaded file: save ${frame.url} as ${frame.name} first.`;
+    return frame && frame.uploaded
+      ? `input_reference is ${frame.name}, the file you picked, read from your disk.` : "";
   }
 
   // --- the Ark task API: the prompt and the first frame in content ---------------------------
@@ -215,7 +209,8 @@
       `seconds=${py($("duration").value)}`,
     ];
     const frame = firstFrame(true);
-    if (frame) args.push(`input_reference=open(${py(frame.name)}, "rb")`);
+    if (frame && frame.uploaded) args.push(`input_reference=open(${py(frame.name)}, "rb")`);
+    else if (frame) args.push(`input_reference=${py({ image_url: frame.url })}`);
     const extras = openaiExtras();
     if (Object.keys(extras).length) args.push(`extra_body=${py(extras)}`);
     return [
