@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import re
 
+import pytest
+from openai import OpenAI
 from playwright.sync_api import expect
+from tests.dialects.openai_support import SORA_DEPRECATION
 from tests.support.browser import Site
-from tests.support.factories import submit_through
 
-from opendance.domain.doors import Door
 from opendance.services.tasks import CANCELLED_MESSAGE
 
 
+@pytest.mark.filterwarnings(SORA_DEPRECATION)
 def test_a_queued_task_is_cancelled_from_the_list_and_refunded(queue_site: Site) -> None:
     site = queue_site
     key = site.add_user("alice", credits=100)
@@ -22,9 +24,12 @@ def test_a_queued_task_is_cancelled_from_the_list_and_refunded(queue_site: Site)
             json={"prompt": "A harbour at night, lanterns", "resolution": "720p", "duration": 8},
         )
         seedance = answer.json()["data"]["task_id"]  # 28 credits
-    openai = site.server.call(
-        lambda c: submit_through(c, key, Door.OPENAI, "sora-2", prompt="A paper boat on a pond")
-    )  # 8 credits
+    # through the OpenAI Videos API with the official SDK: 480p 4 s, 8 credits
+    openai = (
+        OpenAI(base_url=site.url + "/v1", api_key=key, max_retries=0)
+        .videos.create(model="sora-2", prompt="A paper boat on a pond", size="854x480", seconds="4")
+        .id
+    )
     site.sign_in("alice")
     site.go("Tasks")
     page = site.page
