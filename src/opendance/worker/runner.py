@@ -260,7 +260,7 @@ class Worker:
             raise
 
     async def _finish(self, task: ClaimedTask, rendered: RenderedVideo) -> None:
-        files = result_files(task)
+        files = ResultFiles.made_by(task.id, task.lease.token)
         try:
             await self._store(files, rendered)
         except Exception:
@@ -374,19 +374,6 @@ class Worker:
         self._last_reap = now
         await tasks.reap_expired(self.ctx)
         await tasks.expire_retained(self.ctx)
-
-
-def result_files(task: ClaimedTask) -> ResultFiles:
-    """The keys of what a worker makes for ``task``. They carry the fencing token: a stalled
-    worker that lost its lease can never overwrite the files of the worker that finished the
-    task (and the sweep of unreferenced objects knows whose they are)."""
-    made_by = f"{task.id}-{task.lease.token}"
-    return ResultFiles(
-        video_key=f"videos/{made_by}.mp4",
-        poster_key=f"posters/{made_by}.jpg",
-        sprite_key=f"sprites/{made_by}.jpg",
-        last_frame_key=f"last_frames/{made_by}.png",
-    )
 
 
 def scratch_dir(data_dir: Path) -> Path:
