@@ -40,6 +40,7 @@ check: lint typecheck test
 
 bench: $(DEV)
 	$(BIN)/python bench/bench_preview_engine.py
+	$(BIN)/python bench/bench_worker_tail.py
 	$(BIN)/python bench/bench_api.py
 	$(BIN)/python bench/bench_dialects.py
 	$(BIN)/python bench/bench_large_bodies.py

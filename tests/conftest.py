@@ -26,6 +26,7 @@ BOTH_DATABASES = (
     "tests/db/",
     "tests/worker/test_leases.py",
     "tests/worker/test_end_to_end.py",
+    "tests/worker/test_delivered_media.py",
     "tests/worker/test_webhooks.py",
     "tests/worker/test_two_workers.py",
     "tests/worker/test_wakeups.py",

@@ -3,15 +3,19 @@ succeeded, and the MP4 itself (on SQLite and PostgreSQL: the poll is the hot rea
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import av
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.support.ark import TASKS, ark_client, png_data_url, text, wait_until
 from tests.support.live import LiveServer
+from tests.support.media import decoded_frames, psnr
 
 
 @pytest.fixture
@@ -89,6 +93,28 @@ def test_a_first_frame_data_url_with_an_adaptive_ratio(
     assert task.status == "succeeded", task.error
     assert _probe(task.content.video_url, tmp_path) == {"size": (544, 736), "fps": 24, "frames": 96}
     assert task.usage.completion_tokens == 544 * 736 * 96 // 1024
+
+
+def test_return_last_frame_gives_the_last_frame_of_the_video(
+    server: LiveServer, key: str, tmp_path: Path
+) -> None:
+    ark = ark_client(server, key)
+    created = ark.content_generation.tasks.create(
+        model="m",
+        content=text("a paper plane lands"),
+        ratio="9:16",
+        resolution="480p",
+        duration=4,
+        return_last_frame=True,
+    )
+    task = wait_until(ark, created.id)
+    assert task.status == "succeeded", task.error
+    assert _probe(task.content.video_url, tmp_path)["size"] == (480, 864)
+    frame = httpx.get(task.content.last_frame_url, timeout=30)  # fetched without the API key
+    assert frame.status_code == 200 and frame.headers["content-type"] == "image/png"
+    last = np.asarray(Image.open(io.BytesIO(frame.content)).convert("RGB"))
+    assert last.shape == (864, 480, 3)
+    assert psnr(last, decoded_frames(tmp_path / "video.mp4")[-1]) > 35
 
 
 def test_explicit_nulls_over_plain_http_give_the_defaults(server: LiveServer, key: str) -> None:

@@ -29,7 +29,7 @@ from tests.dialects.openai_support import (
 )
 from tests.support.db import balance, ledger_consistent
 from tests.support.live import LiveServer
-from tests.support.media import first_frame, png_bytes, psnr
+from tests.support.media import first_frame, image_size, png_bytes, psnr
 from tests.support.receivers import Receiver
 
 pytestmark = pytest.mark.filterwarnings(SORA_DEPRECATION)
@@ -129,12 +129,6 @@ def test_a_json_create_as_sdks_before_2_27_send_it(server: LiveServer, tmp_path:
     assert server.call(lambda c: balance(c, "old-sdk")) == 100 - 8
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the worker's output_size scaling is not in this branch yet (worker-media): "
-    "remove this mark when it lands",
-)
 @pytest.mark.parametrize(("size", "price"), [("854x480", 8), ("1280x720", 14)])
 def test_the_mp4_has_exactly_the_requested_size(
     server: LiveServer, tmp_path: Path, size: str, price: int
@@ -153,6 +147,13 @@ def test_the_mp4_has_exactly_the_requested_size(
         )
         == []
     )
+    # the stills are of the video delivered: the thumbnail its size, the sheet's tiles its shape
+    thumbnail = client.videos.download_content(done.id, variant="thumbnail")
+    assert thumbnail.response.headers["content-type"] == "image/jpeg"
+    assert image_size(thumbnail.content, "JPEG") == (width, height)
+    sheet = client.videos.download_content(done.id, variant="spritesheet")
+    assert sheet.response.headers["content-type"] == "image/jpeg"
+    assert image_size(sheet.content, "JPEG") == (800, 5 * round(160 * height / width))
 
 
 def test_deleting_a_finished_video_removes_it_and_its_files(server: LiveServer) -> None:
@@ -160,7 +161,7 @@ def test_deleting_a_finished_video_removes_it_and_its_files(server: LiveServer) 
     client = sdk(server, key)
     done = wait_until_done(client, client.videos.create(prompt="gone soon", size="864x480").id)
     task = task_of(server, "tidy", done.id)
-    assert task.video_key is not None and task.poster_key is not None
+    assert None not in (task.video_key, task.poster_key, task.sprite_key, task.last_frame_key)
     deleted = client.videos.delete(done.id)
     assert (deleted.id, deleted.object, deleted.deleted) == (done.id, "video.deleted", True)
     for call in (
@@ -171,7 +172,7 @@ def test_deleting_a_finished_video_removes_it_and_its_files(server: LiveServer) 
         with pytest.raises(openai.NotFoundError):
             call()
     assert [video.id for video in client.videos.list()] == []
-    for file_key in (task.video_key, task.poster_key):
+    for file_key in (task.video_key, task.poster_key, task.sprite_key, task.last_frame_key):
         with pytest.raises(ObjectNotFound):
             server.call(lambda c, k=file_key: c.store.open_read(k))
     assert server.call(lambda c: balance(c, "tidy")) == 100 - 8  # a made video stays paid for

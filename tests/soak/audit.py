@@ -24,7 +24,14 @@ from tests.soak.chaos import ChaosRecord
 from tests.soak.fleet import Fleet
 from tests.soak.load import PRICE, Client, Submitted
 
-OBJECT_NAME = re.compile(r"^(?P<task>task_[A-Za-z0-9_\-]+)-(?P<token>\d+)\.(?:mp4|jpg)$")
+OBJECT_NAME = re.compile(r"^(?P<task>task_[A-Za-z0-9_\-]+)-(?P<token>\d+)\.(?:mp4|jpg|png)$")
+# a worker's files: folder and suffix
+RESULT_FILES = (
+    ("videos", ".mp4"),
+    ("posters", ".jpg"),
+    ("sprites", ".jpg"),
+    ("last_frames", ".png"),
+)
 
 
 async def every_task_succeeded(db: Database, submitted: list[Submitted]) -> dict[str, TaskRecord]:
@@ -42,6 +49,8 @@ async def every_task_succeeded(db: Database, submitted: list[Submitted]) -> dict
     for task in found.values():
         assert task.video_key == f"videos/{task.id}-{task.lease_token}.mp4", task
         assert task.poster_key == f"posters/{task.id}-{task.lease_token}.jpg", task
+        assert task.sprite_key == f"sprites/{task.id}-{task.lease_token}.jpg", task
+        assert task.last_frame_key == f"last_frames/{task.id}-{task.lease_token}.png", task
         assert task.progress == 100
     return found
 
@@ -70,12 +79,13 @@ async def charged_once_and_balanced(
 def stored_objects_match(
     objects_dir: Path, found: dict[str, TaskRecord], chaos: ChaosRecord
 ) -> dict[str, int]:
-    """Exactly one video and one poster per task: those of its winning lease. Anything else may
+    """Exactly one video, poster, sprite sheet and last frame per task: those of its winning
+    lease. Anything else may
     only be the upload of a worker killed between storing its result and completing (the key
     carries the fencing token, so such a leftover never hides the winner's; the design accepts
     it). Returns how many of each kind of leftover there were."""
     leftovers = Counter[str]()
-    for folder, suffix in (("videos", ".mp4"), ("posters", ".jpg")):
+    for folder, suffix in RESULT_FILES:
         names = {p.name for p in (objects_dir / folder).iterdir()}
         winners = {f"{t.id}-{t.lease_token}{suffix}" for t in found.values()}
         assert not winners - names, f"{folder} missing: {sorted(winners - names)[:5]}"
@@ -91,7 +101,8 @@ def stored_objects_match(
                 "result must be deleted"
             )
             leftovers[folder] += 1
-    assert leftovers["partial"] <= len(chaos.kills)
+    # a worker uploads a task's files side by side: a kill may cut off one of each
+    assert leftovers["partial"] <= len(RESULT_FILES) * len(chaos.kills)
     return dict(leftovers)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from opendance.db.tasks import TaskRecord
 from opendance.domain.task_states import TaskState
+from opendance.domain.task_view import ResultFiles
 from tests.soak.fleet import Fleet, WorkerSlot
 from tests.soak.queue_view import HeldLease, QueueView
 from tests.soak.stall import StallableRelay
@@ -80,8 +81,12 @@ async def freeze_one_worker(
     await queue.wait_terminal(after)
     slot, lease = await _freeze_mid_render(fleet, queue, fleet.workers[fleet.relayed_slot])
     stopped = time.monotonic()
-    # the poster is uploaded after the video, and the completion is sent right after it
-    stale_poster = fleet.data_dir / "objects" / "posters" / f"{lease.task_id}-{lease.token}.jpg"
+    # the video and its stills are uploaded side by side, and the completion is sent right
+    # after the last of them
+    stale = [
+        fleet.data_dir / "objects" / key
+        for key in ResultFiles.made_by(lease.task_id, lease.token).keys
+    ]
     relay.stall()
     try:
         async with asyncio.timeout(300):
@@ -92,7 +97,7 @@ async def freeze_one_worker(
         stopped_seconds = time.monotonic() - stopped
         slot.thaw()
         async with asyncio.timeout(120):
-            while not stale_poster.exists():  # noqa: ASYNC110 - another process writes it
+            while not all(path.exists() for path in stale):  # noqa: ASYNC110 - another process writes them
                 await asyncio.sleep(0.05)
     finally:
         relay.resume()

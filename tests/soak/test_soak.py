@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from opendance.bootstrap import open_context
 from opendance.db.tasks import TaskRecord
+from opendance.domain.task_view import ResultFiles
 from opendance.settings import Settings
 from tests.soak import audit
 from tests.soak.chaos import ChaosRecord, freeze_one_worker, kill_workers
@@ -135,7 +136,7 @@ def _the_frozen_worker_lost_its_task(
     task = found[lost.task_id]
     assert task.lease_token > lost.token and task.lease_owner != lost.worker_id
     assert task.video_key == freeze.winner.video_key == f"videos/{task.id}-{task.lease_token}.mp4"
-    for stale in (f"videos/{task.id}-{lost.token}.mp4", f"posters/{task.id}-{lost.token}.jpg"):
+    for stale in ResultFiles.made_by(task.id, lost.token).keys:
         assert not (data_dir / "objects" / stale).exists(), stale
     log = freeze.log.read_text()
     assert f"task {task.id}: lease lost before completion; result discarded" in log

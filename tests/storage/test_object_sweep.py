@@ -29,6 +29,9 @@ STRANGERS = (
     "videos/README.txt",
     "videos/holiday-2019.mp4",
     "posters/cover-1.jpg",
+    "sprites/strip.jpg",
+    f"sprites/{GONE}-1.png",  # a worker's sprite sheets are JPEGs
+    f"last_frames/{GONE}.png",  # and its files name their lease
     "inputs/logo.png",
 )
 
@@ -52,47 +55,68 @@ async def _claim_twice(ctx: AppContext, task_id: str) -> int:
     return second.lease_token
 
 
+# a worker's files, by folder: the size each is stored with
+SIZES = {"videos": 1000, "posters": 100, "sprites": 200, "last_frames": 300}
+
+
+async def _put_results(store: ObjectStore, *files: ResultFiles) -> None:
+    for made in files:
+        for key in made.keys:
+            await store.put_bytes(key, b"\x00" * SIZES[key.split("/")[0]], "application/x-test")
+
+
 async def _scene(ctx: AppContext) -> dict[str, Any]:
     """A finished task with a killed lease's uploads beside its own; a running task with the
-    upload of its current lease (not committed yet) and one of its killed lease; a queued and
-    a failed task with their input images; an upload for a task that never existed; and
-    objects of other shapes."""
+    uploads of its current lease (not committed yet) and of its killed lease; a task finished
+    before sprite sheets and last frames were made, with those of its lease beside the files it
+    refers to; a queued and a failed task with their input images; uploads for a task that never
+    existed; and objects of other shapes."""
     owner = await account_with_key(ctx, "sweeper")
     done = await submit(ctx, owner, prompt="done")
     token = await _claim_twice(ctx, done)
     async with ctx.db.write() as conn:
-        await task_rows.complete(
-            conn,
-            Lease(done, token, "w2"),
-            ResultFiles(f"videos/{done}-{token}.mp4", f"posters/{done}-{token}.jpg"),
-        )
+        await task_rows.complete(conn, Lease(done, token, "w2"), ResultFiles.made_by(done, token))
     running = await submit(ctx, owner, prompt="running")
     assert await _claim_twice(ctx, running) == 2
+    older = await submit(ctx, owner, prompt="older")
+    async with ctx.db.write() as conn:
+        claimed = await task_rows.claim_next(conn, owner="w1", lease_seconds=60)
+        assert claimed is not None and claimed.id == older
+        video_and_poster = ResultFiles(f"videos/{older}-1.mp4", f"posters/{older}-1.jpg")
+        await task_rows.complete(conn, Lease(older, 1, "w1"), video_and_poster)
     waiting = await submit(ctx, owner, prompt="waiting", image_urls=[IMAGE])
     failed = await submit(ctx, owner, prompt="failed", image_urls=[IMAGE])
     async with ctx.db.write() as conn:
         assert await task_rows.fail(conn, failed, "the engine gave up")
-    store = ctx.store
-    videos = [f"videos/{done}-2.mp4", f"videos/{done}-1.mp4", f"videos/{GONE}-1.mp4"]
-    for key in [*videos, f"videos/{running}-2.mp4", f"videos/{running}-1.mp4"]:
-        await store.put_bytes(key, b"\x00" * 1000, "video/mp4")
-    for key in (f"posters/{done}-2.jpg", f"posters/{done}-1.jpg"):
-        await store.put_bytes(key, b"\xff\xd8\xff" + b"\x00" * 97, "image/jpeg")
+    results = {
+        (task_id, lease): ResultFiles.made_by(task_id, lease)
+        for task_id in (done, running, older, GONE)
+        for lease in (1, 2)
+    }
+    await _put_results(
+        ctx.store,
+        *(results[done, lease] for lease in (1, 2)),
+        *(results[running, lease] for lease in (1, 2)),
+        results[older, 1],
+        results[GONE, 1],
+    )
     for key in STRANGERS:
-        await store.put_bytes(key, b"not ours", "application/octet-stream")
+        await ctx.store.put_bytes(key, b"not ours", "application/octet-stream")
     return {
-        "kept": [
-            f"videos/{done}-2.mp4",
-            f"posters/{done}-2.jpg",
-            f"videos/{running}-2.mp4",
-            f"inputs/{waiting}",
-        ],
+        "kept": sorted(
+            [
+                *results[done, 2].keys,  # what the task refers to
+                *results[running, 2].keys,  # the uploads of the lease running it
+                *video_and_poster.keys,
+                f"inputs/{waiting}",
+            ]
+        ),
         "orphans": sorted(
             [
-                f"videos/{done}-1.mp4",
-                f"posters/{done}-1.jpg",
-                f"videos/{running}-1.mp4",
-                f"videos/{GONE}-1.mp4",
+                *results[done, 1].keys,
+                *results[running, 1].keys,
+                *(key for key in results[older, 1].keys if key not in video_and_poster.keys),
+                *results[GONE, 1].keys,
                 f"inputs/{failed}",
             ]
         ),
@@ -112,14 +136,18 @@ async def test_objects_no_task_refers_to_are_deleted_and_the_rest_stay(ctx: AppC
 
     report = await sweep_unreferenced(ctx, now=LATER)
     assert sorted(report.deleted) == scene["orphans"]
-    assert report.deleted_bytes == 3 * 1000 + 100 + len(png_bytes((10, 120, 40)))
-    assert (report.kept, report.not_ours, report.too_young) == (4, len(STRANGERS), 0)
+    assert {key.split("/")[0] for key in report.deleted} == {*SIZES, "inputs"}
+    assert report.deleted_bytes == len(png_bytes((10, 120, 40))) + sum(
+        SIZES[key.split("/")[0]] for key in scene["orphans"] if not key.startswith("inputs/")
+    )
+    kept = len(scene["kept"])
+    assert (report.kept, report.not_ours, report.too_young) == (kept, len(STRANGERS), 0)
     assert await stored_keys(ctx.store) == sorted([*scene["kept"], *STRANGERS])
     for key in scene["orphans"]:
         assert not await _exists(ctx.store, key)
 
     again = await sweep_unreferenced(ctx, now=LATER)
-    assert again.deleted == [] and again.kept == 4
+    assert again.deleted == [] and again.kept == kept
 
 
 def test_the_cli_sweeps_and_says_what_it_did(tmp_path: Path) -> None:

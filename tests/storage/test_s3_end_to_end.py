@@ -79,7 +79,7 @@ def test_video_and_poster_are_served_from_the_bucket(
     assert poster.content[:3] == b"\xff\xd8\xff"
 
     names = s3_server.object_names(s3_bucket)
-    assert [name.split("/")[2] for name in names] == ["posters", "videos"]
+    assert [name.split("/")[2] for name in names] == ["last_frames", "posters", "sprites", "videos"]
     assert all(name.startswith("od/prod/") and task_id in name for name in names)
     assert _no_local_objects(settings)
     # the API's own file route serves the local store only
@@ -126,7 +126,7 @@ def test_an_uploaded_image_is_kept_in_the_bucket_until_its_task_is_done(
     assert np.abs(centre - np.array([200, 30, 30])).max() < 25
     names = s3_server.object_names(s3_bucket)
     assert not any("/inputs/" in name for name in names), names
-    assert len(names) == 2
+    assert len(names) == 4  # the video, its poster, sprite sheet and last frame
     assert _no_local_objects(settings)
 
 

@@ -28,6 +28,14 @@ def first_frame(path: Path) -> np.ndarray:
     raise AssertionError("no frames")
 
 
+def image_size(data: bytes, image_format: str) -> tuple[int, int]:
+    """(width, height) of an image, which must decode fully and be of ``image_format``."""
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == image_format
+        image.load()
+        return image.size
+
+
 def png_bytes(color: tuple[int, int, int], size: tuple[int, int] = (320, 200)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", size, color).save(buffer, format="PNG")

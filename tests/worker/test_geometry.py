@@ -11,6 +11,7 @@ from opendance.engines.preview import PreviewEngine
 from opendance.media.probe import check_output, probe_mp4
 from opendance.worker.control import RunControl
 from opendance.worker.render import render_to_file
+from tests.support.media import image_size
 
 # The contract's table, written out again on purpose: the test must not read the code's table.
 CONTRACT_SIZES = {
@@ -48,7 +49,11 @@ def test_every_geometry_cell_renders_to_the_contract_size(
         )
         == []
     )
-    assert rendered.poster is not None and rendered.poster[:3] == b"\xff\xd8\xff"
+    stills = rendered.stills
+    assert image_size(stills.poster, "JPEG") == (width, height)
+    assert image_size(stills.last_frame, "PNG") == (width, height)
+    tile_height = round(160 * height / width)  # 25 tiles of 160 px wide, in rows of 5
+    assert image_size(stills.sprite, "JPEG") == (800, 5 * tile_height)
     assert control.progress == 99
 
 

@@ -35,6 +35,7 @@ from opendance.worker.render import RenderedVideo
 from opendance.worker.runner import Worker
 from tests.conftest import make_settings
 from tests.support.factories import account_with_key, submit
+from tests.support.media import image_size
 from tests.support.processes import opendance_env
 
 SPEC = GenerationSpec(
@@ -84,6 +85,9 @@ def test_two_engine_processes_render_two_videos_at_once(
     for rendered in results.values():
         probe = probe_mp4(rendered.video_path)
         assert check_output(probe, width=640, height=640, fps=24, frame_count=96, audio=True) == []
+        # the stills came over the pipe with the video's path
+        assert image_size(rendered.stills.last_frame, "PNG") == (640, 640)
+        assert image_size(rendered.stills.sprite, "JPEG") == (800, 800)
     assert _pids(pool) == pids  # loaded once, reused
 
 

@@ -43,7 +43,9 @@ def frame_count(duration_seconds: int) -> int:
 
 ADAPTIVE: Final = "adaptive"
 """An aspect ratio to take from the first frame (Ark's ``ratio: adaptive``): the offered ratio
-nearest the image's, 16:9 without an image. Resolved where the image's size is known."""
+nearest the image's, 16:9 without an image. Resolved where the image's size is known (the
+worker, once it has the image: ``TaskRequest.resolved``)."""
+ADAPTIVE_WITHOUT_IMAGE: Final = "16:9"
 
 
 def nearest_aspect_ratio(width: int, height: int) -> str:

@@ -33,9 +33,13 @@ class VideoParameters:
 class GenerationSpec(VideoParameters):
     """One video to generate. ``first_frame`` is the input image, already scaled to cover the
     frame and centre-cropped to exactly ``height x width`` (RGB, uint8), or None for text-to-video.
+
+    The engine makes frames of ``width x height`` (the preset's geometry); ``output_size``, when
+    set, is the (width, height) the worker scales them to for the MP4 (``delivered_size``).
     """
 
     first_frame: npt.NDArray[np.uint8] | None = field(default=None, compare=False, repr=False)
+    output_size: tuple[int, int] | None = None
 
     @property
     def width(self) -> int:
@@ -44,6 +48,11 @@ class GenerationSpec(VideoParameters):
     @property
     def height(self) -> int:
         return presets.frame_size(self.aspect_ratio, self.resolution)[1]
+
+    @property
+    def delivered_size(self) -> tuple[int, int]:
+        """The (width, height) of the MP4: ``output_size``, else the engine's frame size."""
+        return self.output_size or (self.width, self.height)
 
     @property
     def fps(self) -> int:

@@ -12,7 +12,7 @@ instead.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from opendance.domain import presets, pricing
@@ -53,9 +53,24 @@ class TaskRequest(VideoParameters):
         return presets.frame_size(self.aspect_ratio, self.resolution)
 
     def to_spec(self, first_frame: npt.NDArray[np.uint8] | None = None) -> GenerationSpec:
-        """What the engine is asked to make (``first_frame`` already fitted to the frame)."""
+        """What the engine is asked to make (``first_frame`` already fitted to the frame), and
+        the size the worker delivers it at. An adaptive aspect ratio must be resolved first."""
         # the shared fields by name: mypy cannot check a dict of them against the keywords
-        return GenerationSpec(**self.video_parameters(), first_frame=first_frame)  # type: ignore[arg-type]
+        return GenerationSpec(
+            **self.video_parameters(),  # type: ignore[arg-type]
+            first_frame=first_frame,
+            output_size=self.output_size,
+        )
+
+    def resolved(self, image_size: tuple[int, int] | None) -> TaskRequest:
+        """This request with an adaptive aspect ratio (``presets.ADAPTIVE``) made concrete
+        from the first frame's (width, height): the offered ratio nearest it, or 16:9 without
+        an image. Any other request is returned as it is."""
+        if self.aspect_ratio != presets.ADAPTIVE:
+            return self
+        if image_size is None:
+            return replace(self, aspect_ratio=presets.ADAPTIVE_WITHOUT_IMAGE)
+        return replace(self, aspect_ratio=presets.nearest_aspect_ratio(*image_size))
 
     @property
     def delivered_size(self) -> tuple[int, int]:

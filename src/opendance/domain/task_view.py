@@ -91,6 +91,20 @@ class ResultFiles:
     sprite_key: str | None = None
     last_frame_key: str | None = None
 
+    @classmethod
+    def made_by(cls, task_id: str, lease_token: int) -> ResultFiles:
+        """The keys a worker writes for ``task_id`` under the lease ``lease_token``. They carry
+        the fencing token: a stalled worker that lost its lease can never overwrite the files
+        of the worker that finished the task, and the sweep of unreferenced objects
+        (``services.object_sweep``, which knows these shapes) can tell whose they are."""
+        made_by = f"{task_id}-{lease_token}"
+        return cls(
+            video_key=f"videos/{made_by}.mp4",
+            poster_key=f"posters/{made_by}.jpg",
+            sprite_key=f"sprites/{made_by}.jpg",
+            last_frame_key=f"last_frames/{made_by}.png",
+        )
+
     @property
     def keys(self) -> tuple[str, ...]:
         found = (self.video_key, self.poster_key, self.sprite_key, self.last_frame_key)

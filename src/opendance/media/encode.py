@@ -4,6 +4,9 @@ Every engine's output goes through :func:`encode_mp4`, so this is where the outp
 API contract is enforced: exactly ``frame_count`` frames of exactly ``width x height``, 24 fps with
 exact timestamps, and an audio track cut or padded to the video's length. A wrong frame count or
 shape is an engine bug and raises :class:`EncodeError` instead of producing a subtly wrong video.
+A video delivered at another size than the engine's frames (an OpenAI ``size`` such as 1280x720)
+is scaled in the same swscale pass that converts the colours, on the encoder thread: no extra
+copy of the frame, and next to no extra time.
 
 The file is written next to ``out_path`` under a hidden temporary name and renamed into place, so a
 reader (the worker uploading it, a browser) never sees a half-written MP4.
@@ -26,6 +29,8 @@ import numpy as np
 from av.audio.stream import AudioStream
 from av.video.reformatter import VideoReformatter
 from av.video.stream import VideoStream
+
+from opendance.media.scale import SCALER
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -85,10 +90,14 @@ def encode_mp4(
     frame_count: int,
     audio: AudioTrack | None,
     out_path: Path,
+    output_size: tuple[int, int] | None = None,
     on_frame: Callable[[int], None] | None = None,
     settings: EncodeSettings = PREVIEW_ENCODE_SETTINGS,
 ) -> None:
     """Encode ``frame_count`` RGB uint8 frames of shape (height, width, 3) to ``out_path``.
+
+    The video is ``width x height``, or ``output_size`` (width, height) when given: every frame
+    is then scaled to it (see :mod:`opendance.media.scale`). H.264 in 4:2:0 needs even sides.
 
     ``frames`` is consumed once, lazily (a generator is fine), on the calling thread; colour
     conversion, encoding and muxing run on a helper thread meanwhile, so an engine that renders
@@ -103,10 +112,12 @@ def encode_mp4(
     """
     if frame_count <= 0 or fps <= 0 or width <= 0 or height <= 0:
         raise EncodeError(f"invalid geometry {width}x{height}, {frame_count} frames at {fps} fps")
+    size = output_size or (width, height)
+    check_size(*size)
     pcm = _fit_audio(audio, frame_count / fps, settings) if audio is not None else None
     tmp = out_path.with_name(f".{out_path.name}.{secrets.token_hex(6)}.part")
     try:
-        _write(tmp, frames, width, height, fps, frame_count, pcm, on_frame, settings)
+        _write(tmp, frames, (width, height), size, fps, frame_count, pcm, on_frame, settings)
         _fsync(tmp)
         os.replace(tmp, out_path)
     except BaseException:
@@ -114,11 +125,20 @@ def encode_mp4(
         raise
 
 
+def check_size(width: int, height: int) -> None:
+    """Raise :class:`EncodeError` unless an H.264 4:2:0 video can be ``width x height``: the
+    chroma planes have half the luma's sides, so both must be even (and positive)."""
+    if width <= 0 or height <= 0 or width % 2 or height % 2:
+        raise EncodeError(
+            f"a video cannot be {width}x{height}: H.264 (yuv420p) needs an even width and height"
+        )
+
+
 def _write(
     path: Path,
     frames: Iterable[npt.NDArray[np.uint8]],
-    width: int,
-    height: int,
+    frame_size: tuple[int, int],
+    video_size: tuple[int, int],
     fps: int,
     frame_count: int,
     pcm: npt.NDArray[np.float32] | None,
@@ -130,7 +150,7 @@ def _write(
             settings.video_codec, rate=fps, options=settings.video_options()
         )
         assert isinstance(video, VideoStream)
-        _configure_video(video, width, height, fps, settings)
+        _configure_video(video, *video_size, fps, settings)
         sound = _AudioFeeder(container, pcm, fps, settings) if pcm is not None else None
         encoder = _EncoderThread(container, video, sound, settings)
         try:
@@ -138,7 +158,7 @@ def _write(
             for frame in frames:
                 if count == frame_count:
                     raise EncodeError(f"engine yielded more than the {frame_count} frames promised")
-                _check_frame(frame, width, height, count)
+                _check_frame(frame, *frame_size, count)
                 encoder.submit(frame)
                 count += 1
                 if on_frame is not None:
@@ -248,7 +268,7 @@ def _check_frame(rgb: object, width: int, height: int, index: int) -> None:
 
 
 class _FrameConverter:
-    """RGB arrays → encoder frames (BT.709, limited range).
+    """RGB arrays → encoder frames (BT.709, limited range), scaled to the video's size.
 
     A fresh swscale context per frame costs about a millisecond, which the encoder thread
     absorbs; a reused one carried state from frame to frame and from encode to encode, so the
@@ -263,6 +283,7 @@ class _FrameConverter:
         # from_ndarray copies (about 1 MB, well under a millisecond); wrapping the engine's
         # array in place with from_numpy_buffer made repeated encodes of the same frames differ.
         source = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        scaled = rgb.shape[:2] != (self._height, self._width)
         frame = VideoReformatter().reformat(
             source,
             width=self._width,
@@ -270,6 +291,9 @@ class _FrameConverter:
             format=self._settings.pix_fmt,
             dst_colorspace=_BT709,
             dst_color_range=_LIMITED_RANGE,
+            # swscale's filter also shapes the chroma subsampling: unscaled frames keep its
+            # default, so their bytes stay what they were before sizes could differ
+            interpolation=SCALER if scaled else None,
             threads=self._settings.threads,
         )
         frame.pts = index

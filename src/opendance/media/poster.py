@@ -19,6 +19,8 @@ import av
 import numpy as np
 from PIL import Image
 
+from opendance.media.scale import scale_rgb
+
 if TYPE_CHECKING:
     import numpy.typing as npt
 
@@ -49,24 +51,33 @@ class PosterTap:
     """Passes frames through unchanged and keeps a copy of the poster frame on the way.
 
     ``tap = PosterTap(result.frame_count)``; ``encode_mp4(tap.wrap(result.frames), ...)``;
-    ``tap.jpeg()``.
+    ``tap.jpeg()``. With ``size`` (width, height), the poster is scaled to it: the size the
+    video is delivered at when the encoder scales the frames.
     """
 
-    def __init__(self, frame_count: int) -> None:
+    def __init__(self, frame_count: int, size: tuple[int, int] | None = None) -> None:
         self.index = poster_index(frame_count)
+        self.size = size
         self.frame: npt.NDArray[np.uint8] | None = None
+
+    def wants(self, index: int) -> bool:
+        return index == self.index
+
+    def take(self, index: int, frame: npt.NDArray[np.uint8]) -> None:
+        if index == self.index:
+            self.frame = np.array(frame, dtype=np.uint8, copy=True)  # engines may reuse buffers
 
     def wrap(self, frames: Iterable[npt.NDArray[np.uint8]]) -> Iterator[npt.NDArray[np.uint8]]:
         for i, frame in enumerate(frames):
-            if i == self.index:
-                self.frame = np.array(frame, dtype=np.uint8, copy=True)  # engines may reuse buffers
+            self.take(i, frame)
             yield frame
 
     def jpeg(self, *, max_side: int | None = None, quality: int = JPEG_QUALITY) -> bytes:
         """The poster as JPEG; raises ``RuntimeError`` if the poster frame has not passed yet."""
         if self.frame is None:
             raise RuntimeError(f"poster frame {self.index} has not been encoded yet")
-        return poster_jpeg(self.frame, max_side=max_side, quality=quality)
+        frame = self.frame if self.size is None else scale_rgb(self.frame, *self.size)
+        return poster_jpeg(frame, max_side=max_side, quality=quality)
 
 
 def poster_from_mp4(

@@ -1,10 +1,11 @@
 """Delete the objects no task refers to: uploads a worker made before it was killed (or lost its
-lease) and never committed, posters and videos of a refused completion whose deletion failed,
-input images that outlived their task.
+lease) and never committed, the files of a refused completion whose deletion failed, input
+images that outlived their task.
 
 Every key the service writes names its task (``videos/TASK-N.mp4``, ``posters/TASK-N.jpg``,
-``inputs/TASK``), so each page of the listing costs one primary-key lookup of its tasks. A
-video or poster is kept while its task points at it or while the lease that made it (``N``)
+``sprites/TASK-N.jpg``, ``last_frames/TASK-N.png``, ``inputs/TASK``), so each page of the
+listing costs one primary-key lookup of its tasks. A worker's file (video, poster, sprite
+sheet, last frame) is kept while its task points at it or while the lease that made it (``N``)
 still runs the task; an input image while its task is queued or running. Objects younger
 than ``min_age`` are never judged: a sweep must not race a submit between its upload and its
 insert. Keys of any other shape are not the service's and are left alone.
@@ -21,16 +22,18 @@ from opendance.db import tasks as task_rows
 from opendance.services.context import AppContext
 from opendance.storage.base import StoredObject
 
-SWEPT_PREFIXES: Final = ("videos/", "posters/", "inputs/")
+# The folders of a worker's files and the extension of each (``ResultFiles.made_by``).
+RESULT_FOLDERS: Final = {"videos": "mp4", "posters": "jpg", "sprites": "jpg", "last_frames": "png"}
+SWEPT_PREFIXES: Final = (*(f"{folder}/" for folder in RESULT_FOLDERS), "inputs/")
 DEFAULT_MIN_AGE: Final = timedelta(hours=1)
 # The keys the worker and submit write, each naming its task (ids are task_ + 22 characters of
-# URL-safe base64) and, for videos and posters, the lease that made them.
+# URL-safe base64) and, for a worker's files, the lease that made them.
 _TASK_ID = r"task_[A-Za-z0-9_-]{22}"
-_KEY = re.compile(
-    rf"^(?:videos/(?P<video>{_TASK_ID})-(?P<video_lease>\d+)\.mp4"
-    rf"|posters/(?P<poster>{_TASK_ID})-(?P<poster_lease>\d+)\.jpg"
-    rf"|inputs/(?P<input>{_TASK_ID}))$"
+_RESULT = "|".join(
+    rf"{folder}/(?P<{folder}>{_TASK_ID})-(?P<{folder}_lease>\d+)\.{extension}"
+    for folder, extension in RESULT_FOLDERS.items()
 )
+_KEY = re.compile(rf"^(?:{_RESULT}|inputs/(?P<input>{_TASK_ID}))$")
 
 
 @dataclass
@@ -79,8 +82,8 @@ async def _unreferenced(
         elif match["input"]:
             owners[found.key] = (match["input"], None)
         else:
-            lease = match["video_lease"] or match["poster_lease"]
-            owners[found.key] = (match["video"] or match["poster"], int(lease))
+            folder = found.key.split("/", 1)[0]
+            owners[found.key] = (match[folder], int(match[f"{folder}_lease"]))
     if not owners:
         return []
     async with ctx.db.read() as conn:

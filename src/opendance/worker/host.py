@@ -212,8 +212,8 @@ class ProcessHost:
                 with contextlib.suppress(RenderCancelled):
                     control.report(fraction)
                 return None
-            case msg.Done(poster):
-                return RenderedVideo(out_path, poster)
+            case msg.Done(stills):
+                return RenderedVideo(out_path, stills)
             case msg.Failed("cancelled", text):
                 raise RenderCancelled(control.cancel_reason or text)
             case msg.Failed(_, text):

@@ -2,7 +2,7 @@
 
     worker -> child   Render(spec, out_path)   Cancel()   Stop()
     child  -> worker  Ready(load_seconds)   LoadFailed(message)
-                      Progress(fraction)   Done(poster)   Failed(reason, message)
+                      Progress(fraction)   Done(stills)   Failed(reason, message)
 
 Small frozen dataclasses, pickled by the pipe, matched with ``match`` on either side: a new
 message or field is checked by mypy on both ends.
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from opendance.domain.spec import GenerationSpec
+    from opendance.media.stills import Stills
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,8 @@ class Progress:
 
 @dataclass(frozen=True)
 class Done:
-    poster: bytes
-    """The JPEG still of the finished video."""
+    stills: Stills
+    """The poster, sprite sheet and last frame of the finished video (at ``out_path``)."""
 
 
 FailureReason = Literal["engine", "cancelled", "internal"]

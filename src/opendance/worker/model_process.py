@@ -86,7 +86,7 @@ def _render(engine: Engine, spec: GenerationSpec, out_path: Path, conn: Connecti
     def run() -> None:
         try:
             rendered = render_to_file(engine, spec, out_path, control)
-            outcome.append(msg.Done(rendered.poster))
+            outcome.append(msg.Done(rendered.stills))
         except RenderCancelled as exc:
             outcome.append(msg.Failed("cancelled", str(exc)))
         except EngineError as exc:

@@ -30,7 +30,7 @@ from opendance.services.tasks import LeaseStatus, forget_objects
 from opendance.waits import first_of
 from opendance.worker.control import RenderCancelled, RunControl
 from opendance.worker.host import EngineHost, HostConfigError, as_host
-from opendance.worker.inputs import InputImageError, load_first_frame
+from opendance.worker.inputs import InputImageError, generation_spec
 from opendance.worker.render import RenderedVideo
 
 log = logging.getLogger("opendance.worker")
@@ -246,7 +246,7 @@ class Worker:
     async def _render(
         self, task: ClaimedTask, control: RunControl, out_path: Path
     ) -> RenderedVideo:
-        spec = task.request.to_spec(await load_first_frame(self.ctx, task))
+        spec = await generation_spec(self.ctx, task)
         control.report(0.0)
         loop = asyncio.get_running_loop()
         assert self._renders is not None, "renders run within run()"
@@ -260,16 +260,9 @@ class Worker:
             raise
 
     async def _finish(self, task: ClaimedTask, rendered: RenderedVideo) -> None:
-        # Keys carry the fencing token: a stalled worker that lost its lease can never
-        # overwrite the video of the worker that finished the task.
-        files = ResultFiles(
-            video_key=f"videos/{task.id}-{task.lease.token}.mp4",
-            poster_key=f"posters/{task.id}-{task.lease.token}.jpg",
-        )
+        files = ResultFiles.made_by(task.id, task.lease.token)
         try:
-            await self.ctx.store.put_file(files.video_key, rendered.video_path, "video/mp4")
-            assert files.poster_key is not None
-            await self.ctx.store.put_bytes(files.poster_key, rendered.poster, "image/jpeg")
+            await self._store(files, rendered)
         except Exception:
             # A remote store can be down for longer than its client retries: the task fails
             # (refunded) rather than the worker, which goes on with the next task.
@@ -287,6 +280,24 @@ class Worker:
             extra=self._fields(task.id),
         )
         await forget_objects(self.ctx, *files.keys)
+
+    async def _store(self, files: ResultFiles, rendered: RenderedVideo) -> None:
+        """Upload the video and its stills side by side (on a remote store each upload is a
+        round trip). Every upload runs to its end before a failure is raised: the caller
+        deletes them all then, and none may land after that."""
+        stills = rendered.stills
+        assert files.poster_key and files.sprite_key and files.last_frame_key
+        store = self.ctx.store
+        outcomes = await asyncio.gather(
+            store.put_file(files.video_key, rendered.video_path, "video/mp4"),
+            store.put_bytes(files.poster_key, stills.poster, "image/jpeg"),
+            store.put_bytes(files.sprite_key, stills.sprite, "image/jpeg"),
+            store.put_bytes(files.last_frame_key, stills.last_frame, "image/png"),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _fail(self, task: ClaimedTask, message: str) -> None:
         if await tasks.fail(self.ctx, task, message):

@@ -28,7 +28,8 @@ import av
 import numpy as np
 from PIL import Image
 
-from opendance.engines.base import AudioTrack, EncodedVideo, EngineError, GenerationResult
+from opendance.engines.base import EncodedVideo, EngineError, GenerationResult
+from opendance.media.decode import decode_audio, first_video_time, frame_rgb, frame_time
 from opendance.media.images import cover_crop
 from opendance.media.probe import ProbeError, ProbeResult, check_output, probe_mp4
 
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("opendance.engines.upstream")
 
-AUDIO_RATE = 48_000
 MAX_SHORTFALL_SECONDS = 1.0
 
 
@@ -64,7 +64,7 @@ def conform_video(path: Path, spec: GenerationSpec) -> EncodedVideo | Generation
     log.info("upstream video differs from the contract (%s); re-encoding", "; ".join(problems))
     _check_usable(probe, spec)
     start = _first_video_time(path)
-    audio = _decode_audio(path, start) if spec.generate_audio else None
+    audio = decode_audio(path, start) if spec.generate_audio else None
     return GenerationResult(
         frames=_resampled_frames(path, spec, start),
         frame_count=spec.frame_count,
@@ -83,21 +83,10 @@ def _check_usable(probe: ProbeResult, spec: GenerationSpec) -> None:
 
 
 def _first_video_time(path: Path) -> Fraction:
-    """Presentation time of the first frame: the zero of both tracks (edit lists and B-frame
-    delays can make it non-zero)."""
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        for frame in container.decode(stream):
-            return _frame_time(frame, stream.time_base, 0)
-    raise EngineError("the upstream service returned a video without frames")
-
-
-def _frame_time(
-    frame: av.VideoFrame | av.AudioFrame, time_base: Fraction | None, n: int
-) -> Fraction:
-    if frame.pts is None or time_base is None:
-        return Fraction(n, 24)  # no timestamps: assume the contract's rate
-    return frame.pts * Fraction(time_base)
+    start = first_video_time(path)
+    if start is None:
+        raise EngineError("the upstream service returned a video without frames")
+    return start
 
 
 def _resampled_frames(
@@ -111,7 +100,7 @@ def _resampled_frames(
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             for n, frame in enumerate(container.decode(stream)):
-                shown_from = _frame_time(frame, stream.time_base, n) - start
+                shown_from = frame_time(frame, stream.time_base, n) - start
                 # Every output frame that starts before this source frame shows the held one.
                 while held.frame is not None and emitted < spec.frame_count:
                     if Fraction(emitted, spec.fps) >= shown_from:
@@ -150,36 +139,4 @@ class _Held:
 
 
 def _fit(frame: av.VideoFrame, width: int, height: int) -> npt.NDArray[np.uint8]:
-    # The frame's own colour tags decide the YUV->RGB matrix; an untagged range means limited.
-    range_tag = frame.color_range or None
-    rgb = frame.to_ndarray(format="rgb24", src_color_range=range_tag)
-    return cover_crop(Image.fromarray(rgb, mode="RGB"), width, height)
-
-
-def _decode_audio(path: Path, video_start: Fraction) -> AudioTrack:
-    """The first audio track as 48 kHz stereo float32, shifted so 0 is the first video frame."""
-    resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE)
-    chunks: list[npt.NDArray[np.float32]] = []
-    first: Fraction | None = None
-    with av.open(str(path)) as container:
-        stream = container.streams.audio[0]
-        for frame in container.decode(stream):
-            if first is None:
-                first = _frame_time(frame, stream.time_base, 0)
-            chunks.extend(_pcm(out) for out in resampler.resample(frame))
-        chunks.extend(_pcm(out) for out in resampler.resample(None))
-    samples = (
-        np.concatenate(chunks, axis=1).astype(np.float32, copy=False)
-        if chunks
-        else np.zeros((2, 0), dtype=np.float32)
-    )
-    offset = round((first - video_start) * AUDIO_RATE) if first is not None else 0
-    if offset > 0:  # the audio starts after the picture: silence until then
-        samples = np.concatenate([np.zeros((2, offset), dtype=np.float32), samples], axis=1)
-    elif offset < 0:  # it starts before: drop what precedes the first frame
-        samples = samples[:, -offset:]
-    return AudioTrack(np.ascontiguousarray(samples), AUDIO_RATE)
-
-
-def _pcm(frame: av.AudioFrame) -> npt.NDArray[np.float32]:
-    return np.asarray(frame.to_ndarray(), dtype=np.float32)
+    return cover_crop(Image.fromarray(frame_rgb(frame), mode="RGB"), width, height)
