@@ -135,6 +135,7 @@ async def test_an_adaptive_ratio_follows_the_fetched_first_frame(
     video = await _saved(ctx, task.video_key, tmp_path / "v.mp4")
     first = first_frame(video)
     assert first.shape == (864, 480, 3)  # 9:16 at 480p, as the portrait image
+    assert task.request.aspect_ratio == "9:16"  # what was made is recorded
     centre = first[300:560, 100:380].reshape(-1, 3).astype(int).mean(axis=0)
     assert np.abs(centre - np.array([30, 60, 200])).max() < 25
     last = image_rgb(await ctx.store.get_bytes(task.last_frame_key or ""), "PNG")
@@ -154,8 +155,12 @@ async def test_an_adaptive_ratio_follows_an_uploaded_image_and_is_16_9_without_o
     )
     with_image = await _run(ctx, owner, inline)
     without = await _run(ctx, owner, NewTask(_request(aspect_ratio=presets.ADAPTIVE)))
-    for task, shape in ((with_image, (544, 736, 3)), (without, (480, 864, 3))):
+    for task, shape, ratio in (
+        (with_image, (544, 736, 3), "4:3"),
+        (without, (480, 864, 3), "16:9"),
+    ):
         assert task.status is TaskState.SUCCEEDED, task.error_message
+        assert task.request.aspect_ratio == ratio
         assert (
             first_frame(await _saved(ctx, task.video_key, tmp_path / f"{task.id}.mp4")).shape
             == shape

@@ -327,12 +327,17 @@ async def heartbeat(
     return result.rowcount == 1
 
 
-async def complete(conn: AsyncConnection, lease: Lease, files: ResultFiles) -> bool:
-    """Mark SUCCESS if the lease is still held; False means another worker owns the task now."""
+async def complete(
+    conn: AsyncConnection, lease: Lease, files: ResultFiles, *, request: TaskRequest | None = None
+) -> bool:
+    """Mark SUCCESS if the lease is still held; False means another worker owns the task now.
+    ``request``: the request as it was made, where the worker resolved part of it."""
+    resolved = {} if request is None else {"request": request.to_json()}
     return await _move(
         conn,
         TaskState.SUCCEEDED,
         *_held(lease),
+        **resolved,
         video_key=files.video_key,
         poster_key=files.poster_key,
         sprite_key=files.sprite_key,

@@ -21,6 +21,7 @@ unique (task, kind) backs that up).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import logging
@@ -335,10 +336,19 @@ async def report_progress(ctx: AppContext, lease: Lease, progress: int | None) -
     return LeaseStatus.LOST
 
 
-async def complete(ctx: AppContext, task: ClaimedTask, files: ResultFiles) -> bool:
-    """SUCCEEDED, if the lease still holds; False: the result is not the task's."""
+async def complete(
+    ctx: AppContext, task: ClaimedTask, files: ResultFiles, *, aspect_ratio: str | None = None
+) -> bool:
+    """SUCCEEDED, if the lease still holds; False: the result is not the task's. An adaptive
+    aspect ratio the worker resolved (``aspect_ratio``) is recorded in the request: what was
+    made is what every door shows from then on."""
+    made = task.request
+    if aspect_ratio is not None and aspect_ratio != made.aspect_ratio:
+        made = dataclasses.replace(made, aspect_ratio=aspect_ratio)
     async with ctx.db.write() as conn:
-        done = await task_rows.complete(conn, task.lease, files)
+        done = await task_rows.complete(
+            conn, task.lease, files, request=made if made is not task.request else None
+        )
         if done:
             await _ended(ctx, conn, task.id)
     if done:

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from opendance.domain.spec import GenerationSpec
 from opendance.domain.task_view import ClaimedTask, Lease, ResultFiles
 from opendance.engines.base import Engine, EngineError
 from opendance.services import tasks, worker_registry
@@ -225,7 +226,8 @@ class Worker:
         out_path = self._workdir / f"{task.id}-{lease.token}.mp4"
         try:
             try:
-                rendered = await self._render(task, control, out_path)
+                spec = await generation_spec(self.ctx, task)
+                rendered = await self._render(spec, control, out_path)
             except RenderCancelled:
                 await self._hand_back(lease, control)
                 return
@@ -236,7 +238,7 @@ class Worker:
                 log.exception("task %s: render failed", task.id, extra=self._fields(task.id))
                 await self._fail(task, GENERIC_FAILURE)
                 return
-            await self._finish(task, rendered)
+            await self._finish(task, rendered, made=spec)
         finally:
             heartbeat.cancel()
             del self.in_hand[held]
@@ -244,9 +246,8 @@ class Worker:
             await self._try_report()
 
     async def _render(
-        self, task: ClaimedTask, control: RunControl, out_path: Path
+        self, spec: GenerationSpec, control: RunControl, out_path: Path
     ) -> RenderedVideo:
-        spec = await generation_spec(self.ctx, task)
         control.report(0.0)
         loop = asyncio.get_running_loop()
         assert self._renders is not None, "renders run within run()"
@@ -259,7 +260,9 @@ class Worker:
             control.cancel("the worker is stopping")
             raise
 
-    async def _finish(self, task: ClaimedTask, rendered: RenderedVideo) -> None:
+    async def _finish(
+        self, task: ClaimedTask, rendered: RenderedVideo, *, made: GenerationSpec
+    ) -> None:
         files = ResultFiles.made_by(task.id, task.lease.token)
         try:
             await self._store(files, rendered)
@@ -270,7 +273,7 @@ class Worker:
             await forget_objects(self.ctx, *files.keys)
             await self._fail(task, STORAGE_FAILURE)
             return
-        if await tasks.complete(self.ctx, task, files):
+        if await tasks.complete(self.ctx, task, files, aspect_ratio=made.aspect_ratio):
             log.info("task %s succeeded", task.id, extra=self._fields(task.id))
             self.on_terminal()
             return
