@@ -53,5 +53,5 @@ def _may_be_large(scope: Scope) -> bool:
         return False
     for name, value in scope["headers"]:
         if name == b"content-length":
-            return not value.isdigit() or int(value) > LARGE_BODY_BYTES
+            return not value.isdigit() or len(value) > 15 or int(value) > LARGE_BODY_BYTES
     return True  # chunked: its size is known only once it is read

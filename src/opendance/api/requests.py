@@ -54,7 +54,7 @@ async def body_bytes(request: Request) -> bytes:
     """The body, refused with 413 as soon as it passes the server's limit."""
     limit = ctx_of(request).settings.max_body_bytes
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if declared and declared.isdigit() and (len(declared) > 15 or int(declared) > limit):
         raise errors.PayloadTooLarge(f"the request body is larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0

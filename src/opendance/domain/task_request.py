@@ -50,7 +50,13 @@ class TaskRequest(VideoParameters):
 
     @property
     def frame_size(self) -> tuple[int, int]:
-        return presets.frame_size(self.aspect_ratio, self.resolution)
+        """The generated geometry. An adaptive ratio not yet resolved (its first frame not yet
+        read) reads as 16:9, the ratio of adaptive without an image, until the worker records
+        the ratio it made."""
+        ratio = self.aspect_ratio
+        if ratio == presets.ADAPTIVE:
+            ratio = presets.ADAPTIVE_WITHOUT_IMAGE
+        return presets.frame_size(ratio, self.resolution)
 
     def to_spec(self, first_frame: npt.NDArray[np.uint8] | None = None) -> GenerationSpec:
         """What the engine is asked to make (``first_frame`` already fitted to the frame), and

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from opendance.domain import ids, presets
+from opendance.domain import ids, presets, pricing
 from opendance.domain.accounts import KeyOwner
 from opendance.domain.capabilities import FleetOffer
 from opendance.domain.doors import Door
@@ -35,12 +35,17 @@ async def create_ark_task(
 ) -> str:
     """Create a task from an Ark create body; its id. Raises an ``ApiError`` (a 400 names the
     parameter); on error nothing is charged or stored."""
+    if (earlier := await tasks.replay(ctx, owner, idempotency)) is not None:
+        return earlier
     asked = parse_create(body)
     inline: DataImage | None = None
     image_url = asked.first_frame
     ratio = asked.ratio
     if image_url is not None:
         if is_data_url(image_url):
+            # no decoding of megabytes of base64 for a key that cannot pay for the video
+            price = pricing.price(asked.resolution, asked.duration, asked.generate_audio)
+            await tasks.require_balance(ctx, owner, price)
             inline = await _inline_image(image_url)
             image_url = inline_image_stand_in(inline.mime, len(inline.data))
             if ratio == presets.ADAPTIVE:

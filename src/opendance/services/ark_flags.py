@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from opendance.domain import presets
+
 # flag spelling -> the request parameter it sets (Ark's long and short names)
 FLAG_PARAMETERS: Final = {
     "resolution": "resolution",
@@ -31,13 +33,17 @@ FLAG_PARAMETERS: Final = {
 }
 
 # Longest names first, so that "--resolution" is never read as "--rs"-something; a flag starts
-# the text or follows white space, and its value is the next word (which is no flag itself).
+# the text or follows white space (a look-behind: a run of white space is never rescanned, so
+# the scan stays linear), and its value is the next word (which is no flag itself). The white
+# space after the value goes with it, so that a flag cut from the middle leaves one space.
 _FLAG: Final = re.compile(
-    r"(?:^|\s+)--("
+    r"(?<!\S)--("
     + "|".join(sorted(FLAG_PARAMETERS, key=len, reverse=True))
-    + r")\s+(?!--)(\S+)(?=\s|$)",
+    + r")\s+(?!--)(\S+)\s*",
     re.IGNORECASE,
 )
+MAX_TEXT_CHARS: Final = 4 * presets.MAX_PROMPT_CHARS
+"""The content text with its flags: the prompt's limit leaves room for flags, not for more."""
 
 
 @dataclass(frozen=True)

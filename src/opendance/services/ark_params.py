@@ -19,7 +19,7 @@ from typing import Any, Final
 from opendance import errors
 from opendance.domain import presets
 from opendance.services.ark_errors import ArkMissingParameter, ArkParameterError
-from opendance.services.ark_flags import Flag, parse_flags
+from opendance.services.ark_flags import MAX_TEXT_CHARS, Flag, parse_flags
 from opendance.services.validation import MAX_SEED, check_prompt
 
 DEFAULT_RESOLUTION: Final = "720p"
@@ -28,7 +28,7 @@ DEFAULT_DURATION: Final = 4
 """Ark's own default is 5 s; 4 is the offered duration nearest it."""
 RANDOM_SEED: Final = -1
 """Ark's way of asking for a random seed (also its default)."""
-MAX_MODEL_CHARS: Final = 256
+MAX_MODEL_CHARS: Final = 200  # the column's size
 FIRST_FRAME: Final = "first_frame"
 OFFERED_SERVICE_TIER: Final = "default"
 OFFERED_OUTPUT_FORMAT: Final = "mp4"
@@ -98,6 +98,10 @@ def parse_create(body: Any) -> ArkCreate:
     model = _model(body.get("model"))
     text_param, text, first_frame = _content(body.get("content"))
     _refuse_not_offered(body)
+    if len(text) > MAX_TEXT_CHARS:
+        raise ArkParameterError(
+            text_param, f"{text_param} is longer than {MAX_TEXT_CHARS} characters"
+        )
     cut = parse_flags(text)
     given = _Given(body, cut.flags)
     prompt = _prompt(text_param, cut.prompt, flagged=bool(cut.flags))
@@ -129,9 +133,15 @@ def parse_create(body: Any) -> ArkCreate:
 def _model(value: Any) -> str:
     if value is None:
         raise ArkMissingParameter("model", "model is required: the name of the model to use")
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_MODEL_CHARS:
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > MAX_MODEL_CHARS
+        or not value.isprintable()
+    ):
         raise ArkParameterError(
-            "model", f"model must be a non-empty string of at most {MAX_MODEL_CHARS} characters"
+            "model",
+            f"model must be a non-empty string of at most {MAX_MODEL_CHARS} printable characters",
         )
     return value
 

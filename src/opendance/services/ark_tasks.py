@@ -70,7 +70,8 @@ def _positive(params: Mapping[str, str], name: str, *, default: int, most: int) 
     given = params.get(name)
     if not given:
         return default
-    if not given.isascii() or not given.isdigit() or not 1 <= int(given) <= most:
+    # a length bound first: int() refuses (with an error) digit strings of thousands of digits
+    if not (given.isascii() and given.isdigit() and len(given) <= 9 and 1 <= int(given) <= most):
         raise ArkParameterError(name, f"{name} must be an integer from 1 to {most}")
     return int(given)
 

@@ -47,7 +47,12 @@ async def create_video(
 ) -> TaskView:
     """Create a video from a create's fields; the video as its create answers it (the same
     again for a repeat with the same Idempotency-Key). Raises an ``ApiError``."""
+    if (earlier := await tasks.replay(ctx, owner, idempotency)) is not None:
+        return await tasks.as_created(ctx, owner.account_id, earlier)
     fields = parse_create(values)
+    if fields.image_url is not None and is_data_url(fields.image_url):
+        # no decoding of megabytes of base64 for a key that cannot pay for the video
+        await tasks.require_balance(ctx, owner, fields.request.price)
     request, inline = await _with_first_frame(fields)
     if request.callback_url is not None:
         await _check_callback(ctx, request.callback_url)
@@ -67,6 +72,8 @@ async def remix_video(
 ) -> TaskView:
     """A new video: the completed video ``video_id``'s request and seed with a new prompt,
     priced as any new video. Like OpenAI, only a completed video can be remixed."""
+    if (earlier := await tasks.replay(ctx, owner, idempotency)) is not None:
+        return await tasks.as_created(ctx, owner.account_id, earlier)
     if not isinstance(body, dict):
         raise errors.InvalidRequest("the request body must be a JSON object")
     unknown = sorted(name for name in body if name != "prompt")
@@ -210,4 +217,4 @@ async def _submitted(ctx: AppContext, owner: KeyOwner, new: tasks.NewTask) -> Ta
         param = "input_reference" if "image_urls" in exc.message else "generate_audio"
         message = exc.message.replace("image_urls", "input_reference")
         raise errors.UnsupportedOption(message, param=param) from None
-    return (await tasks.get(ctx, owner.account_id, task_id)).as_created()
+    return await tasks.as_created(ctx, owner.account_id, task_id)

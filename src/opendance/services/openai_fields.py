@@ -215,7 +215,7 @@ def flag(values: Mapping[str, Any], name: str) -> bool:
 def _seed(value: Any) -> int | None:
     if value is None:
         return None
-    if isinstance(value, str) and value.isascii() and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
         raise errors.InvalidRequest(f"seed must be an integer from 0 to {MAX_SEED}", param="seed")

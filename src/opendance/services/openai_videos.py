@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from opendance import errors
+from opendance.domain.doors import Door
 from opendance.domain.output_sizes import size_text
 from opendance.domain.task_states import TaskState
 from opendance.domain.task_view import TaskView
@@ -109,8 +110,16 @@ def _error(task: TaskView) -> dict[str, str] | None:
     if task.status is TaskState.CANCELLED:
         return {"code": CANCELLED_CODE, "message": task.error_message or "cancelled"}
     if task.status is TaskState.FAILED:
-        return {"code": FAILED_CODE, "message": task.error_message or "the video failed"}
+        message = task.error_message or "the video failed"
+        # the worker names the first frame as the Seedance door does; this door's client
+        # sent it as input_reference (the Seedance name leads only a failure about the image)
+        if task.door is Door.OPENAI and message.startswith(_SEEDANCE_IMAGE):
+            message = "input_reference" + message.removeprefix(_SEEDANCE_IMAGE)
+        return {"code": FAILED_CODE, "message": message}
     return None
+
+
+_SEEDANCE_IMAGE = "image_urls[0]"
 
 
 def _unix(moment: datetime) -> int:

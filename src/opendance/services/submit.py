@@ -31,6 +31,8 @@ async def submit_generate(
     ctx: AppContext, owner: KeyOwner, body: Any, *, idempotency: tasks.IdempotencyKey | None = None
 ) -> str:
     """Create a task and return its id. Raises an ``ApiError``; on error nothing is changed."""
+    if (earlier := await tasks.replay(ctx, owner, idempotency)) is not None:
+        return earlier
     inline: list[CheckedDataUrl] = []
 
     async def check_image_url(url: str) -> None:

@@ -37,6 +37,7 @@ def page_limit(given: str | None, *, default: int = DEFAULT_LIMIT, most: int = M
     """A page size from a query parameter: an integer from 1 to ``most``."""
     if given is None or given == "":
         return default
-    if not given.isdigit() or not 1 <= int(given) <= most:
+    # ASCII digits only (full-width digits are digits too), and few: int() refuses thousands
+    if not (given.isascii() and given.isdigit() and len(given) <= 9 and 1 <= int(given) <= most):
         raise errors.InvalidRequest(f"limit must be an integer from 1 to {most}")
     return int(given)

@@ -124,6 +124,24 @@ async def submit(ctx: AppContext, owner: KeyOwner, new: NewTask) -> str:
         return earlier
 
 
+async def replay(ctx: AppContext, owner: KeyOwner, key: IdempotencyKey | None) -> str | None:
+    """The task an earlier request with this Idempotency-Key created (``IdempotencyConflict``
+    if that request was another), or None. A door asks first, before any work of its own: a
+    retry must get the original answer even when the request would fail now (the balance it
+    spent, a fleet that changed, a deleted source)."""
+    return None if key is None else await _earlier_task(ctx, owner, key)
+
+
+async def as_created(ctx: AppContext, account_id: str, task_id: str) -> TaskView:
+    """This account's task as its create was answered, also once it has been deleted (what a
+    create repeated with the same Idempotency-Key answers again)."""
+    async with ctx.db.read() as conn:
+        task = await task_rows.get_task(conn, task_id)
+    if task is None or task.account_id != account_id:
+        raise errors.TaskNotFound(f"task {task_id!r} not found")
+    return task.view().as_created()
+
+
 async def _earlier_task(ctx: AppContext, owner: KeyOwner, key: IdempotencyKey) -> str | None:
     async with ctx.db.read() as conn:
         found = await idempotency_rows.find(
@@ -276,8 +294,10 @@ async def list_tasks(
     async with ctx.db.read() as conn:
         mark = None
         if after is not None:
-            found = await task_rows.get_visible(conn, account_id, after)
-            if found is None:
+            # a task deleted since it was listed still marks its place (a client may delete
+            # what it pages through)
+            found = await task_rows.get_task(conn, after)
+            if found is None or found.account_id != account_id:
                 raise errors.InvalidRequest(f"after: no task {after!r} to list from", param="after")
             mark = found.view()
         found_tasks = await task_rows.list_page(
