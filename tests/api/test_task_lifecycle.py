@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -17,6 +18,7 @@ from tests.api.test_generate_validation import assert_error
 from tests.conftest import make_settings
 from tests.support.db import balance, ledger_consistent, snapshot
 from tests.support.live import LiveServer, generate, wait_for_status
+from tests.support.processes import cli
 
 BODY = {"prompt": "a lighthouse at dusk", "resolution": "480p", "duration": 4}
 PRICE = 8  # 480p, 4 s, no audio
@@ -171,14 +173,22 @@ def test_retention_deletes_the_files_and_explains_the_empty_response(tmp_path: P
             video_url = done["response"][0]
             assert httpx.get(video_url).status_code == 200
 
-            async def expire(ctx: AppContext) -> int:
+            async def age(ctx: AppContext) -> None:
                 async with ctx.db.write() as conn:
                     await conn.execute(
                         update(task_table).values(finished_at=_ago(timedelta(days=2)))
                     )
-                return await tasks.expire_retained(ctx)
 
-            assert live.call(expire) == 1
+            live.call(age)
+            # the operator's sweep applies the retention (the workers' housekeeping does too)
+            swept = cli(
+                tmp_path / "data",
+                "storage",
+                "sweep",
+                "--json",
+                env={"OPENDANCE_RETENTION_DAYS": "1"},
+            )
+            assert json.loads(swept.stdout)["expired_tasks"] == 1
             data = client.get("/v1/status", params={"task_id": task_id}).json()["data"]
             assert data["status"] == "SUCCESS" and data["response"] == []
             assert data["poster_url"] is None and "retention" in data["error_message"]

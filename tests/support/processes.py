@@ -34,10 +34,12 @@ def opendance_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def cli(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def cli(
+    data_dir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [sys.executable, "-m", "opendance", *args],
-        env=opendance_env(data_dir),
+        env=opendance_env(data_dir, **(env or {})),
         capture_output=True,
         text=True,
         timeout=60,

@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 
 from opendance.cli.common import build_settings, emit, run_with_context
+from opendance.services import tasks
+from opendance.services.context import AppContext
 from opendance.services.object_sweep import SweepReport, sweep_unreferenced
 
 storage_app = typer.Typer(
@@ -43,18 +45,28 @@ def sweep(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Delete the objects no task refers to (uploads of killed workers, leftovers)."""
+    """Delete the objects no task refers to (uploads of killed workers, leftovers), and
+    first, with OPENDANCE_RETENTION_DAYS set, the files of tasks finished longer ago."""
     age = parse_age(min_age)
-    report = run_with_context(
-        build_settings(ctx),
-        lambda c: sweep_unreferenced(c, min_age=age, dry_run=dry_run),
-    )
+
+    async def run(c: AppContext) -> SweepReport:
+        expired = 0
+        if not dry_run:
+            while found := await tasks.expire_retained(c):  # in batches
+                expired += found
+        report = await sweep_unreferenced(c, min_age=age, dry_run=dry_run)
+        report.expired_tasks = expired
+        return report
+
+    report = run_with_context(build_settings(ctx), run)
     emit(report, as_json, _summary(report))
 
 
 def _summary(report: SweepReport) -> str:
     verb = "would delete" if report.dry_run else "deleted"
     lines = [f"{verb} {key}" for key in report.deleted]
+    if report.expired_tasks:
+        lines.append(f"retention: deleted the files of {report.expired_tasks} finished task(s)")
     lines.append(
         f"{report.examined} object(s) examined: {report.kept} in use, {report.too_young} too "
         f"young to judge, {report.not_ours} not named by a task; {verb} "

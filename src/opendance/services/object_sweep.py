@@ -45,6 +45,8 @@ class SweepReport:
     deleted: list[str] = field(default_factory=list)
     deleted_bytes: int = 0
     dry_run: bool = False
+    expired_tasks: int = 0
+    """Tasks whose files the retention deleted first (``OPENDANCE_RETENTION_DAYS``)."""
 
 
 async def sweep_unreferenced(
