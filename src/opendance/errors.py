@@ -5,15 +5,15 @@ Every error a client can see is an ``ApiError`` subclass that carries its stable
 
     OpendanceError
     ├── ApiError                      (code + HTTP status; shown to clients)
-    │   ├── InvalidPrompt             400 INVALID_PROMPT
-    │   ├── InvalidAspectRatio        400 INVALID_ASPECT_RATIO
-    │   ├── InvalidResolution         400 INVALID_RESOLUTION
-    │   ├── InvalidDuration           400 INVALID_DURATION
-    │   ├── TooManyImages             400 TOO_MANY_IMAGES
-    │   ├── InvalidImageUrl           400 INVALID_IMAGE_URL
-    │   ├── InvalidCallbackUrl        400 INVALID_CALLBACK_URL
     │   ├── InvalidRequest            400 INVALID_REQUEST
-    │   ├── UnsupportedOption         400 UNSUPPORTED_OPTION
+    │   │   ├── InvalidPrompt         400 INVALID_PROMPT
+    │   │   ├── InvalidAspectRatio    400 INVALID_ASPECT_RATIO
+    │   │   ├── InvalidResolution     400 INVALID_RESOLUTION
+    │   │   ├── InvalidDuration       400 INVALID_DURATION
+    │   │   ├── TooManyImages         400 TOO_MANY_IMAGES
+    │   │   ├── InvalidImageUrl       400 INVALID_IMAGE_URL
+    │   │   ├── InvalidCallbackUrl    400 INVALID_CALLBACK_URL
+    │   │   └── UnsupportedOption     400 UNSUPPORTED_OPTION
     │   ├── InvalidApiKey             401 INVALID_API_KEY
     │   ├── InvalidMetricsToken       401 INVALID_METRICS_TOKEN
     │   ├── InsufficientCredits       402 INSUFFICIENT_CREDITS
@@ -21,9 +21,10 @@ Every error a client can see is an ``ApiError`` subclass that carries its stable
     │   │   └── TaskNotFound          404 TASK_NOT_FOUND
     │   ├── MethodNotAllowed          405 METHOD_NOT_ALLOWED
     │   ├── RequestTimeout            408 REQUEST_TIMEOUT
-    │   ├── TaskNotCancellable        409 TASK_NOT_CANCELLABLE
-    │   ├── TaskNotFinished           409 TASK_NOT_FINISHED
-    │   ├── IdempotencyConflict       409 IDEMPOTENCY_CONFLICT
+    │   ├── Conflict                  409 CONFLICT
+    │   │   ├── TaskNotCancellable    409 TASK_NOT_CANCELLABLE
+    │   │   ├── TaskNotFinished       409 TASK_NOT_FINISHED
+    │   │   └── IdempotencyConflict   409 IDEMPOTENCY_CONFLICT
     │   ├── PayloadTooLarge           413 PAYLOAD_TOO_LARGE
     │   ├── RateLimited               429 RATE_LIMITED
     │   ├── InternalError             500 INTERNAL_ERROR
@@ -76,39 +77,41 @@ class ApiError(OpendanceError):
         super().__init__(self.message)
 
 
-class InvalidPrompt(ApiError, code="INVALID_PROMPT", status=400):
-    default_message = f"prompt must be a string of 1 to {presets.MAX_PROMPT_CHARS} characters"
-
-
-class InvalidAspectRatio(ApiError, code="INVALID_ASPECT_RATIO", status=400):
-    default_message = "aspect_ratio must be one of " + ", ".join(presets.ASPECT_RATIOS)
-
-
-class InvalidResolution(ApiError, code="INVALID_RESOLUTION", status=400):
-    default_message = "resolution must be " + " or ".join(presets.RESOLUTIONS)
-
-
-class InvalidDuration(ApiError, code="INVALID_DURATION", status=400):
-    default_message = f"duration must be {_choices(presets.DURATIONS)} (seconds)"
-
-
-class TooManyImages(ApiError, code="TOO_MANY_IMAGES", status=400):
-    default_message = f"image_urls may hold at most {presets.MAX_IMAGES} image URL"
-
-
-class InvalidImageUrl(ApiError, code="INVALID_IMAGE_URL", status=400):
-    default_message = "image_urls must hold http(s) URLs or data:image/...;base64, URLs"
-
-
-class InvalidCallbackUrl(ApiError, code="INVALID_CALLBACK_URL", status=400):
-    default_message = "callback_url must be a publicly reachable http(s) URL"
-
-
 class InvalidRequest(ApiError, code="INVALID_REQUEST", status=400):
+    """A request this server cannot take; its subclasses name the field at fault."""
+
     default_message = "the request is malformed"
 
 
-class UnsupportedOption(ApiError, code="UNSUPPORTED_OPTION", status=400):
+class InvalidPrompt(InvalidRequest, code="INVALID_PROMPT"):
+    default_message = f"prompt must be a string of 1 to {presets.MAX_PROMPT_CHARS} characters"
+
+
+class InvalidAspectRatio(InvalidRequest, code="INVALID_ASPECT_RATIO"):
+    default_message = "aspect_ratio must be one of " + ", ".join(presets.ASPECT_RATIOS)
+
+
+class InvalidResolution(InvalidRequest, code="INVALID_RESOLUTION"):
+    default_message = "resolution must be " + " or ".join(presets.RESOLUTIONS)
+
+
+class InvalidDuration(InvalidRequest, code="INVALID_DURATION"):
+    default_message = f"duration must be {_choices(presets.DURATIONS)} (seconds)"
+
+
+class TooManyImages(InvalidRequest, code="TOO_MANY_IMAGES"):
+    default_message = f"image_urls may hold at most {presets.MAX_IMAGES} image URL"
+
+
+class InvalidImageUrl(InvalidRequest, code="INVALID_IMAGE_URL"):
+    default_message = "image_urls must hold http(s) URLs or data:image/...;base64, URLs"
+
+
+class InvalidCallbackUrl(InvalidRequest, code="INVALID_CALLBACK_URL"):
+    default_message = "callback_url must be a publicly reachable http(s) URL"
+
+
+class UnsupportedOption(InvalidRequest, code="UNSUPPORTED_OPTION"):
     """A valid request that no engine of the serving fleet can make (sound, a first frame)."""
 
     default_message = "this option is not supported by the serving engines"
@@ -141,7 +144,7 @@ class NotFound(ApiError, code="NOT_FOUND", status=404):
     default_message = "no such endpoint"
 
 
-class TaskNotFound(NotFound, code="TASK_NOT_FOUND", status=404):
+class TaskNotFound(NotFound, code="TASK_NOT_FOUND"):
     """Unknown, another account's (never told apart, so ids cannot be probed) or deleted."""
 
     default_message = "task not found"
@@ -157,17 +160,23 @@ class RequestTimeout(ApiError, code="REQUEST_TIMEOUT", status=408):
     default_message = "the request body was not received in time"
 
 
-class TaskNotCancellable(ApiError, code="TASK_NOT_CANCELLABLE", status=409):
+class Conflict(ApiError, code="CONFLICT", status=409):
+    """The request collides with the state of what it names; its subclasses say how."""
+
+    default_message = "the request conflicts with the current state"
+
+
+class TaskNotCancellable(Conflict, code="TASK_NOT_CANCELLABLE"):
     default_message = (
         "the task has already finished; only a queued or running task can be cancelled"
     )
 
 
-class TaskNotFinished(ApiError, code="TASK_NOT_FINISHED", status=409):
+class TaskNotFinished(Conflict, code="TASK_NOT_FINISHED"):
     default_message = "the task is still running; only a finished task can be deleted"
 
 
-class IdempotencyConflict(ApiError, code="IDEMPOTENCY_CONFLICT", status=409):
+class IdempotencyConflict(Conflict, code="IDEMPOTENCY_CONFLICT"):
     default_message = (
         "this Idempotency-Key was used with a different request in the last 24 hours; "
         "send a new key for a new request"

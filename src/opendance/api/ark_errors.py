@@ -35,6 +35,7 @@ _SHAPES: Final[dict[type[errors.ApiError], tuple[int, str, str]]] = {
     errors.PayloadTooLarge: (413, "RequestEntityTooLarge", "RequestTooLarge"),
     errors.RateLimited: (429, "TooManyRequests", "RateLimitExceeded"),
     errors.NotReady: (503, "ServiceUnavailable", "ServiceUnavailable"),
+    errors.ServerBusy: (503, "ServiceUnavailable", "ServerOverloaded"),
 }
 _SERVER_ERROR: Final = (500, "InternalServerError", "InternalServiceError")
 # The parameter a shared 400 is about, in Ark's names (the Ark door's own errors carry it).
@@ -47,7 +48,7 @@ _PARAMS: Final[dict[type[errors.ApiError], str]] = {
     errors.InvalidAspectRatio: "ratio",
     errors.InvalidDuration: "duration",
 }
-_NO_RETRY: Final = (errors.IdempotencyConflict, errors.TaskNotFinished, errors.TaskNotCancellable)
+_NO_RETRY: Final = (errors.Conflict,)
 
 
 def ark_error_response(

@@ -14,14 +14,7 @@ from starlette.routing import Route
 
 from opendance import errors
 from opendance.api.envelope import JsonResponse
-from opendance.api.requests import (
-    caller,
-    caller_and_task,
-    canonical_json,
-    ctx_of,
-    idempotency_key,
-    json_body,
-)
+from opendance.api.requests import caller, caller_and_task, ctx_of, json_create
 from opendance.services.ark_create import create_ark_task
 from opendance.services.ark_objects import task_object
 from opendance.services.ark_tasks import delete_task, list_page, parse_list_query
@@ -31,11 +24,10 @@ TASKS_PATH = "/api/v3/contents/generations/tasks"
 
 
 async def create(request: Request) -> Response:
-    owner = await caller(request)
-    body = await json_body(request)
-    key = idempotency_key(request, canonical_json(body))
-    task_id = await create_ark_task(ctx_of(request), owner, body, idempotency=key)
-    note_key_used(ctx_of(request), owner)
+    asked = await json_create(request)
+    ctx = ctx_of(request)
+    task_id = await create_ark_task(ctx, asked.owner, asked.body, idempotency=asked.idempotency)
+    note_key_used(ctx, asked.owner)
     return JsonResponse({"id": task_id})
 
 

@@ -24,9 +24,10 @@ _KINDS: Final[dict[type[errors.ApiError], tuple[str, str | None]]] = {
     errors.RateLimited: ("requests", "rate_limit_exceeded"),
     errors.InternalError: ("server_error", "internal_error"),
     errors.NotReady: ("server_error", "not_ready"),
+    errors.ServerBusy: ("server_error", "server_busy"),
 }
 # the Seedance errors that name one field, as this dialect calls it
-_PARAMS: Final = {
+_PARAMS: Final[dict[type[errors.ApiError], str]] = {
     errors.InvalidPrompt: "prompt",
     errors.InvalidDuration: "seconds",
     errors.InvalidImageUrl: "input_reference",

@@ -4,6 +4,7 @@ it in the shape of the door the request came to (``api/error_shapes.py``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -86,6 +87,22 @@ def idempotency_key(request: Request, canonical_body: bytes) -> IdempotencyKey |
         )
     route = f"{request.method} {request.url.path}".encode()
     return IdempotencyKey.of(key, route, canonical_body)
+
+
+@dataclass(frozen=True)
+class JsonCreate:
+    """A create request with a JSON body, read as every door reads one: the caller first,
+    then the body, then its Idempotency-Key fingerprinted by that body."""
+
+    owner: KeyOwner
+    body: Any
+    idempotency: IdempotencyKey | None
+
+
+async def json_create(request: Request) -> JsonCreate:
+    owner = await caller(request)
+    body = await json_body(request)
+    return JsonCreate(owner, body, idempotency_key(request, canonical_json(body)))
 
 
 def canonical_json(body: Any) -> bytes:

@@ -13,14 +13,7 @@ from opendance.api.ark_routes import ark_routes
 from opendance.api.envelope import success
 from opendance.api.metrics_endpoint import metrics
 from opendance.api.openai_routes import openai_routes
-from opendance.api.requests import (
-    caller,
-    caller_and_task,
-    canonical_json,
-    ctx_of,
-    idempotency_key,
-    json_body,
-)
+from opendance.api.requests import caller, caller_and_task, ctx_of, json_body, json_create
 from opendance.services import tasks
 from opendance.services.auth import note_key_used
 from opendance.services.delivery_log import deliveries_view
@@ -34,11 +27,10 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 async def generate(request: Request) -> Response:
-    owner = await caller(request)
-    body = await json_body(request)
-    key = idempotency_key(request, canonical_json(body))
-    task_id = await submit_generate(ctx_of(request), owner, body, idempotency=key)
-    note_key_used(ctx_of(request), owner)
+    create = await json_create(request)
+    ctx = ctx_of(request)
+    task_id = await submit_generate(ctx, create.owner, create.body, idempotency=create.idempotency)
+    note_key_used(ctx, create.owner)
     return success({"task_id": task_id, "status": "IN_PROGRESS"})
 
 

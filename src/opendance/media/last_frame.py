@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 from PIL import Image
 
+from opendance.media.frame_tap import OneFrameTap
 from opendance.media.scale import scale_rgb
 
 if TYPE_CHECKING:
@@ -32,24 +33,16 @@ def frame_png(frame: npt.NDArray[np.uint8]) -> bytes:
     return out.getvalue()
 
 
-class LastFrameTap:
+class LastFrameTap(OneFrameTap):
     """Keeps a copy of the last frame as it passes (only that one is copied); ``png()`` scales
     it to ``size`` (width, height), the size the video is delivered at, as the encoder does."""
 
     def __init__(self, frame_count: int, size: tuple[int, int]) -> None:
-        self.index = frame_count - 1
-        self.size = size
-        self.frame: npt.NDArray[np.uint8] | None = None
-
-    def wants(self, index: int) -> bool:
-        return index == self.index
-
-    def take(self, index: int, frame: npt.NDArray[np.uint8]) -> None:
-        if index == self.index:
-            self.frame = np.array(frame, dtype=np.uint8, copy=True)  # engines may reuse buffers
+        super().__init__(frame_count - 1, size)
+        self.delivered = size
 
     def png(self) -> bytes:
         """The last frame as PNG; raises ``RuntimeError`` if it has not passed yet."""
         if self.frame is None:
             raise RuntimeError(f"the last frame ({self.index}) has not been encoded yet")
-        return frame_png(scale_rgb(self.frame, *self.size))
+        return frame_png(scale_rgb(self.frame, *self.delivered))

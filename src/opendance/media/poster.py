@@ -19,6 +19,7 @@ import av
 import numpy as np
 from PIL import Image
 
+from opendance.media.frame_tap import OneFrameTap
 from opendance.media.scale import scale_rgb
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def poster_jpeg(
     return out.getvalue()
 
 
-class PosterTap:
+class PosterTap(OneFrameTap):
     """Passes frames through unchanged and keeps a copy of the poster frame on the way.
 
     ``tap = PosterTap(result.frame_count)``; ``encode_mp4(tap.wrap(result.frames), ...)``;
@@ -56,16 +57,7 @@ class PosterTap:
     """
 
     def __init__(self, frame_count: int, size: tuple[int, int] | None = None) -> None:
-        self.index = poster_index(frame_count)
-        self.size = size
-        self.frame: npt.NDArray[np.uint8] | None = None
-
-    def wants(self, index: int) -> bool:
-        return index == self.index
-
-    def take(self, index: int, frame: npt.NDArray[np.uint8]) -> None:
-        if index == self.index:
-            self.frame = np.array(frame, dtype=np.uint8, copy=True)  # engines may reuse buffers
+        super().__init__(poster_index(frame_count), size)
 
     def wrap(self, frames: Iterable[npt.NDArray[np.uint8]]) -> Iterator[npt.NDArray[np.uint8]]:
         for i, frame in enumerate(frames):

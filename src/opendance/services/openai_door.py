@@ -24,10 +24,9 @@ from opendance.net.errors import UrlRejected
 from opendance.net.urls import parse_http_url
 from opendance.services import tasks
 from opendance.services.context import AppContext
-from opendance.services.openai_fields import VideoFields, parse_create
+from opendance.services.openai_fields import VideoFields, known_fields_prompt, parse_create
 from opendance.services.openai_videos import DEFAULT_MODEL
 from opendance.services.submit import check_callback
-from opendance.services.validation import check_prompt
 from opendance.storage.base import ObjectNotFound, ObjectReader
 
 VARIANTS: Final = ("video", "thumbnail", "spritesheet")
@@ -76,13 +75,7 @@ async def remix_video(
         return await tasks.as_created(ctx, owner.account_id, earlier)
     if not isinstance(body, dict):
         raise errors.InvalidRequest("the request body must be a JSON object")
-    unknown = sorted(name for name in body if name != "prompt")
-    if unknown:
-        raise errors.InvalidRequest(f"Unknown parameter: {unknown[0]!r}.", param=unknown[0])
-    try:
-        prompt = check_prompt(body.get("prompt"))
-    except errors.InvalidPrompt as exc:
-        raise errors.InvalidPrompt(exc.message, param="prompt") from None
+    prompt = known_fields_prompt(body, ("prompt",))
     original = await find_video(ctx, owner.account_id, video_id)
     if original.status is not TaskState.SUCCEEDED:
         raise errors.InvalidRequest(

@@ -13,7 +13,7 @@ silently and charged for. Errors name the field (``param``) in OpenAI's terms.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -65,6 +65,18 @@ class VideoFields:
     """An http(s) or data: URL still to be checked like the Seedance door's ``image_urls``."""
 
 
+def known_fields_prompt(values: Mapping[str, Any], known: Collection[str]) -> str:
+    """The prompt of a body that has only ``known`` fields (OpenAI refuses any other, naming
+    it), checked as in every door."""
+    unknown = sorted(name for name in values if name not in known)
+    if unknown:
+        raise errors.InvalidRequest(f"Unknown parameter: {unknown[0]!r}.", param=unknown[0])
+    try:
+        return check_prompt(values.get("prompt"))
+    except errors.InvalidPrompt as exc:
+        raise errors.InvalidPrompt(exc.message, param="prompt") from None
+
+
 def form_values(form: FormBody) -> dict[str, Any]:
     """A form's fields as the JSON body they stand for: ``input_reference[image_url]`` becomes
     ``{"input_reference": {"image_url": ...}}``, an uploaded file stays an ``UploadedFile``."""
@@ -95,13 +107,7 @@ def form_values(form: FormBody) -> dict[str, Any]:
 def parse_create(values: Mapping[str, Any]) -> VideoFields:
     """The fields of a create (a JSON object, or ``form_values`` of a form), checked one by
     one in a fixed order, so that the first problem is always the one reported."""
-    unknown = sorted(name for name in values if name not in FIELDS)
-    if unknown:
-        raise errors.InvalidRequest(f"Unknown parameter: {unknown[0]!r}.", param=unknown[0])
-    try:
-        prompt = check_prompt(values.get("prompt"))
-    except errors.InvalidPrompt as exc:
-        raise errors.InvalidPrompt(exc.message, param="prompt") from None
+    prompt = known_fields_prompt(values, FIELDS)
     model = _model(values.get("model"))
     seconds = _seconds(values.get("seconds"))
     choice = _size(values.get("size"))
