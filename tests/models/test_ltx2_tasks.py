@@ -99,4 +99,4 @@ def test_ltx2_renders_720p_extremes_to_the_exact_contract_geometry(
             check_output(probe, width=size[0], height=size[1], fps=24, frame_count=96, audio=True)
             == []
         )
-        assert rendered.poster[:3] == b"\xff\xd8\xff"
+        assert rendered.stills.poster[:3] == b"\xff\xd8\xff"

@@ -157,14 +157,15 @@ def test_a_playground_key_stops_working_when_its_session_expires(tmp_path: Path)
     try:
         add_user(server, "alice")
         with browser(server) as client:
-            before_sign_in = time.monotonic()
             sign_in(client, "alice")
             secret = _playground_secret(client)
+            # the session began before this moment: from here on its end is certainly known
+            signed_in = time.monotonic()
             probe = {"task_id": "task_none"}
             body = {"prompt": "a lighthouse in fog", "resolution": "480p", "duration": 4}
             with server.client(secret) as api:
                 assert api.get("/v1/status", params=probe).status_code == 404  # the key works
-                time.sleep(max(0.0, before_sign_in + session_seconds + 0.5 - time.monotonic()))
+                time.sleep(max(0.0, signed_in + session_seconds + 0.5 - time.monotonic()))
                 assert client.get("/dashboard/keys").status_code == 303  # the session ran out
                 # no sign-in since: nothing has revoked the key, its session's end is enough
                 for answer in (

@@ -190,7 +190,7 @@ async def test_a_result_whose_lease_was_lost_is_deleted(
     owner = await account_with_key(ctx, "late")
     written: list[str] = []
 
-    async def lease_lost(ctx: AppContext, task: Any, files: Any) -> bool:
+    async def lease_lost(ctx: AppContext, task: Any, files: Any, **_: Any) -> bool:
         written.extend(files.keys)
         for key in files.keys:  # the files were all there when the completion was refused
             await ctx.store.get_bytes(key)
