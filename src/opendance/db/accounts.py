@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -158,50 +159,34 @@ async def touch_key(conn: AsyncConnection, key_id: str, when: datetime) -> None:
     await conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=when))
 
 
-async def add_ledger_entry(
-    conn: AsyncConnection,
-    *,
-    account_id: str,
-    kind: str,
-    amount: int,
-    task_id: str | None = None,
-    note: str | None = None,
-) -> None:
+@dataclass(frozen=True)
+class NewLedgerEntry:
+    """One row of the append-only ledger: a grant, debit, charge or refund of ``amount``."""
+
+    account_id: str
+    kind: str
+    amount: int
+    task_id: str | None = None
+    note: str | None = None
+
+
+async def add_ledger_entry(conn: AsyncConnection, entry: NewLedgerEntry) -> None:
     """Append to the ledger and move the balance by the same amount, in the caller's transaction.
 
     A debit only happens when the balance covers it; callers check ``try_debit`` for that.
     """
-    await record_entry(
-        conn, account_id=account_id, kind=kind, amount=amount, task_id=task_id, note=note
-    )
+    await record_entry(conn, entry)
     await conn.execute(
         update(accounts)
-        .where(accounts.c.id == account_id)
-        .values(balance=accounts.c.balance + amount)
+        .where(accounts.c.id == entry.account_id)
+        .values(balance=accounts.c.balance + entry.amount)
     )
 
 
-async def record_entry(
-    conn: AsyncConnection,
-    *,
-    account_id: str,
-    kind: str,
-    amount: int,
-    task_id: str | None = None,
-    note: str | None = None,
-) -> None:
+async def record_entry(conn: AsyncConnection, entry: NewLedgerEntry) -> None:
     """The ledger row of a balance change the caller has applied already (``try_debit``,
     ``try_credit``)."""
-    await conn.execute(
-        insert(ledger).values(
-            account_id=account_id,
-            task_id=task_id,
-            kind=kind,
-            amount=amount,
-            note=note,
-            created_at=utcnow(),
-        )
-    )
+    await conn.execute(insert(ledger).values(**dataclasses.asdict(entry), created_at=utcnow()))
 
 
 async def try_debit(conn: AsyncConnection, account_id: str, amount: int) -> bool:
@@ -230,7 +215,7 @@ async def record_charge(
     conn: AsyncConnection, *, account_id: str, task_id: str, amount: int
 ) -> None:
     """The ledger row for a debit already applied by ``try_debit``."""
-    await record_entry(conn, account_id=account_id, kind="charge", amount=-amount, task_id=task_id)
+    await record_entry(conn, NewLedgerEntry(account_id, "charge", -amount, task_id=task_id))
 
 
 async def balance_of(conn: AsyncConnection, account_id: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from opendance.db import accounts as account_rows
-from opendance.db.accounts import Account, ApiKeyRecord, LedgerEntry
+from opendance.db.accounts import Account, ApiKeyRecord, LedgerEntry, NewLedgerEntry
 from opendance.errors import AdminError
 from opendance.services.context import AppContext
 
@@ -39,9 +39,8 @@ async def create_account(ctx: AppContext, name: str, credits: int = 0) -> Accoun
     async with ctx.db.write() as conn:
         account = await account_rows.create_account(conn, name)
         if credits:
-            await account_rows.add_ledger_entry(
-                conn, account_id=account.id, kind="grant", amount=credits, note="initial credits"
-            )
+            grant = NewLedgerEntry(account.id, "grant", credits, note="initial credits")
+            await account_rows.add_ledger_entry(conn, grant)
         return await account_rows.get_account(conn, account.id)
 
 
@@ -82,13 +81,8 @@ async def grant_credits(
             )
         if amount > 0 and not await account_rows.try_credit(conn, account.id, amount, MAX_BALANCE):
             raise AdminError(f"the balance of {account.name!r} may not exceed {MAX_BALANCE:,}")
-        await account_rows.record_entry(
-            conn,
-            account_id=account.id,
-            kind="grant" if amount > 0 else "debit",
-            amount=amount,
-            note=note,
-        )
+        kind = "grant" if amount > 0 else "debit"
+        await account_rows.record_entry(conn, NewLedgerEntry(account.id, kind, amount, note=note))
         return await account_rows.get_account(conn, account.id)
 
 
@@ -105,12 +99,7 @@ async def ensure_demo_account(ctx: AppContext) -> NewKey | None:
         if await account_rows.count_accounts(conn) > 0:
             return None
         account = await account_rows.create_account(conn, DEMO_ACCOUNT)
-        await account_rows.add_ledger_entry(
-            conn,
-            account_id=account.id,
-            kind="grant",
-            amount=DEMO_CREDITS,
-            note="demo credits",
-        )
+        grant = NewLedgerEntry(account.id, "grant", DEMO_CREDITS, note="demo credits")
+        await account_rows.add_ledger_entry(conn, grant)
         secret, record = await account_rows.create_key(conn, account.id, "demo")
     return NewKey(secret=secret, record=record, account=account.name)

@@ -39,6 +39,7 @@ from opendance.db import deliveries as delivery_rows
 from opendance.db import idempotency as idempotency_rows
 from opendance.db import tasks as task_rows
 from opendance.db import workers as worker_rows
+from opendance.db.accounts import NewLedgerEntry
 from opendance.db.database import Connection
 from opendance.db.tasks import TaskRecord
 from opendance.db.wakeups import TaskListener
@@ -472,9 +473,8 @@ async def forget_objects(ctx: AppContext, *keys: str) -> None:
 
 
 async def _refund(conn: Connection, task: TaskRecord) -> None:
-    await account_rows.add_ledger_entry(
-        conn, account_id=task.account_id, kind="refund", amount=task.price, task_id=task.id
-    )
+    refund = NewLedgerEntry(task.account_id, "refund", task.price, task_id=task.id)
+    await account_rows.add_ledger_entry(conn, refund)
 
 
 async def _ended(ctx: AppContext, conn: Connection, task_id: str) -> TaskRecord:
