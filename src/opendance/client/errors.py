@@ -84,10 +84,22 @@ class VideoNotReady(OpendanceClientError):
         super().__init__(f"task {task.task_id} has no video: it {why}")
 
 
+ERRORS_BY_CODE: dict[str, type[ApiError]] = {}
+"""Server error code -> the class raised for it (filled by the classes themselves)."""
+
+
 class ApiError(OpendanceClientError):
     """An error answer of the API: ``status_code``, the stable ``error`` code, ``message``."""
 
     code: ClassVar[str] = ""
+
+    def __init_subclass__(cls, *, code: str = "") -> None:
+        """A class that names its server code in its header (``class NotFound(ApiError,
+        code="NOT_FOUND")``) is the one raised for answers with that code."""
+        super().__init_subclass__()
+        if code:
+            cls.code = code
+            ERRORS_BY_CODE[code] = cls
 
     def __init__(
         self,
@@ -113,57 +125,44 @@ class BadRequest(ApiError):
     """400: the request was refused as it stands; its ``error`` names the field."""
 
 
-class InvalidPrompt(BadRequest):
-    code = "INVALID_PROMPT"
+class InvalidPrompt(BadRequest, code="INVALID_PROMPT"): ...
 
 
-class InvalidAspectRatio(BadRequest):
-    code = "INVALID_ASPECT_RATIO"
+class InvalidAspectRatio(BadRequest, code="INVALID_ASPECT_RATIO"): ...
 
 
-class InvalidResolution(BadRequest):
-    code = "INVALID_RESOLUTION"
+class InvalidResolution(BadRequest, code="INVALID_RESOLUTION"): ...
 
 
-class InvalidDuration(BadRequest):
-    code = "INVALID_DURATION"
+class InvalidDuration(BadRequest, code="INVALID_DURATION"): ...
 
 
-class TooManyImages(BadRequest):
-    code = "TOO_MANY_IMAGES"
+class TooManyImages(BadRequest, code="TOO_MANY_IMAGES"): ...
 
 
-class InvalidImageUrl(BadRequest):
-    code = "INVALID_IMAGE_URL"
+class InvalidImageUrl(BadRequest, code="INVALID_IMAGE_URL"): ...
 
 
-class InvalidCallbackUrl(BadRequest):
-    code = "INVALID_CALLBACK_URL"
+class InvalidCallbackUrl(BadRequest, code="INVALID_CALLBACK_URL"): ...
 
 
-class InvalidRequest(BadRequest):
-    code = "INVALID_REQUEST"
+class InvalidRequest(BadRequest, code="INVALID_REQUEST"): ...
 
 
-class UnsupportedOption(BadRequest):
-    code = "UNSUPPORTED_OPTION"
+class UnsupportedOption(BadRequest, code="UNSUPPORTED_OPTION"): ...
 
 
-class InvalidApiKey(ApiError):
-    code = "INVALID_API_KEY"
+class InvalidApiKey(ApiError, code="INVALID_API_KEY"): ...
 
 
-class InvalidMetricsToken(ApiError):
+class InvalidMetricsToken(ApiError, code="INVALID_METRICS_TOKEN"):
     """401 from ``GET /metrics``: the scrape token is missing or wrong."""
 
-    code = "INVALID_METRICS_TOKEN"
 
-
-class InsufficientCredits(ApiError):
+class InsufficientCredits(ApiError, code="INSUFFICIENT_CREDITS"):
     """402: the balance is below the price. ``price`` and ``balance`` are ``None`` when the
     server's answer does not carry them."""
 
-    code = "INSUFFICIENT_CREDITS"
     # The contract fixes no fields for them; Opendance says both in the message, and a server
     # may also put them in ``data``.
     _FIGURES = re.compile(r"costs (\d+) credits? but the balance is (-?\d+)")
@@ -180,108 +179,59 @@ class InsufficientCredits(ApiError):
             self.balance = int(match.group(2))
 
 
-class NotFound(ApiError):
-    code = "NOT_FOUND"
+class NotFound(ApiError, code="NOT_FOUND"): ...
 
 
-class TaskNotFound(NotFound):
-    code = "TASK_NOT_FOUND"
+class TaskNotFound(NotFound, code="TASK_NOT_FOUND"): ...
 
 
-class MethodNotAllowed(ApiError):
-    code = "METHOD_NOT_ALLOWED"
+class MethodNotAllowed(ApiError, code="METHOD_NOT_ALLOWED"): ...
 
 
-class RequestTimeout(ApiError):
+class RequestTimeout(ApiError, code="REQUEST_TIMEOUT"):
     """408: the server stopped waiting for the request body (a very slow upload)."""
 
-    code = "REQUEST_TIMEOUT"
 
-
-class Conflict(ApiError):
+class Conflict(ApiError, code="CONFLICT"):
     """409: the request does not fit the state of what it names; its ``error`` says how."""
 
 
-class TaskNotCancellable(Conflict):
+class TaskNotCancellable(Conflict, code="TASK_NOT_CANCELLABLE"):
     """409: the task has already finished (succeeded, failed or cancelled)."""
 
-    code = "TASK_NOT_CANCELLABLE"
 
-
-class TaskNotFinished(Conflict):
+class TaskNotFinished(Conflict, code="TASK_NOT_FINISHED"):
     """409: the task is still queued or running; only a finished task can be deleted."""
 
-    code = "TASK_NOT_FINISHED"
 
-
-class IdempotencyConflict(Conflict):
+class IdempotencyConflict(Conflict, code="IDEMPOTENCY_CONFLICT"):
     """409: this ``Idempotency-Key`` came with a different request in the last 24 hours."""
 
-    code = "IDEMPOTENCY_CONFLICT"
+
+class PayloadTooLarge(ApiError, code="PAYLOAD_TOO_LARGE"): ...
 
 
-class PayloadTooLarge(ApiError):
-    code = "PAYLOAD_TOO_LARGE"
-
-
-class RateLimited(ApiError):
+class RateLimited(ApiError, code="RATE_LIMITED"):
     """429: too many requests for this key. ``retry_after`` is the server's wait, in seconds."""
-
-    code = "RATE_LIMITED"
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
 
 
-class InternalError(ApiError):
-    code = "INTERNAL_ERROR"
+class InternalError(ApiError, code="INTERNAL_ERROR"): ...
 
 
-class NotReady(ApiError):
-    code = "NOT_READY"
+class NotReady(ApiError, code="NOT_READY"): ...
 
 
-class ServerBusy(ApiError):
+class ServerBusy(ApiError, code="SERVER_BUSY"):
     """503: the server is handling as many large request bodies as it takes at once.
     ``retry_after`` is the server's wait, in seconds; the SDK retries after it by itself."""
 
-    code = "SERVER_BUSY"
-
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
-
-
-ERRORS_BY_CODE: dict[str, type[ApiError]] = {
-    cls.code: cls
-    for cls in (
-        InvalidPrompt,
-        InvalidAspectRatio,
-        InvalidResolution,
-        InvalidDuration,
-        TooManyImages,
-        InvalidImageUrl,
-        InvalidCallbackUrl,
-        InvalidRequest,
-        UnsupportedOption,
-        InvalidApiKey,
-        InvalidMetricsToken,
-        InsufficientCredits,
-        NotFound,
-        TaskNotFound,
-        MethodNotAllowed,
-        RequestTimeout,
-        TaskNotCancellable,
-        TaskNotFinished,
-        IdempotencyConflict,
-        PayloadTooLarge,
-        RateLimited,
-        InternalError,
-        NotReady,
-        ServerBusy,
-    )
-}
 
 
 def error_class(code: str, status_code: int) -> type[ApiError]:
