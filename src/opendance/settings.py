@@ -23,21 +23,24 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(
         default=Path(".opendance"),
-        description="Where the embedded SQLite database and local video files live.",
+        description="Where the embedded SQLite file (opendance.db) and the local store's "
+        "objects (objects/) live.",
     )
     database_url: str | None = Field(
         default=None,
         description=(
-            "SQLAlchemy URL (sqlite:///… or postgresql://…); "
+            "A SQLAlchemy URL: sqlite:///path.db, or PostgreSQL as "
+            "postgresql://user:password@host:5432/db (postgresql+asyncpg://… is the same); "
             "default: sqlite+aiosqlite:///<data_dir>/opendance.db"
         ),
     )
     public_url: str | None = Field(
         default=None,
-        description="Base of the video URLs in responses; default: http://<host>:<port>",
+        description="Base of the video URLs in responses (set it behind a proxy); "
+        "default: http://<host>:<port>",
     )
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=0, le=65535)
+    host: str = Field(default="127.0.0.1", description="The address the API listens on.")
+    port: int = Field(default=8000, ge=0, le=65535, description="The port the API listens on.")
     secret_key: str | None = Field(
         default=None,
         description="Signs video URLs; default: generated once and kept in the database.",
@@ -48,17 +51,22 @@ class Settings(BaseSettings):
     )
     blocked_networks: str = Field(
         default="",
-        description="More ranges image_urls and callback_url may never reach, beyond the "
-        "built-in block list: comma-separated CIDR networks (e.g. a routable corporate range).",
+        description="More ranges image_urls and callback_url (and webhooks, upstream video "
+        "URLs) may never reach, beyond the built-in block list: comma-separated CIDR networks, "
+        "e.g. 203.0.114.0/24, 2a00:1450:4001::/48 (a routable corporate range); checked at "
+        "start, they hold even with allow_private_urls.",
     )
     rate_limit_per_minute: int = Field(
-        default=1200, ge=0, description="Requests per API key per minute; 0 turns it off."
+        default=1200,
+        ge=0,
+        description="Requests per API key per minute, counted per API process; 0 turns it off.",
     )
     account_rate_limit_per_minute: int = Field(
         default=2400,
         ge=0,
         description="Requests per account per minute, all its API keys together (two keys' "
-        "worth: one runaway key cannot use up its account); 0 turns it off.",
+        "worth: one runaway key cannot use up its account), counted per API process; 0 turns "
+        "it off.",
     )
     auth_failures_per_minute: int = Field(
         default=60,
@@ -88,7 +96,9 @@ class Settings(BaseSettings):
     vae_tiling: bool | None = Field(
         default=None, description="Decode in tiles (less VRAM); default: on for CUDA."
     )
-    vae_slicing: bool = False
+    vae_slicing: bool = Field(
+        default=False, description="Decode the VAE's batch in slices (less memory)."
+    )
     attention_backend: str | None = Field(
         default=None, description="A diffusers attention backend, e.g. flash, sage, native."
     )
@@ -98,16 +108,29 @@ class Settings(BaseSettings):
     inference_steps: int | None = Field(
         default=None, ge=1, le=200, description="Denoising steps; default: the engine's own."
     )
-    guidance_scale: float | None = Field(default=None, ge=0, le=30)
+    guidance_scale: float | None = Field(
+        default=None, ge=0, le=30, description="Guidance scale; default: the engine's own."
+    )
     engine_process: str = Field(
         default="auto",
         description="Where the engine runs: 'process' (a child process; a crash or an "
         "out-of-memory kill fails one task, not the worker), 'thread', or 'auto' (model "
         "engines in a process, the others in a thread).",
     )
-    lease_seconds: float = Field(default=30.0, gt=0, description="A worker's lease on its task.")
-    heartbeat_seconds: float = Field(default=5.0, gt=0)
-    max_attempts: int = Field(default=3, ge=1, description="Lease losses before a task fails.")
+    lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A worker's lease on its task; a silent worker loses it after this.",
+    )
+    heartbeat_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often a worker renews its lease and reports progress (at most a "
+        "third of lease_seconds).",
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, description="Lease losses (crashes) before a task fails and is refunded."
+    )
     retention_days: float | None = Field(
         default=None,
         gt=0,
@@ -115,12 +138,16 @@ class Settings(BaseSettings):
         "readable, marked expired); default: keep them.",
     )
     poll_seconds: float = Field(
-        default=0.5, gt=0, description="How often an idle worker looks for work."
+        default=0.5,
+        gt=0,
+        description="How often an idle worker looks for work (on PostgreSQL only the fallback: "
+        "a NOTIFY wakes it at once).",
     )
     queue_notify: bool = Field(
         default=True,
         description="PostgreSQL: idle workers LISTEN for new tasks and claim at once; "
-        "false: they only poll every poll_seconds.",
+        "false: they only poll every poll_seconds (no listening connection; e.g. behind a "
+        "connection pooler that cannot carry LISTEN).",
     )
     drain_seconds: float = Field(
         default=120.0, ge=0, description="On SIGTERM, how long a worker may finish its task."
@@ -151,9 +178,12 @@ class Settings(BaseSettings):
     )
     webhook_retry_schedule: str = Field(
         default="5s,5m,30m,2h,5h,10h,10h",
-        description="Waits before each webhook retry; after the last, the delivery fails.",
+        description="Waits before each webhook retry (±10 % jitter), e.g. 1s,1s,2s; after the "
+        "last, the delivery is marked failed.",
     )
-    webhook_timeout_seconds: float = Field(default=15.0, gt=0)
+    webhook_timeout_seconds: float = Field(
+        default=15.0, gt=0, description="The deadline of one webhook attempt."
+    )
     max_body_bytes: int = Field(
         default=32 * 1024 * 1024,
         gt=0,
@@ -169,13 +199,15 @@ class Settings(BaseSettings):
         default=60.0,
         gt=0,
         description="A request body must arrive whole within this time after its headers, "
-        "or the answer is 408 REQUEST_TIMEOUT and the connection is closed.",
+        "or the answer is 408 REQUEST_TIMEOUT and the connection is closed (60 s: a 32 MiB "
+        "body at about 4.5 Mbit/s).",
     )
     limit_concurrency: int = Field(
         default=1000,
         ge=1,
         description="Open connections one API process serves; over it, new requests get a "
-        "plain 503 from the HTTP server at once.",
+        "plain 503 from the HTTP server at once (1000: below the common 1,024 "
+        "file-descriptor limit).",
     )
     # The dashboard and playground (/dashboard, /playground).
     session_hours: float = Field(
@@ -195,7 +227,8 @@ class Settings(BaseSettings):
     # The upstream engine: forwards tasks to another Seedance-compatible API.
     upstream_url: str | None = Field(
         default=None,
-        description="Base URL of the Seedance-compatible API the upstream engine forwards to.",
+        description="Base URL of the Seedance-compatible API the upstream engine forwards to "
+        "(without /v1).",
     )
     # A plain string like secret_key: 'opendance serve' hands every setting to its workers
     # through the environment, and a SecretStr would arrive there masked.
@@ -205,19 +238,26 @@ class Settings(BaseSettings):
     upstream_timeout_seconds: float = Field(
         default=1800.0,
         gt=0,
-        description="Overall deadline of one upstream task, download included.",
+        description="Overall deadline of one upstream task (submit, wait, download).",
     )
     upstream_poll_seconds: float = Field(
         default=2.0, gt=0, description="First wait between status polls (it backs off to 5x)."
     )
-    upstream_audio: bool = Field(default=True, description="The upstream can generate audio.")
+    upstream_audio: bool = Field(
+        default=True,
+        description="The upstream can generate audio; false makes the API refuse "
+        "generate_audio (UNSUPPORTED_OPTION).",
+    )
     upstream_image_to_video: bool = Field(
-        default=True, description="The upstream accepts an input image (first frame)."
+        default=True,
+        description="The upstream accepts an input image (first frame); false makes the API "
+        "refuse image_urls (UNSUPPORTED_OPTION).",
     )
     # --- object storage: the local directory (default) or an S3-compatible bucket ---
     storage_url: str | None = Field(
         default=None,
-        description="s3://BUCKET[/PREFIX] keeps objects in S3; unset: the local objects dir.",
+        description="s3://BUCKET[/PREFIX] keeps videos, posters and uploaded images in S3; "
+        "unset: the local objects dir.",
     )
     s3_endpoint_url: str | None = Field(
         default=None, description="Another S3-compatible service (MinIO, Ceph, R2, ...)."
@@ -225,20 +265,34 @@ class Settings(BaseSettings):
     s3_public_endpoint_url: str | None = Field(
         default=None,
         description="Presign URLs for this endpoint: where clients reach the store, when the "
-        "servers reach it under another address (a private network name).",
+        "servers reach it under another address (a private network name); uploads still go "
+        "to s3_endpoint_url.",
     )
-    s3_region: str | None = None
+    s3_region: str | None = Field(
+        default=None,
+        description="The bucket's region (on AWS set it: presigned URLs are signed for it); "
+        "default: boto3's.",
+    )
     # Both optional: without them boto3's credential chain applies (AWS_* variables, config
     # files, instance roles). Plain strings like upstream_api_key, for the workers' environment.
-    s3_access_key_id: str | None = None
-    s3_secret_access_key: str | None = Field(default=None, repr=False)
+    s3_access_key_id: str | None = Field(
+        default=None,
+        description="Both or neither; without them AWS_* variables, ~/.aws profiles and "
+        "instance roles apply (boto3's credential chain).",
+    )
+    s3_secret_access_key: str | None = Field(
+        default=None, repr=False, description="The secret of s3_access_key_id."
+    )
     s3_url_expiry_seconds: int = Field(
         default=604800,
         ge=1,
         le=604800,  # SigV4's maximum: 7 days
         description="Lifetime of the presigned video and poster URLs.",
     )
-    s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        default="auto",
+        description="path (endpoint/bucket/key, MinIO's usual) or virtual (bucket.endpoint/key).",
+    )
     s3_public_base_url: str | None = Field(
         default=None,
         description="A public bucket or CDN: unsigned {base}/{prefix}/{key} URLs, never expiring.",
@@ -249,10 +303,16 @@ class Settings(BaseSettings):
         description="Strict-Transport-Security max-age sent on every answer when public_url "
         "is https (a year, as browsers' preload lists ask); 0 sends none.",
     )
-    log_level: str = "info"
+    log_level: str = Field(
+        default="info",
+        description="A Python logging level: debug, info, warning, error or critical; at info "
+        "the API logs one access line per request.",
+    )
     # Observability: GET /metrics and the log format.
     log_format: str = Field(
-        default="text", description="text (one readable line) or json (one object per line)."
+        default="text",
+        description="text (one readable line) or json (one object per line), on stderr; "
+        "--log-format on serve and worker.",
     )
     metrics_token: str | None = Field(
         default=None,
