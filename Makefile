@@ -6,7 +6,7 @@ HASH := $(shell cksum pyproject.toml | cut -d' ' -f1)
 RUNTIME := $(VENV)/.runtime-$(HASH)
 DEV := $(VENV)/.dev-$(HASH)
 
-.PHONY: serve test soak lint typecheck check bench clean
+.PHONY: serve test soak lint typecheck check docs bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,12 @@ typecheck: $(DEV)
 
 check: lint typecheck test
 
+# The documentation site: the generated reference pages must be current, and every link and
+# page must resolve (--strict turns mkdocs' warnings into errors).
+docs: $(DEV)
+	$(BIN)/python -m opendance.docs_gen --check
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 bench: $(DEV)
 	$(BIN)/python bench/bench_preview_engine.py
 	$(BIN)/python bench/bench_worker_tail.py
@@ -52,4 +58,4 @@ bench: $(DEV)
 	$(BIN)/python bench/bench_metrics.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site
