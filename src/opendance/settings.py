@@ -260,7 +260,8 @@ class Settings(BaseSettings):
         "unset: the local objects dir.",
     )
     s3_endpoint_url: str | None = Field(
-        default=None, description="Another S3-compatible service (MinIO, Ceph, R2, ...)."
+        default=None,
+        description="Another S3-compatible service (MinIO, Ceph, R2, ...); unset: AWS.",
     )
     s3_public_endpoint_url: str | None = Field(
         default=None,
@@ -287,7 +288,8 @@ class Settings(BaseSettings):
         default=604800,
         ge=1,
         le=604800,  # SigV4's maximum: 7 days
-        description="Lifetime of the presigned video and poster URLs.",
+        description="Lifetime of the presigned video and poster URLs (7 days at most: SigV4's "
+        "maximum).",
     )
     s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
         default="auto",
