@@ -22,7 +22,7 @@ import typer
 import typer.main
 from pydantic.fields import FieldInfo
 
-from opendance.settings import _CHOICES, Settings
+from opendance.settings import CHOICES, Settings
 
 CONFIGURATION_PAGE = Path("docs/reference/configuration.md")
 CLI_PAGE = Path("docs/reference/cli.md")
@@ -78,8 +78,8 @@ def _type_text(name: str, field: FieldInfo) -> str:
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         optional = len(args) < len(typing.get_args(annotation))
         annotation = args[0] if len(args) == 1 else annotation
-    if name in _CHOICES:
-        text = " \\| ".join(f"`{c}`" for c in _CHOICES[name])
+    if name in CHOICES:
+        text = " \\| ".join(f"`{c}`" for c in CHOICES[name])
     elif typing.get_origin(annotation) is Literal:
         text = " \\| ".join(f"`{c}`" for c in typing.get_args(annotation))
     else:

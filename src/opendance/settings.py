@@ -11,7 +11,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The settings that take one of a few words, and those words.
-_CHOICES: dict[str, tuple[str, ...]] = {
+CHOICES: dict[str, tuple[str, ...]] = {
     "dtype": ("auto", "bf16", "fp16", "fp32"),
     "engine_process": ("auto", "process", "thread"),
     "log_format": ("text", "json"),
@@ -335,10 +335,10 @@ class Settings(BaseSettings):
             raise ValueError("s3_public_base_url must be an http:// or https:// URL")
         return value.rstrip("/") if value else value
 
-    @field_validator(*_CHOICES)
+    @field_validator(*CHOICES)
     @classmethod
     def _one_of_choices(cls, value: str, info: ValidationInfo) -> str:
-        choices = _CHOICES[info.field_name or ""]
+        choices = CHOICES[info.field_name or ""]
         if value not in choices:
             listed = ", ".join(choices[:-1]) + " or " + choices[-1]
             raise ValueError(f"{info.field_name} must be {listed}")

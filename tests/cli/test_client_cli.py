@@ -127,8 +127,11 @@ def test_api_errors_get_clear_messages(api_only_server: LiveServer) -> None:
     assert "ask the operator for credits" in poor.stderr
     as_json = _run(api_only_server, key, "generate", "costly", "--resolution", "720p", "--json")
     assert json.loads(as_json.stdout)["error"]["code"] == "INSUFFICIENT_CREDITS"
+    # a choice the CLI knows is wrong never reaches the server
     odd = _run(api_only_server, key, "generate", "x", "--duration", "5")
-    assert odd.exit_code == 1 and "INVALID_DURATION" in odd.stderr and "4, 8 or 12" in odd.stderr
+    assert odd.exit_code == 2 and "'5' is not one of 4, 8, 12" in odd.stderr
+    wordy = _run(api_only_server, key, "generate", "x" * 2001)
+    assert wordy.exit_code == 1 and "INVALID_PROMPT" in wordy.stderr
     lost = _run(api_only_server, key, "status", "task_nothere")
     assert lost.exit_code == 1 and "TASK_NOT_FOUND" in lost.stderr
     stranger = _run(api_only_server, "od_wrong", "status", "task_nothere")

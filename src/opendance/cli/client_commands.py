@@ -22,7 +22,10 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
+from opendance.cli.choices import choice_option
 from opendance.cli.client_progress import Display, state_word
+from opendance.cli.panels import CLIENT
+from opendance.domain.presets import ASPECT_RATIOS, DURATIONS, RESOLUTIONS
 
 if TYPE_CHECKING:
     from opendance.client import Client, GenerateOptions, Task
@@ -153,10 +156,17 @@ def fail(message: str, hint: str | None, code: str, *, as_json: bool) -> NoRetur
 def generate(
     prompt: Annotated[str, typer.Argument(help="What the video shows (1 to 2000 characters).")],
     aspect_ratio: Annotated[
-        str | None, typer.Option(help="1:1 (default), 16:9, 9:16, 4:3, 3:4, 21:9 or 9:21.")
+        str | None,
+        choice_option(values=ASPECT_RATIOS, help="Frame shape (the server's default: 1:1)."),
     ] = None,
-    resolution: Annotated[str | None, typer.Option(help="480p or 720p (default).")] = None,
-    duration: Annotated[int | None, typer.Option(help="Seconds: 4, 8 (default) or 12.")] = None,
+    resolution: Annotated[
+        str | None,
+        choice_option(values=RESOLUTIONS, help="Frame height (the server's default: 720p)."),
+    ] = None,
+    duration: Annotated[
+        int | None,
+        choice_option(values=DURATIONS, help="Seconds (the server's default: 8)."),
+    ] = None,
     audio: Annotated[bool, typer.Option("--audio", help="Generate a soundtrack.")] = False,
     fixed_lens: Annotated[
         bool, typer.Option("--fixed-lens", help="Fixed camera: no pans or zooms.")
@@ -305,11 +315,11 @@ def cancel(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("generate")(generate)
-    app.command("status")(status)
-    app.command("download")(download)
-    app.command("list")(list_tasks)
-    app.command("cancel")(cancel)
+    app.command("generate", rich_help_panel=CLIENT)(generate)
+    app.command("status", rich_help_panel=CLIENT)(status)
+    app.command("download", rich_help_panel=CLIENT)(download)
+    app.command("list", rich_help_panel=CLIENT)(list_tasks)
+    app.command("cancel", rich_help_panel=CLIENT)(cancel)
 
 
 def _describe(task: Task) -> str:

@@ -1,204 +1,123 @@
-"""The ``opendance`` command."""
+"""The ``opendance`` command.
+
+The client commands (generate, status, download, list, cancel) need only the base install; the
+server's commands are registered when the ``server`` extra's dependencies are installed, and
+otherwise stand in as commands that say how to install them.
+"""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from opendance import __version__
 from opendance.cli import client_commands
-from opendance.cli.admin import accounts_app, credits_app, keys_app
-from opendance.cli.common import (
-    build_settings,
-    configure_logging,
-    emit,
-    run_async,
-    run_with_context,
-)
-from opendance.cli.models import models_app
-from opendance.cli.storage import storage_app
-from opendance.cli.webhook_commands import webhooks_app
-from opendance.settings import Settings
+from opendance.cli.panels import ADMIN, CLIENT, SERVER
 
 app = typer.Typer(
     help="Opendance: a self-hostable video generation API server (Seedance 2.0 API).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(accounts_app, name="accounts")
-app.add_typer(keys_app, name="keys")
-app.add_typer(credits_app, name="credits")
-app.add_typer(webhooks_app, name="webhooks")
-app.add_typer(models_app, name="models")
-app.add_typer(storage_app, name="storage")
-client_commands.register(app)  # generate, status, download, list, cancel: HTTP clients of the API
+
+# The top-level modules of the `server` extra's dependencies (pyproject.toml).
+SERVER_MODULES = frozenset(
+    {
+        "aiosqlite",
+        "alembic",
+        "argon2",
+        "asyncpg",
+        "av",
+        "boto3",
+        "botocore",
+        "idna",
+        "jinja2",
+        "multipart",
+        "numpy",
+        "orjson",
+        "PIL",
+        "prometheus_client",
+        "pydantic",
+        "pydantic_settings",
+        "python_multipart",
+        "sqlalchemy",
+        "starlette",
+        "uvicorn",
+    }
+)
+SERVER_INSTALL = "pip install 'opendance[server]'"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
 
 
 @app.callback()
 def root(
     ctx: typer.Context,
     data_dir: Annotated[
-        Path | None, typer.Option(help="Data directory (env OPENDANCE_DATA_DIR).")
+        Path | None,
+        typer.Option(help="Server commands: data directory (env OPENDANCE_DATA_DIR)."),
     ] = None,
     database_url: Annotated[
-        str | None, typer.Option(help="Database URL (env OPENDANCE_DATABASE_URL).")
+        str | None,
+        typer.Option(help="Server commands: database URL (env OPENDANCE_DATABASE_URL)."),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     ctx.obj = {k: v for k, v in {"data_dir": data_dir, "database_url": database_url}.items() if v}
 
 
-@app.command()
+client_commands.register(app)  # generate, status, download, list, cancel: HTTP clients of the API
+
+
+@app.command(rich_help_panel=CLIENT)
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)
 
 
-EngineOption = Annotated[
-    str | None,
-    typer.Option("--engine", help="preview, ltx2, wan or upstream (env OPENDANCE_ENGINE)."),
-]
-ModelOption = Annotated[
-    Path | None,
-    typer.Option("--model", help="Local diffusers directory (env OPENDANCE_MODEL_PATH)."),
-]
-ImageModelOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--image-model", help="wan: image-to-video pipeline (env OPENDANCE_IMAGE_MODEL_PATH)."
-    ),
-]
-AudioModelOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--audio-model", help="wan: StableAudio pipeline (env OPENDANCE_AUDIO_MODEL_PATH)."
-    ),
-]
-DeviceOption = Annotated[
-    str | None,
-    typer.Option("--device", help="auto, cpu, cuda, cuda:N, mps (env OPENDANCE_DEVICE)."),
-]
-DtypeOption = Annotated[
-    str | None, typer.Option("--dtype", help="auto, bf16, fp16, fp32 (env OPENDANCE_DTYPE).")
-]
-ConcurrencyOption = Annotated[
-    int | None,
-    typer.Option(
-        "--concurrency",
-        min=1,
-        help="Tasks one worker process runs at once; model engines load one copy per task "
-        "(env OPENDANCE_WORKER_CONCURRENCY, default 1).",
-    ),
-]
+def _missing_server(name: str, missing: str) -> Callable[[], None]:
+    def command() -> None:
+        typer.echo(
+            f"error: 'opendance {name}' needs the server's dependencies ({missing} is not "
+            f"installed): {SERVER_INSTALL}",
+            err=True,
+        )
+        raise typer.Exit(code=1)
 
-
-class LogFormat(StrEnum):
-    text = "text"
-    json = "json"
-
-
-LogFormatOption = Annotated[
-    LogFormat | None,
-    typer.Option(
-        "--log-format",
-        help="text, or json: one JSON object per line on stderr (env OPENDANCE_LOG_FORMAT).",
-    ),
-]
-
-
-def _runner_settings(
-    ctx: typer.Context,
-    *,
-    engine: EngineOption = None,
-    model: ModelOption = None,
-    image_model: ImageModelOption = None,
-    audio_model: AudioModelOption = None,
-    device: DeviceOption = None,
-    dtype: DtypeOption = None,
-    log_format: LogFormatOption = None,
-    concurrency: ConcurrencyOption = None,
-    **overrides: object,
-) -> Settings:
-    """The settings of serve and worker from their shared flags (engine, logging,
-    concurrency) and their own; logging is configured from them."""
-    settings = build_settings(
-        ctx,
-        **overrides,
-        log_format=log_format.value if log_format else None,
-        worker_concurrency=concurrency,
-        engine=engine,
-        model_path=model,
-        image_model_path=image_model,
-        audio_model_path=audio_model,
-        device=device,
-        dtype=dtype,
-    )
-    configure_logging(settings)
-    return settings
-
-
-def _with_runner_flags(command: Callable[..., None]) -> Callable[..., None]:
-    """``command`` with the flags of ``_runner_settings`` after its own: Typer reads them from
-    its signature, and ``command`` takes them in ``**runner_flags`` for ``_runner_settings``."""
-    own = inspect.signature(command, eval_str=True)
-    shared = inspect.signature(_runner_settings, eval_str=True).parameters.values()
-    command.__signature__ = own.replace(  # type: ignore[attr-defined]
-        parameters=[
-            *(p for p in own.parameters.values() if p.kind is not p.VAR_KEYWORD),
-            *(p for p in shared if p.kind is p.KEYWORD_ONLY),
-        ]
-    )
+    command.__doc__ = f"Needs the server extra: {SERVER_INSTALL}"
     return command
 
 
-@app.command()
-@_with_runner_flags
-def serve(
-    ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="Bind address (env OPENDANCE_HOST).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (env OPENDANCE_PORT).")] = None,
-    workers: Annotated[
-        int,
-        typer.Option(help="Worker processes to start beside the API (0: the API alone).", min=0),
-    ] = 1,
-    no_demo: Annotated[
-        bool, typer.Option("--no-demo", help="Do not create the demo account on an empty database.")
-    ] = False,
-    public_url: Annotated[
-        str | None, typer.Option(help="Base of video URLs (env OPENDANCE_PUBLIC_URL).")
-    ] = None,
-    **runner_flags: Any,
-) -> None:
-    """Run the API server (and workers)."""
-    from opendance.cli.server import run_server
-
-    settings = _runner_settings(ctx, **runner_flags, host=host, port=port, public_url=public_url)
-    run_async(run_server(settings, workers=workers, demo=not no_demo))
+def _register_missing_server(missing: str) -> None:
+    """Stand-ins for the server's commands in a client-only install: each says what to install."""
+    loose = {"allow_extra_args": True, "ignore_unknown_options": True}
+    for panel, names in (
+        (SERVER, ("serve", "worker", "migrate", "models", "storage")),
+        (ADMIN, ("accounts", "keys", "credits", "webhooks")),
+    ):
+        for name in names:
+            app.command(name, rich_help_panel=panel, context_settings=loose, add_help_option=False)(
+                _missing_server(name, missing)
+            )
 
 
-@app.command()
-@_with_runner_flags
-def worker(ctx: typer.Context, **runner_flags: Any) -> None:
-    """Run one worker process: take tasks from the queue and render them."""
-    from opendance.cli.server import run_worker
-
-    run_async(run_worker(_runner_settings(ctx, **runner_flags)))
-
-
-@app.command()
-def migrate(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Create or upgrade the database schema to the newest version."""
-    from opendance.db.migrate import current_revision
-
-    async def use_case(c: object) -> str | None:
-        from opendance.services.context import AppContext
-
-        assert isinstance(c, AppContext)
-        return await current_revision(c.db)
-
-    revision = run_with_context(build_settings(ctx), use_case)
-    emit({"revision": revision}, as_json, f"database at revision {revision}")
+try:
+    from opendance.cli import server_commands
+except ModuleNotFoundError as exc:
+    if (exc.name or "").split(".")[0] not in SERVER_MODULES:
+        raise
+    _register_missing_server(exc.name or "a server dependency")
+else:
+    server_commands.register(app)

@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
+from opendance.cli.choices import choice_argument, choice_option
 from opendance.cli.common import build_settings, emit
+from opendance.engines.registry import ENGINES
 
 models_app = typer.Typer(help="Model engines: make tiny test pipelines, check the configured one.")
 
@@ -17,16 +19,13 @@ KINDS = ("ltx2", "wan", "wan-i2v", "stable-audio")
 
 @models_app.command("make-tiny")
 def make_tiny(
-    kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(KINDS)}.")],
+    kind: Annotated[str, choice_argument("KIND", values=KINDS, help="The pipeline to make.")],
     directory: Annotated[Path, typer.Argument(help="Where to save the pipeline.")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Save a tiny random-weight pipeline of the real architecture (noise video, seconds on a
     CPU): point OPENDANCE_MODEL_PATH (ltx2, wan), OPENDANCE_IMAGE_MODEL_PATH (wan-i2v) or
     OPENDANCE_AUDIO_MODEL_PATH (stable-audio) at it."""
-    if kind not in KINDS:
-        typer.echo(f"error: unknown kind {kind!r}; one of {', '.join(KINDS)}", err=True)
-        raise typer.Exit(code=2)
     try:
         from opendance.engines.diffusers.tiny import make_tiny as build
     except ImportError as exc:
@@ -43,7 +42,10 @@ def make_tiny(
 @models_app.command("check")
 def check(
     ctx: typer.Context,
-    engine: Annotated[str | None, typer.Option(help="Engine (env OPENDANCE_ENGINE).")] = None,
+    engine: Annotated[
+        str | None,
+        choice_option("--engine", values=tuple(ENGINES), help="Engine (env OPENDANCE_ENGINE)."),
+    ] = None,
     model: Annotated[
         Path | None, typer.Option(help="Model directory (env OPENDANCE_MODEL_PATH).")
     ] = None,
