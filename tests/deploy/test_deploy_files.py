@@ -7,6 +7,8 @@ renamed setting is ignored by pydantic-settings, a renamed option fails only at 
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
 from ipaddress import ip_network
@@ -143,3 +145,146 @@ def test_the_proxy_sets_the_client_address_and_the_api_trusts_only_the_proxy_net
     assert all(net.is_private for net in subnets)
     # the nginx container (the only one publishing the API) is on that network
     assert "networks" not in compose["services"]["lb"]
+
+
+def _dockerfile(name: str) -> list[tuple[str, str]]:
+    """A Dockerfile's instructions as (INSTRUCTION, arguments), continuation lines joined."""
+    joined = re.sub(r"\\\n\s*", " ", (DEPLOY / name).read_text())
+    instructions = []
+    for line in joined.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            word, _, rest = line.strip().partition(" ")
+            instructions.append((word.upper(), rest.strip()))
+    return instructions
+
+
+def image_default_command(name: str = "Dockerfile") -> list[str]:
+    """The command the image runs when `docker run IMAGE` names none (its CMD, exec form)."""
+    commands = [json.loads(rest) for word, rest in _dockerfile(name) if word == "CMD"]
+    assert len(commands) == 1, "one CMD, in exec form"
+    assert not [word for word, _ in _dockerfile(name) if word == "ENTRYPOINT"]
+    command: list[str] = commands[-1]
+    return command
+
+
+def image_env(name: str = "Dockerfile") -> dict[str, str]:
+    """The variables the image sets (its ENV instructions)."""
+    env: dict[str, str] = {}
+    for word, rest in _dockerfile(name):
+        if word == "ENV":
+            env.update(pair.split("=", 1) for pair in shlex.split(rest))
+    return env
+
+
+def test_the_image_alone_serves_the_embedded_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`docker run -p 8000:8000 IMAGE`: the API on every interface of the container, a worker
+    beside it, SQLite and local files in the data directory, the demo account printed."""
+    command = image_default_command()
+    assert command[:2] == ["opendance", "serve"]
+    _parse(command[1:])
+    assert "--no-demo" not in command and "--workers" not in command  # one worker by default
+    for key in [k for k in os.environ if k.startswith("OPENDANCE_")]:
+        monkeypatch.delenv(key)  # the image's settings alone
+    env = image_env()
+    settings = Settings(
+        **{
+            k.removeprefix("OPENDANCE_").lower(): v
+            for k, v in env.items()
+            if k.startswith("OPENDANCE_")
+        }
+    )
+    assert settings.host == "0.0.0.0"  # noqa: S104 - inside the container, by design
+    assert settings.database_url is None and settings.storage_url is None
+    assert str(settings.data_dir) == "/var/lib/opendance"
+    exposed = [rest for word, rest in _dockerfile("Dockerfile") if word == "EXPOSE"]
+    assert exposed == [str(settings.port)]
+    assert settings.resolved_public_url == f"http://localhost:{settings.port}"
+    # the data directory is the unprivileged user's
+    run = " ".join(rest for word, rest in _dockerfile("Dockerfile") if word == "RUN")
+    assert "chown opendance /var/lib/opendance" in run
+    assert ("USER", "opendance") in _dockerfile("Dockerfile")
+
+
+def test_compose_runs_the_image_with_the_production_flags() -> None:
+    services = _opendance_services()
+    api = services["api"]["command"]
+    assert api[:2] == ["opendance", "serve"]
+    assert api[api.index("--workers") + 1] == "0" and "--no-demo" in api
+    env = services["api"]["environment"]
+    assert env["OPENDANCE_DATABASE_URL"].startswith("postgresql+asyncpg://")
+    assert env["OPENDANCE_STORAGE_URL"].startswith("s3://")
+    assert env["OPENDANCE_PUBLIC_URL"]  # compose's own, over the image's localhost default
+    for name in ("migrate", "worker", "gpu-worker"):
+        assert services[name]["command"][1] != "serve"
+
+
+def _project_version() -> str:
+    import tomllib
+
+    pyproject = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())
+    version: str = pyproject["project"]["version"]
+    return version
+
+
+def test_every_compose_image_is_pinned() -> None:
+    """No `latest` and no bare major: a redeploy runs what was tested. The images built here
+    carry the project's version."""
+    for name, spec in _compose()["services"].items():
+        image = str(spec["image"])
+        repository, _, tag = image.rpartition(":")
+        assert repository and tag, f"{name}: {image} has no tag"
+        assert tag != "latest", f"{name}: {image}"
+        if "@sha256:" not in image:
+            assert re.search(r"\d+\.\d+|RELEASE\.\d{4}-", tag), f"{name}: {image} is not pinned"
+        if repository.startswith("opendance"):
+            assert tag == _project_version(), f"{name}: {image}"
+
+
+def _pip_installs() -> dict[str, list[str]]:
+    root = DEPLOY.parent
+    found: dict[str, list[str]] = {}
+    for path in [root / "Makefile", root / ".ci" / "run", *DEPLOY.glob("Dockerfile*")]:
+        lines = re.sub(r"\\\n\s*", " ", path.read_text()).splitlines()
+        found[path.name] = [
+            line
+            for line in lines
+            if re.search(r"pip install\b", line) and "--upgrade pip" not in line
+        ]
+    return found
+
+
+def test_every_install_of_the_project_is_held_to_the_lock() -> None:
+    installs = _pip_installs()
+    assert set(installs) >= {"Makefile", "run", "Dockerfile", "Dockerfile.gpu"}
+    for name, lines in installs.items():
+        for line in lines:
+            if re.search(r"pip install[^\n]*\s'?\.", line):  # the project itself
+                assert "-c constraints.txt" in line, f"{name}: {line.strip()}"
+    for name in ("Dockerfile", "Dockerfile.gpu"):
+        copied = [rest for word, rest in _dockerfile(name) if word == "COPY"]
+        assert any("constraints.txt" in rest for rest in copied), name
+
+
+def test_the_lock_pins_every_dependency() -> None:
+    import tomllib
+
+    root = DEPLOY.parent
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    wanted = [*pyproject["dependencies"]]
+    for extra in pyproject["optional-dependencies"].values():
+        wanted += extra
+
+    def canonical(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    pinned = {}
+    for line in (root / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt: {line} is not pinned with =="
+            pinned[canonical(name)] = version
+    for requirement in wanted:
+        name = canonical(re.split(r"[\[<>=!~;\s]", requirement, maxsplit=1)[0])
+        if name in {"opendance", "torch"}:  # the project; torch is the machine's build
+            continue
+        assert name in pinned, f"{requirement} is not in constraints.txt"
