@@ -201,6 +201,10 @@ def _param_type(param: Any) -> str:
     if param.param_type_name == "option" and param.is_flag:
         return "flag"
     annotation = param.type_descriptor.annotation
+    metavar = getattr(param, "metavar", None)
+    if isinstance(metavar, str) and metavar.startswith("[") and metavar.endswith("]"):
+        # a choice of cli.choices: its values are its metavar
+        return " \\| ".join(f"`{value}`" for value in metavar[1:-1].split("|"))
     if isinstance(annotation, type) and issubclass(annotation, Enum):
         return " \\| ".join(f"`{member.value}`" for member in annotation)
     text = {int: "integer", float: "number", str: "text", Path: "path"}.get(

@@ -56,7 +56,9 @@ DeviceOption = Annotated[
 ]
 DtypeOption = Annotated[
     str | None,
-    choice_option("--dtype", values=CHOICES["dtype"], help="(env OPENDANCE_DTYPE)."),
+    choice_option(
+        "--dtype", values=CHOICES["dtype"], help="Weights' precision (env OPENDANCE_DTYPE)."
+    ),
 ]
 ConcurrencyOption = Annotated[
     int | None,
