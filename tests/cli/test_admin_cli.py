@@ -75,3 +75,27 @@ def test_webhook_secret_is_created_once_and_rotates_with_overlap(tmp_path: Path)
     assert Webhook(first["secret"]).verify(b"{}", headers) == {}
     assert Webhook(rotated["secret"]).verify(b"{}", headers) == {}
     assert secrets.in_force(now + timedelta(hours=25)) == [rotated["secret"]]
+
+
+def test_the_admin_lists_are_tables(tmp_path: Path) -> None:
+    data = tmp_path / "lists"
+    assert cli(data, "accounts", "list").stdout.strip() == "(none)"
+    account = cli_json(data, "accounts", "create", "acme", "--credits", "50")
+    key = cli_json(data, "keys", "create", "acme", "--name", "ci")
+    cli(data, "credits", "grant", "acme", "--note", "refund", "--", "-5")
+
+    def rows(*args: str) -> list[list[str]]:
+        return [line.split() for line in cli(data, *args).stdout.splitlines()]
+
+    assert rows("accounts", "list") == [["NAME", "BALANCE", "ID"], ["acme", "45", account["id"]]]
+    header, row = rows("keys", "list", "acme")
+    assert header == ["ID", "KEY", "STATE", "NAME"]
+    assert row[0] == key["id"] and row[1].endswith(key["key"][-4:]) and row[2:] == ["active", "ci"]
+    balance, header, *ledger = rows("credits", "show", "acme")
+    assert balance == ["acme:", "balance", "45"]
+    assert header == ["WHEN", "(UTC)", "KIND", "CREDITS", "TASK", "OR", "NOTE"]
+    assert [entry[2:5] for entry in ledger] == [
+        ["debit", "-5", "refund"],
+        ["grant", "+50", "initial"],
+    ]
+    assert cli(data, "webhooks", "deliveries").stdout.strip() == "(no deliveries)"

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from opendance.cli.common import build_settings, emit, run_with_context
+from opendance.cli.tables import print_rows
 from opendance.db.web_users import WebUser
 from opendance.services import admin, dashboard_users, invites
 from opendance.services.context import AppContext
@@ -130,7 +131,11 @@ def accounts_list(ctx: typer.Context, as_json: JsonFlag = False) -> None:
             return await rows.list_accounts(conn)
 
     found = run_with_context(build_settings(ctx), use_case)
-    emit(found, as_json, "\n".join(f"{a.name}\t{a.balance}\t{a.id}" for a in found) or "(none)")
+    if as_json:
+        emit(found, as_json, "")
+        return
+    shown = [(a.name, str(a.balance), a.id) for a in found]
+    print_rows(("NAME", "BALANCE", "ID"), shown, empty="(none)", right={1})
 
 
 @keys_app.command("create")
@@ -155,11 +160,14 @@ def keys_create(
 def keys_list(ctx: typer.Context, account: str, as_json: JsonFlag = False) -> None:
     """List an account's keys (never the secrets)."""
     found = run_with_context(build_settings(ctx), lambda c: admin.list_keys(c, account))
-    lines = [
-        f"{k.id}\t{k.prefix}…{k.last4}\t{'revoked' if k.revoked_at else 'active'}\t{k.name or ''}"
+    if as_json:
+        emit(found, as_json, "")
+        return
+    rows = [
+        (k.id, f"{k.prefix}…{k.last4}", "revoked" if k.revoked_at else "active", k.name or "")
         for k in found
     ]
-    emit(found, as_json, "\n".join(lines) or "(no keys)")
+    print_rows(("ID", "KEY", "STATE", "NAME"), rows, empty="(no keys)")
 
 
 @keys_app.command("revoke")
@@ -195,14 +203,18 @@ def credits_show(
 ) -> None:
     """Show an account's balance and ledger (newest first)."""
     report = run_with_context(build_settings(ctx), lambda c: admin.credit_report(c, account, limit))
-    lines = [f"{report.account.name}: balance {report.account.balance}"]
-    lines += [
-        f"{e.created_at:%Y-%m-%d %H:%M:%S}  {e.kind:<7} {e.amount:+6d}  {e.task_id or e.note or ''}"
-        for e in report.ledger
-    ]
     data = {
         "account": report.account.name,
         "balance": report.account.balance,
         "ledger": report.ledger,
     }
-    emit(data, as_json, "\n".join(lines))
+    if as_json:
+        emit(data, as_json, "")
+        return
+    typer.echo(f"{report.account.name}: balance {report.account.balance}")
+    rows = [
+        (f"{e.created_at:%Y-%m-%d %H:%M:%S}", e.kind, f"{e.amount:+d}", e.task_id or e.note or "")
+        for e in report.ledger
+    ]
+    if rows:
+        print_rows(("WHEN (UTC)", "KIND", "CREDITS", "TASK OR NOTE"), rows, empty="", right={2})

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from opendance.cli.common import build_settings, emit, run_with_context
+from opendance.cli.tables import print_rows
 from opendance.services import delivery_log, webhook_secrets
 
 webhooks_app = typer.Typer(help="Webhooks (callback_url deliveries).", no_args_is_help=True)
@@ -45,11 +46,12 @@ def deliveries(
         build_settings(ctx),
         lambda c: delivery_log.deliveries_view(c, account_name=account, task_id=task),
     )
-    lines = [
-        f"{d['id']}\t{d['status']}\t{len(d['attempts'])} attempt(s)\t{d['task_id']}\t{d['url']}"
-        for d in found
-    ]
-    emit(found, as_json, "\n".join(lines) or "(no deliveries)")
+    if as_json:
+        emit(found, as_json, "")
+        return
+    rows = [(d["id"], d["status"], str(len(d["attempts"])), d["task_id"], d["url"]) for d in found]
+    headers = ("DELIVERY", "STATUS", "ATTEMPTS", "TASK", "URL")
+    print_rows(headers, rows, empty="(no deliveries)", right={2}, wrap={4})
 
 
 @webhooks_app.command("redeliver")
