@@ -23,31 +23,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# The top-level modules of the `server` extra's dependencies (pyproject.toml).
-SERVER_MODULES = frozenset(
-    {
-        "aiosqlite",
-        "alembic",
-        "argon2",
-        "asyncpg",
-        "av",
-        "boto3",
-        "botocore",
-        "idna",
-        "jinja2",
-        "multipart",
-        "numpy",
-        "orjson",
-        "PIL",
-        "prometheus_client",
-        "pydantic",
-        "pydantic_settings",
-        "python_multipart",
-        "sqlalchemy",
-        "starlette",
-        "uvicorn",
-    }
-)
 SERVER_INSTALL = "pip install 'opendance[server]'"
 
 
@@ -116,8 +91,10 @@ def _register_missing_server(missing: str) -> None:
 try:
     from opendance.cli import server_commands
 except ModuleNotFoundError as exc:
-    if (exc.name or "").split(".")[0] not in SERVER_MODULES:
+    # a third-party module is missing: the server extra is not installed (a missing module of
+    # Opendance itself is a bug, and says so)
+    if exc.name is None or exc.name.split(".")[0] == "opendance":
         raise
-    _register_missing_server(exc.name or "a server dependency")
+    _register_missing_server(exc.name)
 else:
     server_commands.register(app)
