@@ -593,6 +593,8 @@ def _errors(door: str, statuses: list[int]) -> dict[str, Schema]:
 
 
 AUTH_ERRORS: Final = [400, 401, 405, 408, 413, 429, 500, 503]
+# any route: a URL the server refuses to read (a NUL in it), a wrong method, a failure
+OPEN_ERRORS: Final = [400, 405, 500]
 
 
 def _op(
@@ -607,7 +609,7 @@ def _op(
     secure: bool = True,
     extra: dict[str, Schema] | None = None,
 ) -> Schema:
-    statuses = sorted({*statuses, *(AUTH_ERRORS if secure else [405, 500])})
+    statuses = sorted({*statuses, *(AUTH_ERRORS if secure else OPEN_ERRORS)})
     if door == "openai":
         statuses = [s for s in statuses if s != 402]  # OpenAI: too few credits is a 429
     if door == "ark":
