@@ -23,6 +23,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
@@ -86,6 +87,11 @@ def _fuzz(
     checks = list(CONFORMANCE)
     if operation.path != "/readyz":
         checks.append(not_a_server_error)
+    if operation.body:
+        # a body the document refuses must be refused. Not for query strings: an empty or a
+        # repeated parameter is read as absent or as its last value, and an unknown one is
+        # ignored, as HTTP servers do.
+        checks.append(negative_data_rejection)
 
     @settings(
         max_examples=EXAMPLES,

@@ -45,6 +45,28 @@ def _nullable(schema: Schema) -> Schema:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+def _null_is_absent(schema: Schema) -> Schema:
+    """A request body's schema where each optional field may be null: every door reads a
+    field sent as null as a field not sent."""
+    required = set(schema.get("required", ()))
+    schema["properties"] = {
+        name: prop if name in required else _nullable(prop)
+        for name, prop in schema["properties"].items()
+    }
+    return schema
+
+
+def _int_or_digits(schema: Schema, pattern: str = "^[0-9]{1,20}$") -> Schema:
+    """An integer, or the same number written as a string (a form's spelling)."""
+    return {"anyOf": [schema, {"type": "string", "pattern": pattern}]}
+
+
+_FORM_BOOLEAN: Final = {
+    "anyOf": [{"type": "boolean"}, {"type": "string", "enum": ["true", "false"]}],
+    "default": False,
+}
+
+
 def api_error_classes() -> list[type[errors.ApiError]]:
     """Every error class a client can see, in the order of the error tree."""
     found: list[type[errors.ApiError]] = []
@@ -101,51 +123,53 @@ def _schemas() -> dict[str, Schema]:
     timestamp = {"type": "string", "format": "date-time", "examples": ["2026-02-07T10:30:00Z"]}
     return {
         # Seedance
-        "GenerateRequest": {
-            "type": "object",
-            "required": ["prompt"],
-            "properties": {
-                "prompt": {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": presets.MAX_PROMPT_CHARS,
-                    "description": "Trimmed; 1 to MAX_PROMPT_CHARS characters, no NUL.",
-                },
-                "aspect_ratio": {
-                    "type": "string",
-                    "enum": list(presets.ASPECT_RATIOS),
-                    "default": "1:1",
-                },
-                "resolution": {
-                    "type": "string",
-                    "enum": list(presets.RESOLUTIONS),
-                    "default": "720p",
-                },
-                "duration": {
-                    "description": "Seconds, as a number or a string.",
-                    "default": 8,
-                    "oneOf": [
-                        {"type": "integer", "enum": durations},
-                        {"type": "string", "enum": [str(d) for d in durations]},
-                    ],
-                },
-                "generate_audio": {"type": "boolean", "default": False},
-                "fixed_lens": {"type": "boolean", "default": False},
-                "image_urls": {
-                    "type": "array",
-                    "maxItems": presets.MAX_IMAGES,
-                    "items": {
+        "GenerateRequest": _null_is_absent(
+            {
+                "type": "object",
+                "required": ["prompt"],
+                "properties": {
+                    "prompt": {
                         "type": "string",
-                        "description": "An http(s) URL or a data:image/...;base64, URL.",
+                        "minLength": 1,
+                        "maxLength": presets.MAX_PROMPT_CHARS,
+                        "description": "Trimmed; 1 to MAX_PROMPT_CHARS characters, no NUL.",
                     },
+                    "aspect_ratio": {
+                        "type": "string",
+                        "enum": list(presets.ASPECT_RATIOS),
+                        "default": "1:1",
+                    },
+                    "resolution": {
+                        "type": "string",
+                        "enum": list(presets.RESOLUTIONS),
+                        "default": "720p",
+                    },
+                    "duration": {
+                        "description": "Seconds, as a number or a string.",
+                        "default": 8,
+                        "oneOf": [
+                            {"type": "integer", "enum": durations},
+                            {"type": "string", "enum": [str(d) for d in durations]},
+                        ],
+                    },
+                    "generate_audio": {"type": "boolean", "default": False},
+                    "fixed_lens": {"type": "boolean", "default": False},
+                    "image_urls": {
+                        "type": "array",
+                        "maxItems": presets.MAX_IMAGES,
+                        "items": {
+                            "type": "string",
+                            "description": "An http(s) URL or a data:image/...;base64, URL.",
+                        },
+                    },
+                    "callback_url": {
+                        "type": "string",
+                        "description": 'A publicly reachable http(s) URL; "" means none.',
+                    },
+                    "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
                 },
-                "callback_url": {
-                    "type": "string",
-                    "description": 'A publicly reachable http(s) URL; "" means none.',
-                },
-                "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
-            },
-        },
+            }
+        ),
         "SeedanceEnvelope": {
             "type": "object",
             "required": ["code", "message", "data"],
@@ -268,49 +292,55 @@ def _schemas() -> dict[str, Schema]:
             },
         },
         # OpenAI Videos
-        "VideoCreate": {
-            "type": "object",
-            "required": ["prompt"],
-            "additionalProperties": False,
-            "properties": {
-                "prompt": {"type": "string", "minLength": 1, "maxLength": presets.MAX_PROMPT_CHARS},
-                "model": {
-                    "type": "string",
-                    "maxLength": openai_fields.MAX_MODEL_CHARS,
-                    "default": openai_videos.DEFAULT_MODEL,
+        "VideoCreate": _null_is_absent(
+            {
+                "type": "object",
+                "required": ["prompt"],
+                "additionalProperties": False,
+                "properties": {
+                    "prompt": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": presets.MAX_PROMPT_CHARS,
+                    },
+                    "model": {
+                        "type": "string",
+                        "maxLength": openai_fields.MAX_MODEL_CHARS,
+                        "default": openai_videos.DEFAULT_MODEL,
+                    },
+                    "seconds": {
+                        "default": openai_fields.DEFAULT_SECONDS,
+                        "oneOf": [
+                            {"type": "string", "enum": [str(d) for d in durations]},
+                            {"type": "integer", "enum": durations},
+                        ],
+                    },
+                    "size": {
+                        "type": "string",
+                        "pattern": "^[1-9][0-9]{0,4}x[1-9][0-9]{0,4}$",
+                        "default": openai_fields.DEFAULT_SIZE,
+                        "examples": supported_sizes(),
+                        "description": "WIDTHxHEIGHT near an offered frame.",
+                    },
+                    "input_reference": {
+                        "description": "The first frame: an uploaded JPEG, PNG or WebP file (a "
+                        'form), or {"image_url": http(s) or data: URL}.',
+                        "oneOf": [
+                            {"type": "string", "format": "binary"},
+                            {
+                                "type": "object",
+                                "required": ["image_url"],
+                                "properties": {"image_url": {"type": "string"}},
+                            },
+                        ],
+                    },
+                    "generate_audio": _FORM_BOOLEAN,
+                    "fixed_lens": _FORM_BOOLEAN,
+                    "seed": _int_or_digits({"type": "integer", "minimum": 0, "maximum": MAX_SEED}),
+                    "callback_url": {"type": "string"},
                 },
-                "seconds": {
-                    "default": openai_fields.DEFAULT_SECONDS,
-                    "oneOf": [
-                        {"type": "string", "enum": [str(d) for d in durations]},
-                        {"type": "integer", "enum": durations},
-                    ],
-                },
-                "size": {
-                    "type": "string",
-                    "pattern": "^[1-9][0-9]{0,4}x[1-9][0-9]{0,4}$",
-                    "default": openai_fields.DEFAULT_SIZE,
-                    "examples": supported_sizes(),
-                    "description": "WIDTHxHEIGHT near an offered frame (domain/output_sizes.py).",
-                },
-                "input_reference": {
-                    "description": "The first frame: an uploaded JPEG, PNG or WebP file (a "
-                    'form), or {"image_url": http(s) or data: URL}.',
-                    "oneOf": [
-                        {"type": "string", "format": "binary"},
-                        {
-                            "type": "object",
-                            "required": ["image_url"],
-                            "properties": {"image_url": {"type": "string"}},
-                        },
-                    ],
-                },
-                "generate_audio": {"type": "boolean", "default": False},
-                "fixed_lens": {"type": "boolean", "default": False},
-                "seed": {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
-                "callback_url": {"type": "string"},
-            },
-        },
+            }
+        ),
         "VideoRemix": {
             "type": "object",
             "required": ["prompt"],
@@ -403,75 +433,83 @@ def _schemas() -> dict[str, Schema]:
             },
         },
         # Ark
-        "ArkCreate": {
-            "type": "object",
-            "required": ["model", "content"],
-            "properties": {
-                "model": {"type": "string", "maxLength": ark_params.MAX_MODEL_CHARS},
-                "content": {
-                    "type": "array",
-                    "description": "One text item (the prompt, optionally with --flags) and "
-                    "at most one image_url item with role first_frame.",
-                    "items": {
-                        "oneOf": [
-                            {
-                                "type": "object",
-                                "required": ["type", "text"],
-                                "properties": {
-                                    "type": {"type": "string", "const": "text"},
-                                    "text": {"type": "string"},
-                                },
-                            },
-                            {
-                                "type": "object",
-                                "required": ["type", "image_url"],
-                                "properties": {
-                                    "type": {"type": "string", "const": "image_url"},
-                                    "image_url": {
-                                        "type": "object",
-                                        "required": ["url"],
-                                        "properties": {"url": {"type": "string"}},
+        "ArkCreate": _null_is_absent(
+            {
+                "type": "object",
+                "required": ["model", "content"],
+                "properties": {
+                    "model": {"type": "string", "maxLength": ark_params.MAX_MODEL_CHARS},
+                    "content": {
+                        "type": "array",
+                        "description": "One text item (the prompt, optionally with --flags) and "
+                        "at most one image_url item with role first_frame.",
+                        "items": {
+                            "oneOf": [
+                                {
+                                    "type": "object",
+                                    "required": ["type", "text"],
+                                    "properties": {
+                                        "type": {"type": "string", "const": "text"},
+                                        "text": {"type": "string"},
                                     },
-                                    "role": {"type": "string", "const": ark_params.FIRST_FRAME},
                                 },
-                            },
-                        ]
+                                {
+                                    "type": "object",
+                                    "required": ["type", "image_url"],
+                                    "properties": {
+                                        "type": {"type": "string", "const": "image_url"},
+                                        "image_url": {
+                                            "type": "object",
+                                            "required": ["url"],
+                                            "properties": {"url": {"type": "string"}},
+                                        },
+                                        "role": {"type": "string", "const": ark_params.FIRST_FRAME},
+                                    },
+                                },
+                            ]
+                        },
                     },
+                    "callback_url": {"type": "string"},
+                    "return_last_frame": {"type": "boolean", "default": False},
+                    "generate_audio": {"type": "boolean", "default": False},
+                    "camera_fixed": {"type": "boolean", "default": False},
+                    "watermark": {"type": "boolean"},
+                    "seed": _int_or_digits(
+                        {
+                            "type": "integer",
+                            "minimum": ark_params.RANDOM_SEED,
+                            "maximum": MAX_SEED,
+                            "default": ark_params.RANDOM_SEED,
+                        },
+                        "^-?[0-9]{1,20}$",
+                    ),
+                    "resolution": {
+                        "type": "string",
+                        "enum": list(presets.RESOLUTIONS),
+                        "default": ark_params.DEFAULT_RESOLUTION,
+                    },
+                    "ratio": {
+                        "type": "string",
+                        "enum": [*presets.ASPECT_RATIOS, presets.ADAPTIVE],
+                        "default": ark_params.DEFAULT_RATIO,
+                    },
+                    "duration": {
+                        "anyOf": [
+                            {"type": "integer", "enum": durations},
+                            {"type": "string", "pattern": "^-?[0-9]{1,20}$"},
+                        ],
+                        "default": ark_params.DEFAULT_DURATION,
+                        "description": "Seconds: one of the integers, or one written as a string.",
+                    },
+                    "safety_identifier": {"type": "string"},
+                    "service_tier": {"type": "string", "const": ark_params.OFFERED_SERVICE_TIER},
+                    "draft": {"type": "boolean", "const": False},
+                    "tools": {"type": "array", "maxItems": 0},
+                    "output_format": {"type": "string", "const": ark_params.OFFERED_OUTPUT_FORMAT},
+                    "framespersecond": _int_or_digits({"type": "integer", "const": presets.FPS}),
                 },
-                "callback_url": {"type": "string"},
-                "return_last_frame": {"type": "boolean", "default": False},
-                "generate_audio": {"type": "boolean", "default": False},
-                "camera_fixed": {"type": "boolean", "default": False},
-                "watermark": {"type": "boolean"},
-                "seed": {
-                    "type": "integer",
-                    "minimum": ark_params.RANDOM_SEED,
-                    "maximum": MAX_SEED,
-                    "default": ark_params.RANDOM_SEED,
-                },
-                "resolution": {
-                    "type": "string",
-                    "enum": list(presets.RESOLUTIONS),
-                    "default": ark_params.DEFAULT_RESOLUTION,
-                },
-                "ratio": {
-                    "type": "string",
-                    "enum": [*presets.ASPECT_RATIOS, presets.ADAPTIVE],
-                    "default": ark_params.DEFAULT_RATIO,
-                },
-                "duration": {
-                    "type": "integer",
-                    "enum": durations,
-                    "default": ark_params.DEFAULT_DURATION,
-                },
-                "safety_identifier": {"type": "string"},
-                "service_tier": {"type": "string", "const": ark_params.OFFERED_SERVICE_TIER},
-                "draft": {"type": "boolean", "const": False},
-                "tools": {"type": "array", "maxItems": 0},
-                "output_format": {"type": "string", "const": ark_params.OFFERED_OUTPUT_FORMAT},
-                "framespersecond": {"type": "integer", "const": presets.FPS},
-            },
-        },
+            }
+        ),
         "ArkTask": {
             "type": "object",
             "required": ["id", "model", "status", "error", "content", "usage", "created_at"],
