@@ -9,6 +9,7 @@ here runs on any other route.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import Any, Final
 
@@ -17,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from opendance import errors
-from opendance.api import ark_errors as ark_shapes
-from opendance.api import openai_errors as openai_shapes
+from opendance.api.ark_errors import ark_error_response
 from opendance.api.envelope import JsonResponse
+from opendance.api.openai_errors import openai_error_response
 from opendance.api.requests import MAX_IDEMPOTENCY_KEY
 from opendance.domain import presets
 from opendance.domain.output_sizes import supported_sizes
@@ -81,43 +82,46 @@ def api_error_classes() -> list[type[errors.ApiError]]:
     return found
 
 
+def sample_errors() -> list[errors.ApiError]:
+    """One error of every class a client can see, the Ark door's own parameter errors too."""
+    made: list[errors.ApiError] = []
+    for cls in api_error_classes():
+        if cls is errors.InsufficientCredits:
+            made.append(errors.InsufficientCredits(price=2, balance=1))
+        elif cls is errors.RateLimited:
+            made.append(errors.RateLimited(1))
+        else:
+            made.append(cls())
+    return [*made, ArkParameterError("ratio", "-"), ArkMissingParameter("model", "-")]
+
+
 def seedance_error_codes() -> list[str]:
-    codes = {cls.code for cls in api_error_classes()}
-    return sorted(codes)
+    return sorted({error.code for error in sample_errors()})
 
 
-def openai_error_codes() -> list[str]:
-    """``error.code`` of the OpenAI door: its own names where OpenAI has the case, else the
-    stable code lowered (``api/openai_errors.py``)."""
-    kinds = openai_shapes._KINDS
-    named = {code for _kind, code in kinds.values() if code}
-    lowered = {cls.code.lower() for cls in api_error_classes() if cls not in kinds}
-    return sorted(named | lowered)
+def _rendered(render: Callable[[errors.ApiError], Response]) -> list[tuple[int, str, str]]:
+    """(status, type, code) of every error as a door renders it: what that door answers."""
+    found = []
+    for error in sample_errors():
+        answer = render(error)
+        body = orjson.loads(answer.body)["error"]
+        found.append((answer.status_code, body["type"], body["code"]))
+    return found
 
 
-def openai_error_types() -> list[str]:
-    return sorted(
-        {kind for kind, _code in openai_shapes._KINDS.values()} | {"invalid_request_error"}
-    )
+def openai_errors() -> list[tuple[int, str, str]]:
+    return _rendered(lambda error: openai_error_response(error, {}))
 
 
-def ark_error_codes() -> list[str]:
-    """``error.code`` of the Ark door (``api/ark_errors.py``)."""
-    codes = {code for _status, _kind, code in ark_shapes._SHAPES.values()}
-    codes |= {ArkParameterError.ark_code, ArkMissingParameter.ark_code, "InvalidParameter"}
-    codes.add(ark_shapes._SERVER_ERROR[2])
-    return sorted(codes)
-
-
-def ark_error_types() -> list[str]:
-    kinds = {kind for _status, kind, _code in ark_shapes._SHAPES.values()}
-    return sorted(kinds | {"BadRequest", ark_shapes._SERVER_ERROR[1]})
+def ark_errors() -> list[tuple[int, str, str]]:
+    return _rendered(ark_error_response)
 
 
 # --- schemas -----------------------------------------------------------------------------
 
 
 def _schemas() -> dict[str, Schema]:
+    openai, ark = openai_errors(), ark_errors()
     durations = list(presets.DURATIONS)
     seedance_status = list(PUBLIC_STATUS_STATES)
     timestamp = {"type": "string", "format": "date-time", "examples": ["2026-02-07T10:30:00Z"]}
@@ -425,9 +429,11 @@ def _schemas() -> dict[str, Schema]:
                     "required": ["message", "type", "param", "code"],
                     "properties": {
                         "message": {"type": "string"},
-                        "type": {"type": "string", "enum": openai_error_types()},
+                        "type": {"type": "string", "enum": sorted({t for _s, t, _c in openai})},
                         "param": _nullable({"type": "string"}),
-                        "code": _nullable({"type": "string", "enum": openai_error_codes()}),
+                        "code": _nullable(
+                            {"type": "string", "enum": sorted({c for _s, _t, c in openai})}
+                        ),
                     },
                 }
             },
@@ -570,10 +576,10 @@ def _schemas() -> dict[str, Schema]:
                     "type": "object",
                     "required": ["code", "message", "param", "type"],
                     "properties": {
-                        "code": {"type": "string", "enum": ark_error_codes()},
+                        "code": {"type": "string", "enum": sorted({c for _s, _t, c in ark})},
                         "message": {"type": "string"},
                         "param": {"type": "string"},
-                        "type": {"type": "string", "enum": ark_error_types()},
+                        "type": {"type": "string", "enum": sorted({t for _s, t, _c in ark})},
                     },
                 }
             },
@@ -599,10 +605,6 @@ _REASONS: Final = {
 }
 
 
-def _codes_with_status(status: int) -> list[str]:
-    return sorted({cls.code for cls in api_error_classes() if cls.status == status})
-
-
 def _json(schema: Schema) -> Schema:
     return {"application/json": {"schema": schema}}
 
@@ -615,14 +617,14 @@ def _data(schema: Schema) -> Schema:
 def _errors(door: str, statuses: list[int]) -> dict[str, Schema]:
     schema = _ref({"seedance": "SeedanceError", "openai": "OpenAIError", "ark": "ArkError"}[door])
     answers: dict[str, Schema] = {}
+    rendered = {
+        "seedance": [(e.status, "", e.code) for e in sample_errors()],
+        "openai": openai_errors(),
+        "ark": ark_errors(),
+    }[door]
     for status in statuses:
-        seedance_status = {403: 402}.get(status, status)
-        if door == "openai" and status == 429:
-            seedance_status = 429
-        codes = _codes_with_status(seedance_status)
-        if door == "openai" and status == 429:
-            codes = sorted({*codes, errors.InsufficientCredits.code})
-        text = f"{_REASONS[status]}. Server codes: {', '.join(codes)}."
+        codes = sorted({code for answered, _type, code in rendered if answered == status})
+        text = f"{_REASONS[status]}. The door's codes of this status: {', '.join(codes)}."
         answer: Schema = {"description": text, "content": _json(schema)}
         if status in (429, 503):
             answer["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
