@@ -57,6 +57,17 @@ def _null_is_absent(schema: Schema) -> Schema:
     return schema
 
 
+def _prompt() -> Schema:
+    """The prompt, as every door checks it (``services.validation.check_prompt``)."""
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": presets.MAX_PROMPT_CHARS,
+        "pattern": r"\S",
+        "description": f"1 to {presets.MAX_PROMPT_CHARS} characters once trimmed; no NUL.",
+    }
+
+
 def _int_or_digits(schema: Schema, pattern: str = "^[0-9]{1,20}$") -> Schema:
     """An integer, or the same number written as a string (a form's spelling)."""
     return {"anyOf": [schema, {"type": "string", "pattern": pattern}]}
@@ -132,12 +143,7 @@ def _schemas() -> dict[str, Schema]:
                 "type": "object",
                 "required": ["prompt"],
                 "properties": {
-                    "prompt": {
-                        "type": "string",
-                        "minLength": 1,
-                        "maxLength": presets.MAX_PROMPT_CHARS,
-                        "description": "Trimmed; 1 to MAX_PROMPT_CHARS characters, no NUL.",
-                    },
+                    "prompt": _prompt(),
                     "aspect_ratio": {
                         "type": "string",
                         "enum": list(presets.ASPECT_RATIOS),
@@ -302,11 +308,7 @@ def _schemas() -> dict[str, Schema]:
                 "required": ["prompt"],
                 "additionalProperties": False,
                 "properties": {
-                    "prompt": {
-                        "type": "string",
-                        "minLength": 1,
-                        "maxLength": presets.MAX_PROMPT_CHARS,
-                    },
+                    "prompt": _prompt(),
                     "model": {
                         "type": "string",
                         "maxLength": openai_fields.MAX_MODEL_CHARS,
@@ -348,9 +350,7 @@ def _schemas() -> dict[str, Schema]:
         "VideoRemix": {
             "type": "object",
             "required": ["prompt"],
-            "properties": {
-                "prompt": {"type": "string", "minLength": 1, "maxLength": presets.MAX_PROMPT_CHARS}
-            },
+            "properties": {"prompt": _prompt()},
         },
         "Video": {
             "type": "object",
@@ -737,7 +737,7 @@ def _paths() -> dict[str, Schema]:
                 ok(_data(_ref("TaskStatus"))),
                 [404],
                 op_id="status",
-                params=[_query("task_id", {"type": "string"}, required=True)],
+                params=[_query("task_id", {"type": "string", "pattern": r"\S"}, required=True)],
             )
         },
         "/v1/tasks": {
