@@ -123,3 +123,47 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, FailureGroup):
         return "; ".join(f"{f.title}: {str(f.message)[:300]}" for f in exc.exceptions)
     return str(exc)[:600]
+
+
+@pytest.mark.only_on("sqlite")
+def test_linked_workflows_survive_fuzzing(fuzzed: LiveServer) -> None:
+    """Sequences along the document's links (a create, then the operations that take the id it
+    answered), so that reads, remixes and deletes meet tasks that exist."""
+    key = fuzzed.create_account("workflows", credits=10**9)
+    auth = {"Authorization": f"Bearer {key}"}
+    schema = schemathesis.openapi.from_dict(openapi.build_document())
+    failures: list[str] = []
+
+    class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+        before: dict[str, Any] | None = None
+
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"base_url": fuzzed.url, "headers": auth, "timeout": 30}
+
+        def before_call(self, case: Any) -> None:
+            self.before = fuzzed.call(db.snapshot)
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            checks = list(CONFORMANCE)
+            if case.operation.path != "/readyz":
+                checks.append(not_a_server_error)
+            label = f"{case.method} {case.formatted_path} -> {response.status_code}"
+            try:
+                case.validate_response(response, checks=checks, headers=auth)
+            except (AssertionError, FailureGroup) as exc:
+                failures.append(f"{label}: {_describe(exc)}")
+            refused = 400 <= response.status_code < 500
+            if refused and fuzzed.call(db.snapshot) != self.before:
+                failures.append(f"{label}: a refused request changed the database")
+
+    Workflow.run(
+        settings=settings(
+            max_examples=25,
+            stateful_step_count=6,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    assert failures == [], "\n".join(failures)

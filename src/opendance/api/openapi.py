@@ -1018,6 +1018,44 @@ def _paths() -> dict[str, Schema]:
     }
 
 
+# create -> (where the new id is in its answer, the operations that take it: parameter name)
+_LINKS: Final[dict[tuple[str, str], tuple[str, dict[str, str | None]]]] = {
+    ("/v1/generate", "post"): (
+        "$response.body#/data/task_id",
+        {"status": "task_id", "cancel": None},
+    ),
+    ("/v1/videos", "post"): (
+        "$response.body#/id",
+        {
+            "retrieveVideo": "video_id",
+            "videoContent": "video_id",
+            "remixVideo": "video_id",
+            "deleteVideo": "video_id",
+        },
+    ),
+    (ARK_TASKS, "post"): (
+        "$response.body#/id",
+        {"arkGetTask": "task_id", "arkDeleteTask": "task_id"},
+    ),
+}
+
+
+def _with_links(paths: dict[str, Schema]) -> dict[str, Schema]:
+    """OpenAPI links from each create to the operations that take the id it answers."""
+    for (path, method), (where, targets) in _LINKS.items():
+        ok = dict(paths[path][method]["responses"]["200"])
+        ok["links"] = {
+            target: (
+                {"operationId": target, "parameters": {param: where}}
+                if param
+                else {"operationId": target, "requestBody": {"task_id": where}}
+            )
+            for target, param in targets.items()
+        }
+        paths[path][method]["responses"]["200"] = ok
+    return paths
+
+
 def _files_op(op_id: str) -> Schema:
     return _op(
         "seedance",
@@ -1092,7 +1130,7 @@ def build_document() -> Schema:
             {"name": "Ark", "description": "ByteDance Ark's task API (docs/dialects/ark.md)."},
         ],
         "security": [{"bearer": []}],
-        "paths": _paths(),
+        "paths": _with_links(_paths()),
         "webhooks": _webhooks(),
         "components": {
             "schemas": _schemas(),
