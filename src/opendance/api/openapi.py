@@ -1,10 +1,10 @@
 """The OpenAPI 3.1 document of every public route of the three doors, and ``GET /openapi.json``.
 
-The document is built in code, once per process (``document_bytes`` is cached): enums and
-limits come from the constants the validators use (``domain/presets``, ``services/validation``,
-the page limits), and error codes from the error tree and each door's error mapping, so that
-the document cannot drift from what the server does (``tests/api/test_openapi.py``). Nothing
-here runs on any other route.
+The document is built in code, once per process (``create_app`` calls ``document_bytes``,
+which is cached): enums and limits come from the constants the validators use
+(``domain/presets``, ``services/validation``, the page limits), and error codes from rendering
+one error of every class through each door's renderer, so that the document cannot drift from
+what the server does (``tests/api/test_openapi.py``). Nothing here runs on any other route.
 """
 
 from __future__ import annotations
@@ -110,21 +110,23 @@ def seedance_error_codes() -> list[str]:
     return sorted({error.code for error in sample_errors()})
 
 
-def _rendered(render: Callable[[errors.ApiError], Response]) -> list[tuple[int, str, str]]:
+def _rendered(render: Callable[[errors.ApiError], Response]) -> tuple[tuple[int, str, str], ...]:
     """(status, type, code) of every error as a door renders it: what that door answers."""
     found = []
     for error in sample_errors():
         answer = render(error)
         body = orjson.loads(answer.body)["error"]
         found.append((answer.status_code, body["type"], body["code"]))
-    return found
+    return tuple(found)
 
 
-def openai_errors() -> list[tuple[int, str, str]]:
+@cache
+def openai_errors() -> tuple[tuple[int, str, str], ...]:
     return _rendered(lambda error: openai_error_response(error, {}))
 
 
-def ark_errors() -> list[tuple[int, str, str]]:
+@cache
+def ark_errors() -> tuple[tuple[int, str, str], ...]:
     return _rendered(ark_error_response)
 
 
@@ -618,7 +620,7 @@ def _errors(door: str, statuses: list[int]) -> dict[str, Schema]:
     schema = _ref({"seedance": "SeedanceError", "openai": "OpenAIError", "ark": "ArkError"}[door])
     answers: dict[str, Schema] = {}
     rendered = {
-        "seedance": [(e.status, "", e.code) for e in sample_errors()],
+        "seedance": tuple((e.status, "", e.code) for e in sample_errors()),
         "openai": openai_errors(),
         "ark": ark_errors(),
     }[door]
