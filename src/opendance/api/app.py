@@ -19,6 +19,7 @@ from opendance.api.body_deadline import BodyDeadlineMiddleware
 from opendance.api.error_shapes import error_response
 from opendance.api.large_bodies import LargeBodyGate
 from opendance.api.middleware import RequestContextMiddleware
+from opendance.api.openapi import document_bytes
 from opendance.api.ratelimit import ApiRateLimits
 from opendance.api.routes import routes
 from opendance.metrics.cache import FleetCache
@@ -32,6 +33,7 @@ from opendance.web.signin_limiter import SignInLimiter
 def create_app(ctx: AppContext) -> Starlette:
     """An app over an open ``AppContext`` (the caller owns and closes it)."""
     http_metrics = HttpMetrics()
+    document_bytes()  # GET /openapi.json: built here (3 ms), never on a request
     app = Starlette(
         # the API's routes first: the hot paths match before any page does
         routes=[*routes(), *web_routes()],

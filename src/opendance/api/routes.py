@@ -13,6 +13,7 @@ from opendance.api.ark_routes import ark_routes
 from opendance.api.envelope import success
 from opendance.api.metrics_endpoint import metrics
 from opendance.api.openai_routes import openai_routes
+from opendance.api.openapi import DOCS_PATH, OPENAPI_PATH, docs_page, openapi_json
 from opendance.api.requests import caller, caller_and_task, ctx_of, json_body, json_create
 from opendance.services import tasks
 from opendance.services.auth import note_key_used
@@ -116,6 +117,8 @@ async def index(request: Request) -> Response:
                 "GET /metrics",
                 "GET /dashboard",
                 "GET /playground",
+                "GET /openapi.json",
+                "GET /docs",
             ],
         }
     )
@@ -135,4 +138,7 @@ def routes() -> list[Route]:
         Route("/metrics", metrics, methods=["GET"]),
         Route("/", index, methods=["GET"]),
         *ark_routes(),
+        # last: no request of the other routes matches against these
+        Route(OPENAPI_PATH, openapi_json, methods=["GET"]),
+        Route(DOCS_PATH, docs_page, methods=["GET"]),
     ]
