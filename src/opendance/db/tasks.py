@@ -270,6 +270,11 @@ async def claim_next(
     does not claim again a task one of its own slots still winds down. On PostgreSQL the
     inner SELECT skips rows other workers are claiming (FOR UPDATE SKIP LOCKED); SQLite
     serialises writers instead."""
+    if conn.dialect.name == "sqlite":
+        # Take the write lock (BEGIN IMMEDIATE comes with the first statement) before
+        # ``exclude`` is read: a claim that waited for the lock must see the tasks its
+        # worker's other slots took up meanwhile.
+        await conn.execute(select(1))
     now = db_now(conn)
     oldest = (
         oldest_servable(capabilities, exclude).with_for_update(skip_locked=True).scalar_subquery()

@@ -17,7 +17,7 @@ import secrets
 import shutil
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -205,8 +205,10 @@ class Worker:
             engine=self.host.name,
             model=self.host.model,
             # a task a slot of ours still winds down (its lease lost while this process
-            # stalled) is not ours to run twice at once
-            exclude={task_id for task_id, _ in self.in_hand},
+            # stalled) is not ours to run twice at once; read when the claim's statement is
+            # built, inside its transaction: a claim that waited for the database's lock
+            # meanwhile must not pass over a task another slot took up in the meantime
+            exclude=_TaskIdsInHand(self.in_hand),
         )
 
     async def _process(self, task: ClaimedTask) -> None:
@@ -377,6 +379,25 @@ class Worker:
         self._last_reap = now
         await tasks.reap_expired(self.ctx)
         await tasks.expire_retained(self.ctx)
+
+
+class _TaskIdsInHand(Collection[str]):
+    """The ids of the tasks a worker's slots hold, as they are whenever it is read."""
+
+    def __init__(self, in_hand: Mapping[tuple[str, int], RunControl]) -> None:
+        self._in_hand = in_hand
+
+    def _ids(self) -> set[str]:
+        return {task_id for task_id, _ in self._in_hand}
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self._ids()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids())
+
+    def __len__(self) -> int:
+        return len(self._ids())
 
 
 def scratch_dir(data_dir: Path) -> Path:
