@@ -30,7 +30,7 @@ import httpx
 
 from opendance.bootstrap import open_context
 from opendance.settings import Settings
-from support import finished_task, free_port, wait_until_healthy
+from support import finished_task, free_port, unlimited_server_env, wait_until_healthy
 
 TARGET_STATUS_RATIO = 0.5
 ROOT = Path(__file__).resolve().parent
@@ -54,13 +54,7 @@ def main() -> int:
         data_dir = Path(tmp) / "data"
         key, task_id = asyncio.run(_prepare(data_dir))
         port, bare_port = free_port(), free_port()
-        env = {
-            **os.environ,
-            "OPENDANCE_DATA_DIR": str(data_dir),
-            "OPENDANCE_RATE_LIMIT_PER_MINUTE": "0",
-            "OPENDANCE_ACCOUNT_RATE_LIMIT_PER_MINUTE": "0",
-            "OPENDANCE_LOG_LEVEL": args.log_level,
-        }
+        env = unlimited_server_env(data_dir, args.log_level)
         server = _start(
             [
                 sys.executable,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import statistics
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 import httpx
 
 from bench_api import _prepare, _start, _wrk
-from support import free_port
+from support import free_port, unlimited_server_env
 
 TARGET_RATIO = 0.9
 
@@ -42,13 +41,7 @@ def main() -> int:
         data_dir = Path(tmp) / "data"
         key, task_id = asyncio.run(_prepare(data_dir))
         port = free_port()
-        env = {
-            **os.environ,
-            "OPENDANCE_DATA_DIR": str(data_dir),
-            "OPENDANCE_RATE_LIMIT_PER_MINUTE": "0",
-            "OPENDANCE_ACCOUNT_RATE_LIMIT_PER_MINUTE": "0",
-            "OPENDANCE_LOG_LEVEL": "warning",
-        }
+        env = unlimited_server_env(data_dir)
         command = [sys.executable, "-m", "opendance", "serve", "--workers", "0", "--no-demo"]
         server = _start([*command, "--port", str(port)], env, port)
         base = f"http://127.0.0.1:{port}"

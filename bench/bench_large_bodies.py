@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import os
 import secrets
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import httpx
 from opendance.bootstrap import open_context
 from opendance.services import admin
 from opendance.settings import Settings
-from support import free_port, wait_until_healthy
+from support import free_port, unlimited_server_env, wait_until_healthy
 
 TARGET_RATIO = 0.5
 
@@ -57,10 +56,7 @@ def _peak_above_idle(body: bytes, parallel: int, slots: str | None) -> int:
         data_dir = Path(tmp) / "data"
         key = asyncio.run(_broke_key(data_dir))
         port = free_port()
-        env = {**os.environ, "OPENDANCE_DATA_DIR": str(data_dir), "OPENDANCE_LOG_LEVEL": "warning"}
-        env["OPENDANCE_RATE_LIMIT_PER_MINUTE"] = env["OPENDANCE_ACCOUNT_RATE_LIMIT_PER_MINUTE"] = (
-            "0"
-        )
+        env = unlimited_server_env(data_dir)
         if slots is not None:
             env["OPENDANCE_LARGE_BODIES_IN_FLIGHT"] = slots
         command = [sys.executable, "-m", "opendance", "serve", "--workers", "0", "--no-demo"]

@@ -9,6 +9,7 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -67,6 +68,18 @@ def fresh_database(server_url: str, prefix: str) -> Iterator[str]:
         yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:
         asyncio.run(query(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def unlimited_server_env(data_dir: Path, log_level: str = "warning") -> dict[str, str]:
+    """The environment of a benchmarked ``opendance serve``: its data, and no rate limits (a
+    benchmark is one key sending as fast as it can)."""
+    return {
+        **os.environ,
+        "OPENDANCE_DATA_DIR": str(data_dir),
+        "OPENDANCE_RATE_LIMIT_PER_MINUTE": "0",
+        "OPENDANCE_ACCOUNT_RATE_LIMIT_PER_MINUTE": "0",
+        "OPENDANCE_LOG_LEVEL": log_level,
+    }
 
 
 async def finished_task(ctx: AppContext, account: str) -> tuple[str, str]:

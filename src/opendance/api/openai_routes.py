@@ -20,7 +20,7 @@ from opendance.api.requests import (
     canonical_json,
     ctx_of,
     idempotency_key,
-    json_body,
+    json_create,
 )
 from opendance.net.limits import MAX_IMAGE_BYTES
 from opendance.services import tasks
@@ -60,11 +60,11 @@ async def create(request: Request) -> Response:
             )
         else:
             form = parse_form(content_type, body, max_file_bytes=MAX_IMAGE_BYTES)
-        values, canonical = form_values(form), canonical_form(form)
+        values = form_values(form)
+        key = idempotency_key(request, lambda: canonical_form(form))
     else:  # JSON, as the SDK sent it before 2.27 (and as most hand-written clients do)
         values = _json_object(body)
-        canonical = canonical_json(values)
-    key = idempotency_key(request, canonical)
+        key = idempotency_key(request, lambda: canonical_json(values))
     video = await create_video(ctx, owner, values, idempotency=key)
     note_key_used(ctx, owner)
     return JsonResponse(video_object(video, ctx.settings.retention_days))
@@ -120,12 +120,11 @@ async def content(request: Request) -> Response:
 
 
 async def remix(request: Request) -> Response:
-    owner = await caller(request)
+    asked = await json_create(request)
     ctx = ctx_of(request)
-    body = await json_body(request)
-    key = idempotency_key(request, canonical_json(body))
-    video = await remix_video(ctx, owner, request.path_params["video_id"], body, idempotency=key)
-    note_key_used(ctx, owner)
+    video_id = request.path_params["video_id"]
+    video = await remix_video(ctx, asked.owner, video_id, asked.body, idempotency=asked.idempotency)
+    note_key_used(ctx, asked.owner)
     return JsonResponse(video_object(video, ctx.settings.retention_days))
 
 

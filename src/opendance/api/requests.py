@@ -4,6 +4,7 @@ it in the shape of the door the request came to (``api/error_shapes.py``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,9 +75,10 @@ async def json_body(request: Request) -> Any:
         raise errors.InvalidRequest("the request body must be a JSON object") from None
 
 
-def idempotency_key(request: Request, canonical_body: bytes) -> IdempotencyKey | None:
+def idempotency_key(request: Request, canonical_body: Callable[[], bytes]) -> IdempotencyKey | None:
     """The request's ``Idempotency-Key``, fingerprinted by its method, route and body (the
-    body as the door parsed it: JSON with its keys sorted, or a form's fields and files)."""
+    body as the door parsed it: JSON with its keys sorted, or a form's fields and files).
+    The body is spelled out only when the request has a key: most creates have none."""
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
         return None
@@ -86,7 +88,7 @@ def idempotency_key(request: Request, canonical_body: bytes) -> IdempotencyKey |
             "characters"
         )
     route = f"{request.method} {request.url.path}".encode()
-    return IdempotencyKey.of(key, route, canonical_body)
+    return IdempotencyKey.of(key, route, canonical_body())
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ class JsonCreate:
 async def json_create(request: Request) -> JsonCreate:
     owner = await caller(request)
     body = await json_body(request)
-    return JsonCreate(owner, body, idempotency_key(request, canonical_json(body)))
+    return JsonCreate(owner, body, idempotency_key(request, lambda: canonical_json(body)))
 
 
 def canonical_json(body: Any) -> bytes:
