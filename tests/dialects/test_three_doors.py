@@ -49,6 +49,12 @@ def test_every_task_is_read_and_listed_through_every_door(server: LiveServer) ->
     assert listed == set(made.values())
     assert {video.id for video in videos.videos.list()} == set(made.values())
     assert {task.id for task in ark.content_generation.tasks.list().items} == set(made.values())
+    # Ark shows a Seedance-door task as seedance-2.0, and its model filter finds it so
+    by_model = ark.content_generation.tasks.list(model="seedance-2.0").items
+    assert {task.id for task in by_model} == {made["seedance"], made["ark"]}
+    assert {t.id for t in ark.content_generation.tasks.list(model="sora-2").items} == {
+        made["openai"]
+    }
 
 
 def test_a_task_is_cancelled_through_another_door_once(api_only_server: LiveServer) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, false, func, insert, literal, select, tuple_, update
+from sqlalchemy import Row, Select, false, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -164,7 +164,10 @@ def _listed(account_id: str, which: TaskFilter) -> list[ColumnElement[bool]]:
     if which.task_ids is not None:
         found.append(tasks.c.id.in_(which.task_ids))
     if which.client_model is not None:
-        found.append(tasks.c.client_model == which.client_model)
+        model = tasks.c.client_model == which.client_model
+        if which.client_model == which.unset_model:
+            model = or_(model, tasks.c.client_model.is_(None))
+        found.append(model)
     if which.expired is not None:
         expired = tasks.c.expired_at
         found.append(expired.is_not(None) if which.expired else expired.is_(None))

@@ -15,6 +15,9 @@ class TaskFilter:
     client_model: str | None = None
     expired: bool | None = None
     """Only tasks whose files retention removed (True), only the others (False), or both."""
+    unset_model: str | None = None
+    """The model a task with no recorded client model shows as in the listing door (a task
+    made through another door): ``client_model`` equal to it matches those tasks too."""
 
 
 ALL_TASKS: Final = TaskFilter()

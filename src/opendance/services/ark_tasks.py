@@ -12,7 +12,7 @@ from opendance.domain.task_states import TaskState
 from opendance.domain.task_view import TaskView
 from opendance.services import tasks
 from opendance.services.ark_errors import ArkParameterError
-from opendance.services.ark_objects import EXPIRED
+from opendance.services.ark_objects import DEFAULT_MODEL, EXPIRED
 from opendance.services.context import AppContext
 
 DEFAULT_PAGE_SIZE: Final = 10
@@ -55,7 +55,8 @@ def parse_list_query(params: Mapping[str, str], task_ids: list[str]) -> ArkListQ
         which = _STATUS_FILTERS[status]
     model = params.get("filter.model") or None
     ids = tuple(task_id for task_id in task_ids if task_id) or None
-    which = TaskFilter(which.statuses, ids, model, which.expired)
+    # a task made through the Seedance door has no model of its own: Ark shows it as ours
+    which = TaskFilter(which.statuses, ids, model, which.expired, unset_model=DEFAULT_MODEL)
     tier = params.get("filter.service_tier")
     if tier and tier != "default":
         which = _NOTHING  # every task here runs on the default tier
