@@ -14,6 +14,8 @@ from opendance.bootstrap import open_context
 from opendance.db.database import SQLITE_POOL_SIZE
 from opendance.db.wake_sockets import WakeReceiver, WakeSender, channel_dir
 from opendance.db.wakeups import notify_queued
+from opendance.domain.capabilities import SERVES_EVERYTHING
+from opendance.services import tasks
 from opendance.services.context import AppContext
 from opendance.settings import Settings
 from tests.support.factories import account_with_key, submit
@@ -162,6 +164,25 @@ async def test_a_wake_is_sent_when_the_transaction_commits_only(ctx: AppContext)
         owner = await account_with_key(ctx, "wakeful")
         assert woken.calls == 0
         await submit(ctx, owner)
+        await woken.wait()
+    finally:
+        receiver.close()
+
+
+async def test_a_task_handed_back_wakes_the_workers_too(ctx: AppContext) -> None:
+    owner = await account_with_key(ctx, "returning")
+    await submit(ctx, owner)
+    claimed = await tasks.claim(
+        ctx, worker_id="w", capabilities=SERVES_EVERYTHING, engine="preview", model=None
+    )
+    assert claimed is not None
+    directory = channel_dir(ctx.db.url)
+    assert directory is not None
+    woken = Counter()
+    receiver = WakeReceiver(directory, woken)
+    receiver.open()
+    try:
+        assert await tasks.hand_back(ctx, claimed.lease)
         await woken.wait()
     finally:
         receiver.close()
