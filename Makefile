@@ -55,6 +55,7 @@ bench: $(DEV)
 	$(BIN)/python bench/bench_model_engine.py
 	$(BIN)/python bench/bench_submit_pg.py
 	$(BIN)/python bench/bench_pickup.py
+	$(BIN)/python bench/bench_pickup.py --sqlite
 	$(BIN)/python bench/bench_drain.py
 	$(BIN)/python bench/bench_metrics.py
 

@@ -1,7 +1,8 @@
-"""Pickup latency on PostgreSQL: LISTEN/NOTIFY against polling only, measured in one run.
+"""Pickup latency: woken workers against polling only, measured in one run, on PostgreSQL
+(LISTEN/NOTIFY) or with ``--sqlite`` on SQLite (the wake channel, ``pickup_sqlite.py``).
 
     python bench/bench_pickup.py [--tasks 200] [--workers 2] [--poll-seconds 0.5]
-                                 [--postgres postgresql://postgres@127.0.0.1/postgres]
+                                 [--postgres postgresql://postgres@127.0.0.1/postgres | --sqlite]
 
 One ``opendance serve --workers 0`` and ``--workers`` idle ``opendance worker`` processes on a
 fresh PostgreSQL database (created for the run, dropped at the end). Tasks are submitted one
@@ -37,6 +38,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+import pickup_sqlite
 from opendance.bootstrap import open_context
 from opendance.services import admin
 from opendance.settings import Settings
@@ -59,8 +61,16 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--poll-seconds", type=float, default=0.5)
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="a server to create a db on")
+    parser.add_argument(
+        "--sqlite", action="store_true", help="SQLite and `opendance serve --workers N` instead"
+    )
     args = parser.parse_args()
-    results: dict[str, list[float]] = {}
+    if args.sqlite:
+        with tempfile.TemporaryDirectory(prefix="opendance-bench-") as tmp:
+            results = pickup_sqlite.measure(args, Path(tmp) / "data")
+        _report(args, "SQLite, supervised by serve", results["wake channel"], results["polling"])
+        return 0
+    results = {}
     with (
         fresh_database(args.postgres, "opendance_bench_pickup") as url,
         tempfile.TemporaryDirectory(prefix="opendance-bench-") as tmp,
@@ -94,20 +104,30 @@ def main() -> int:
         finally:
             api.terminate()
             api.wait(30)
-    notify, poll = results["NOTIFY"], results["polling"]
+    _report(args, "PostgreSQL", results["NOTIFY"], results["polling"], woken_by="NOTIFY")
+    return 0
+
+
+def _report(
+    args: argparse.Namespace,
+    where: str,
+    woken: list[float],
+    poll: list[float],
+    *,
+    woken_by: str = "wake channel",
+) -> None:
     print(
         f"pickup latency (submit -> claim), {args.tasks} tasks each, "
-        f"{args.workers} idle workers, PostgreSQL"
+        f"{args.workers} idle workers, {where}"
     )
-    for name, values in (("NOTIFY", notify), (f"polling {args.poll_seconds:g} s", poll)):
+    for name, values in ((woken_by, woken), (f"polling {args.poll_seconds:g} s", poll)):
         p50, p99 = percentile(values, 50) * 1000, percentile(values, 99) * 1000
         mean = statistics.mean(values) * 1000
         print(f"{name:14s} p50 {p50:7.1f} ms   p99 {p99:7.1f} ms   mean {mean:7.1f} ms")
     print(
-        f"ratio NOTIFY / polling: p50 {percentile(notify, 50) / percentile(poll, 50):.3f}, "
-        f"p99 {percentile(notify, 99) / percentile(poll, 99):.3f}"
+        f"ratio {woken_by} / polling: p50 {percentile(woken, 50) / percentile(poll, 50):.3f}, "
+        f"p99 {percentile(woken, 99) / percentile(poll, 99):.3f}"
     )
-    return 0
 
 
 async def _prepare(url: str, data: Path) -> str:

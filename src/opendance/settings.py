@@ -140,14 +140,16 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(
         default=0.5,
         gt=0,
-        description="How often an idle worker looks for work (on PostgreSQL only the fallback: "
-        "a NOTIFY wakes it at once).",
+        description="How often an idle worker looks for work (only the fallback: a NOTIFY on "
+        "PostgreSQL, a datagram on SQLite's wake channel wakes it at once).",
     )
     queue_notify: bool = Field(
         default=True,
-        description="PostgreSQL: idle workers LISTEN for new tasks and claim at once; "
-        "false: they only poll every poll_seconds (no listening connection; e.g. behind a "
-        "connection pooler that cannot carry LISTEN).",
+        description="Idle workers are woken when a task is queued and claim at once: on "
+        "PostgreSQL they LISTEN, on SQLite they join the wake channel (Unix datagram sockets "
+        "in <database file>-wake/). false: they only poll every poll_seconds (no listening "
+        "connection, e.g. behind a connection pooler that cannot carry LISTEN; no socket, e.g. "
+        "on a filesystem without Unix sockets).",
     )
     drain_seconds: float = Field(
         default=120.0, ge=0, description="On SIGTERM, how long a worker may finish its task."

@@ -2,7 +2,9 @@
 
 On SQLite, a write transaction takes the write lock up front (``BEGIN IMMEDIATE``): a deferred
 transaction that reads first and writes later can fail with SQLITE_BUSY half-way, while an
-immediate one just waits its turn (busy timeout). WAL lets readers run beside the writer.
+immediate one just waits its turn (busy timeout). WAL lets readers run beside the writer. A
+write transaction that queued a task wakes the idle workers once it has committed (the wake
+channel of ``wake_sockets``; PostgreSQL's NOTIFY needs no help).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from opendance.db.wake_sockets import WakeSender, channel_dir
 
 Connection = AsyncConnection
 """A connection inside one transaction, as services pass it between the db functions they
@@ -28,6 +32,8 @@ SQLITE_POOL_SIZE = 16
 # worker can no longer renew, for as long as it stays frozen.
 PG_IDLE_IN_TRANSACTION_SECONDS = 30.0
 _BEGIN_OPTION = "opendance_sqlite_begin"
+# set (in the connection's info) by a SQLite transaction that queued a task
+QUEUED_IN_TRANSACTION = "opendance_queued"
 
 
 def normalise_url(url: str) -> str:
@@ -65,6 +71,8 @@ class Database:
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
+        wake_dir = channel_dir(self.url)
+        self._wakes = WakeSender(wake_dir) if wake_dir is not None else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -83,10 +91,17 @@ class Database:
             if self.is_sqlite:
                 await conn.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
             async with conn.begin():
+                # the info lives as long as the pooled connection: a mark left by a
+                # transaction that rolled back must not send this one's wake-ups
+                conn.info.pop(QUEUED_IN_TRANSACTION, None)
                 yield conn
+            if conn.info.pop(QUEUED_IN_TRANSACTION, False) and self._wakes is not None:
+                self._wakes.send()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._wakes is not None:
+            self._wakes.close()
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

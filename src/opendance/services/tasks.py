@@ -42,7 +42,7 @@ from opendance.db import workers as worker_rows
 from opendance.db.accounts import NewLedgerEntry
 from opendance.db.database import Connection
 from opendance.db.tasks import TaskRecord
-from opendance.db.wakeups import TaskListener
+from opendance.db.wakeups import QueueListener, queue_listener
 from opendance.domain import ids
 from opendance.domain.accounts import KeyOwner
 from opendance.domain.capabilities import EngineCapabilities, FleetOffer
@@ -453,10 +453,10 @@ async def expire_retained(ctx: AppContext) -> int:
     return len(expired)
 
 
-def queued_listener(ctx: AppContext, on_queued: Callable[[], None]) -> TaskListener:
-    """Calls ``on_queued`` when a task is queued anywhere (PostgreSQL's NOTIFY; elsewhere, or
-    with ``OPENDANCE_QUEUE_NOTIFY=false``, workers poll instead)."""
-    return TaskListener(ctx.db, on_queued, enabled=ctx.settings.queue_notify)
+def queued_listener(ctx: AppContext, on_queued: Callable[[], None]) -> QueueListener:
+    """Calls ``on_queued`` when a task is queued anywhere (PostgreSQL's NOTIFY, SQLite's wake
+    sockets; with ``OPENDANCE_QUEUE_NOTIFY=false``, or an in-memory SQLite, workers only poll)."""
+    return queue_listener(ctx.db, on_queued, enabled=ctx.settings.queue_notify)
 
 
 async def forget_objects(ctx: AppContext, *keys: str) -> None:
