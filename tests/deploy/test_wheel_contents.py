@@ -26,9 +26,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, tree / name)
     out = tree / "dist"
+    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
-        + ["--quiet", "--wheel-dir", str(out), str(tree)],
+        [*pip_wheel, "--quiet", "--wheel-dir", str(out), str(tree)],
         capture_output=True,
         text=True,
         timeout=300,
