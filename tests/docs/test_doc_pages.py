@@ -300,6 +300,30 @@ def _cancel(cli: _Cli, line: str, url: str, key: str) -> None:
         assert refused.returncode == 1
 
 
+# --- docs/install.md: the client alone -----------------------------------------------------
+
+
+def test_the_client_alone_block(server: tuple[ServeProcess, str], in_tmp: Path) -> None:
+    """Its commands after the install (tests/deploy/test_client_install.py installs it), with
+    the exported address and key set to this server's."""
+    process, key = server
+    install, export, generate, listing = shell_lines(
+        block("docs/install.md", "pip install opendance\n").body
+    )
+    assert install == "pip install opendance"
+    exported = dict(word.partition("=")[::2] for word in shlex.split(export)[1:])
+    assert exported == {"OPENDANCE_BASE_URL": "https://video.example.com",
+                        "OPENDANCE_API_KEY": SHOWN_KEY}  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENDANCE_")}
+    env |= {"OPENDANCE_BASE_URL": process.url, "OPENDANCE_API_KEY": key, "COLUMNS": "200"}
+    cli = _Cli(in_tmp, env)
+    assert "saved sunrise.mp4" in cli.ok(generate)
+    assert is_mp4(in_tmp / "sunrise.mp4")
+    newest = json.loads(cli.ok("opendance list --limit 1 --json"))["tasks"][0]
+    assert newest["request"]["prompt"] == "A cinematic shot of mountains at sunrise"
+    assert newest["task_id"] in cli.ok(listing)
+
+
 # --- docs/dialects ------------------------------------------------------------------------
 
 
