@@ -47,7 +47,7 @@ def _dashboard_lines() -> list[str]:
     return shell_lines(block("docs/dashboard.md", DASHBOARD_FINGERPRINT).body)
 
 
-ROOT_COMMAND = typer.main.get_command(app)
+ROOT_COMMAND: Any = typer.main.get_command(app)
 """Typer's click command tree (typer brings its own click: read it by duck typing)."""
 
 
@@ -103,7 +103,7 @@ def test_every_command_and_option_of_the_synopsis_exists() -> None:
         _check_line(line)
     # and the synopsis names every server and admin command the app has
     client_side = {"generate", "status", "download", "list", "cancel", "version"}
-    commands = set()
+    commands: set[tuple[str, ...]] = set()
     for name, command in ROOT_COMMAND.commands.items():
         if name in client_side:
             continue

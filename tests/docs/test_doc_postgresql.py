@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -98,10 +99,10 @@ def test_migrate_then_an_api_and_a_worker_complete_a_task(tmp_path: Path) -> Non
             api.stop()
 
 
-def _wait_for_end(http: httpx.Client, task_id: str) -> dict[str, object]:
+def _wait_for_end(http: httpx.Client, task_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + 180
     while True:
-        data: dict[str, object] = http.get("/v1/status", params={"task_id": task_id}).json()["data"]
+        data: dict[str, Any] = http.get("/v1/status", params={"task_id": task_id}).json()["data"]
         if data["status"] != "IN_PROGRESS":
             return data
         assert time.monotonic() < deadline, data
