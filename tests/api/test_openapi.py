@@ -158,4 +158,5 @@ def test_docs_page_loads_only_vendored_assets(api_only_server: LiveServer) -> No
         assert sources and all(source.startswith("/") for source in sources)
         for source in sources:
             assert client.get(source).status_code == 200, source
-        assert client.get("/static/swagger-ui/LICENSE").status_code == 200
+        for licence in ("LICENSE", "NOTICE", "swagger-ui-bundle.js.LICENSE.txt"):
+            assert client.get(f"/static/swagger-ui/{licence}").status_code == 200, licence

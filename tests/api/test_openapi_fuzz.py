@@ -90,7 +90,7 @@ def _fuzz(
     if operation.body:
         # a body the document refuses must be refused. Not for query strings: an empty or a
         # repeated parameter is read as absent or as its last value, and an unknown one is
-        # ignored, as HTTP servers do.
+        # ignored, as the document says (openapi.QUERY_STRINGS; test_openapi_query.py).
         checks.append(negative_data_rejection)
 
     @settings(

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.docs.test_doc_install import shown_refusal
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,3 +82,5 @@ def test_the_client_works_in_its_own_install(venv: Path, tmp_path: Path) -> None
         [opendance, "serve"], capture_output=True, text=True, timeout=60, cwd=tmp_path
     )
     assert refused.returncode == 1 and "pip install 'opendance[server]'" in refused.stderr
+    # as docs/install.md shows it
+    assert refused.stderr.strip() == shown_refusal()[1]

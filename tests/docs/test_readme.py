@@ -5,20 +5,18 @@ port and key substituted)."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.curl import parse_curl, send
+from tests.support.doc_blocks import ROOT, SHOWN_URL, code_blocks, section
+from tests.support.doc_runs import curl_walk_through, is_mp4, run_python
 from tests.support.live import free_port
 from tests.support.processes import ServeProcess
 
-ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-README_URL = "http://127.0.0.1:8000"
 README_KEY = "od_..."
 MAX_BYTES = 12 * 1024
 # the openai SDK marks every Videos method deprecated
@@ -31,14 +29,7 @@ def _readme() -> str:
 
 def _section(title: str) -> str:
     """The text of the README's ``## title`` section."""
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", _readme(), re.M | re.S)
-    assert match, f"README has no section {title!r}"
-    return match.group(1)
-
-
-def _code_blocks(text: str) -> list[tuple[str, str]]:
-    """(language, body) of each fenced block."""
-    return re.findall(r"^```(\w*)\n(.*?)^```", text, re.M | re.S)
+    return section(_readme(), title)
 
 
 def test_readme_is_at_most_12_kb() -> None:
@@ -54,7 +45,7 @@ def test_readme_links_point_at_files_of_the_repository() -> None:
 
 
 def test_the_quickstart_commands_are_make_targets() -> None:
-    blocks = [body.strip() for _, body in _code_blocks(_section("Quickstart"))]
+    blocks = [body.strip() for _, body in code_blocks(_section("Quickstart"))]
     assert blocks == ["make serve", "make test"]
     makefile = (ROOT / "Makefile").read_text()
     # the server start the tests below run is the one `make serve` runs
@@ -87,48 +78,16 @@ def test_the_quickstart_server_prints_a_demo_key_and_serves_the_dashboard(
 @pytest.mark.slow
 def test_the_curl_walk_through(server: tuple[ServeProcess, str]) -> None:
     process, key = server
-    (_, script), *_ = _code_blocks(_section("A video with curl"))
-    commands = [
-        command.replace(README_URL, process.url)
-        for command in re.split(
-            r"\n(?=curl )", re.sub(r"^(#.*|export .*)\n", "", script, flags=re.M)
-        )
-    ]
-    assert len(commands) == 2
-    env = {"KEY": key}
-    with httpx.Client(timeout=30) as http:
-        created = send(parse_curl(commands[0], env), http)
-        assert created.status_code == 200, created.text
-        body = created.json()
-        assert body["code"] == 200 and body["message"] == "success"
-        assert body["data"]["status"] == "IN_PROGRESS"
-        task_id = body["data"]["task_id"]
-
-        status_command = parse_curl(commands[1].replace("task_…", task_id), env)
-        deadline = time.monotonic() + 180
-        while True:
-            data = send(status_command, http).json()["data"]
-            if data["status"] != "IN_PROGRESS":
-                break
-            assert time.monotonic() < deadline, data
-            time.sleep(0.5)
-        assert data["status"] == "SUCCESS", data
-        video_url = data["response"][0]
-        assert video_url.startswith(process.url + "/files/videos/" + task_id)
-
-        # an H.264 MP4 with range support, and a JPEG poster
-        head = http.get(video_url, headers={"Range": "bytes=0-11"})
-        assert head.status_code == 206 and head.content[4:8] == b"ftyp"
-        poster = http.get(data["poster_url"])
-        assert poster.status_code == 200 and poster.content[:3] == b"\xff\xd8\xff"
+    (_, script), *_ = code_blocks(_section("A video with curl"))
+    curl_walk_through(script, process.url, key)
 
 
 def _python_example(title: str, url: str, key: str) -> str:
-    blocks = [body for lang, body in _code_blocks(_section(title)) if lang == "python"]
+    blocks = [body for lang, body in code_blocks(_section(title)) if lang == "python"]
     assert len(blocks) == 1
     source = blocks[0]
-    assert README_URL in source and f'"{README_KEY}"' in source
-    return source.replace(README_URL, url).replace(f'"{README_KEY}"', repr(key))
+    assert SHOWN_URL in source and f'"{README_KEY}"' in source
+    return source.replace(SHOWN_URL, url).replace(f'"{README_KEY}"', repr(key))
 
 
 @pytest.mark.slow
@@ -137,9 +96,8 @@ def test_the_sdk_example(
 ) -> None:
     process, key = server
     monkeypatch.chdir(tmp_path)
-    exec(compile(_python_example("The Python SDK", process.url, key), "README", "exec"), {})  # noqa: S102
-    video = tmp_path / "sunrise.mp4"
-    assert video.read_bytes()[4:8] == b"ftyp"
+    run_python(_python_example("The Python SDK", process.url, key), "README")
+    assert is_mp4(tmp_path / "sunrise.mp4")
 
 
 @pytest.mark.slow
@@ -150,5 +108,5 @@ def test_the_openai_sdk_example(
     process, key = server
     monkeypatch.chdir(tmp_path)
     source = _python_example("The `openai` SDK", process.url, key)
-    exec(compile(source, "README", "exec"), {})  # noqa: S102
-    assert (tmp_path / "fox.mp4").read_bytes()[4:8] == b"ftyp"
+    run_python(source, "README")
+    assert is_mp4(tmp_path / "fox.mp4")

@@ -674,6 +674,10 @@ def _op(
 
 def _query(name: str, schema: Schema, *, required: bool = False, text: str = "") -> Schema:
     param: Schema = {"name": name, "in": "query", "required": required, "schema": schema}
+    if not required:
+        # every door reads an optional parameter sent empty (`limit=`, as a form sends an
+        # unset field) as one not sent: QUERY_STRINGS below
+        param["allowEmptyValue"] = True
     if text:
         param["description"] = text
     return param
@@ -682,6 +686,15 @@ def _query(name: str, schema: Schema, *, required: bool = False, text: str = "")
 def _path(name: str) -> Schema:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
+
+QUERY_STRINGS: Final = (
+    "Query strings: a parameter an operation does not name is ignored, as most HTTP APIs do; "
+    "an optional parameter sent empty (`limit=`) is the same as one not sent; a parameter "
+    "sent more than once counts as its last value, except an array parameter "
+    "(`filter.task_ids`), which takes every value."
+)
+"""How every door reads a query string (starlette's QueryParams, read with .get), said once
+in the document's description; tests/api/test_openapi_query.py holds the server to it."""
 
 IDEMPOTENCY: Final = {
     "name": "Idempotency-Key",
@@ -1120,7 +1133,7 @@ def build_document() -> Schema:
             "version": _version(),
             "description": "Three API dialects over one task store: Seedance (/v1/generate), "
             "the OpenAI Videos API (/v1/videos) and Ark's task API (/api/v3/...). Errors take "
-            "the shape of the door a request came to.",
+            "the shape of the door a request came to. " + QUERY_STRINGS,
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
         "tags": [

@@ -177,12 +177,13 @@ def keys_revoke(ctx: typer.Context, key_id: str, as_json: JsonFlag = False) -> N
     emit(record, as_json, f"revoked {record.id}")
 
 
-@credits_app.command("grant")
+# `-5` is an amount, not an unknown option: taking credits back reads as the docs show it
+@credits_app.command("grant", context_settings={"ignore_unknown_options": True})
 def credits_grant(
     ctx: typer.Context,
     account: str,
     amount: Annotated[
-        int, typer.Argument(help="Credits to add; to take some back: credits grant NAME -- -5.")
+        int, typer.Argument(help="Credits to add; a negative amount takes some back: -5.")
     ],
     note: Annotated[str | None, typer.Option(help="Why, for the ledger.")] = None,
     as_json: JsonFlag = False,
