@@ -11,7 +11,7 @@ import pytest
 from opendance import errors
 from opendance.bootstrap import open_context
 from opendance.db import accounts as account_rows
-from opendance.db.hotreads import EngineReads, SqliteInlineReads
+from opendance.db.hotreads import AsyncpgReads, SqliteInlineReads
 from opendance.db.types import utcnow
 from opendance.domain.task_states import TaskState
 from opendance.services import admin, auth
@@ -30,7 +30,7 @@ async def ctx(settings: Settings) -> AsyncIterator[AppContext]:
 async def test_hot_reads_find_the_key_owner_and_only_its_own_tasks(
     ctx: AppContext, backend: str
 ) -> None:
-    expected = SqliteInlineReads if backend == "sqlite" else EngineReads
+    expected = SqliteInlineReads if backend == "sqlite" else AsyncpgReads
     assert isinstance(ctx.reads, expected)
     owner = await account_with_key(ctx, "reader")
     task_id = await submit(ctx, owner)

@@ -1,26 +1,39 @@
 """The reads on every request's path: an API key's owner, and a task by id.
 
-On PostgreSQL they go through the async engine like everything else. On SQLite they run inline
-on the event loop over a plain ``sqlite3`` connection: an indexed lookup takes about 10 µs, while
-the thread hop of the async driver costs ten times that per statement, which would cap
-``/v1/status`` far below the rest of the stack. Reads in WAL mode never wait for writers, so the
-loop is not blocked behind a transaction; the short busy timeout bounds the rare exceptions (WAL
-recovery). Writes always stay off the loop (they may wait for the write lock).
+Each is one statement in autocommit, with no BEGIN/COMMIT around it (a single SELECT sees one
+consistent snapshot on both databases), compiled once from the same SQLAlchemy Core expressions
+the rest of the code uses, and run on the driver itself:
 
-The statements are the same SQLAlchemy Core expressions, compiled once for SQLite.
+- SQLite: inline on the event loop over a plain ``sqlite3`` connection. An indexed lookup takes
+  about 10 µs, while the thread hop of the async driver costs ten times that per statement,
+  which would cap ``/v1/status`` far below the rest of the stack. Reads in WAL mode never wait
+  for writers, so the loop is not blocked behind a transaction; the short busy timeout bounds
+  the rare exceptions (WAL recovery). Writes always stay off the loop (they may wait for the
+  write lock).
+- PostgreSQL: a small pool of plain asyncpg connections beside the engine's, each statement
+  prepared once per connection (asyncpg's statement cache). Through the engine a status poll
+  took three round trips (BEGIN, the statement, COMMIT) plus SQLAlchemy's layers around each,
+  several times the cost of the statement's single round trip.
+
+Nothing is kept between requests: a revoked key, an ended session's key or a deleted task reads
+as such at once, whichever process changed it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import asyncpg
 import orjson
 from sqlalchemy import JSON, Select, bindparam, select
+from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import Dialect
 
 from opendance.db.accounts import KEY_OWNER_BY_HASH, find_key_owner
 from opendance.db.database import Database
@@ -32,6 +45,10 @@ from opendance.domain.accounts import KeyOwner
 from opendance.domain.task_view import TaskView
 
 INLINE_BUSY_TIMEOUT_MS = 1000
+# Connections of one API process's hot-read pool on PostgreSQL. One event loop drives them, so
+# a few already keep the loop busy: each poll holds one for a single round trip.
+HOT_READ_CONNECTIONS = 4
+HOT_READ_CONNECT_SECONDS = 10.0
 
 
 class HotReads(Protocol):
@@ -44,11 +61,11 @@ class HotReads(Protocol):
         the whole of an authenticated status poll."""
         ...
 
-    def close(self) -> None: ...
+    async def close(self) -> None: ...
 
 
 class EngineReads:
-    """Through the async engine (PostgreSQL, or any database)."""
+    """Through the async engine (any database; used for an in-memory SQLite)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -68,7 +85,7 @@ class EngineReads:
             ).first()
         return _owner_and_task(row._asdict() if row else None)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         pass
 
 
@@ -93,20 +110,25 @@ _KEY_OWNER_AND_TASK = (
 
 
 class _Compiled:
-    def __init__(self, statement: Select[Any]) -> None:
-        compiled = statement.compile(dialect=sqlite_dialect.dialect())
+    """A statement as the driver of ``dialect`` takes it (SQL text, positional parameters),
+    and the conversions its result needs to read as the engine's would."""
+
+    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
         self.params = list(compiled.positiontup or [])
         self.names = [str(column.key) for column in statement.selected_columns]
-        # only the few columns whose SQLite value differs from the Python one get converted
+        # only the few columns whose driver value differs from the Python one get converted
         self.conversions = [
             (name, convert)
             for name, column in zip(self.names, statement.selected_columns, strict=True)
-            if (convert := _converter(column.type)) is not None
+            if (convert := _converter(column.type, dialect.name)) is not None
         ]
 
-    def run(self, conn: sqlite3.Connection, **values: Any) -> dict[str, Any] | None:
-        row = conn.execute(self.sql, [values[name] for name in self.params]).fetchone()
+    def arguments(self, values: dict[str, Any]) -> list[Any]:
+        return [values[name] for name in self.params]
+
+    def decoded(self, row: Sequence[Any] | None) -> dict[str, Any] | None:
         if row is None:
             return None
         result = dict(zip(self.names, row, strict=True))
@@ -125,8 +147,9 @@ class SqliteInlineReads:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._key_owner = _Compiled(KEY_OWNER_BY_HASH)
-        self._key_and_task = _Compiled(_KEY_OWNER_AND_TASK)
+        dialect = sqlite_dialect.dialect()
+        self._key_owner = _Compiled(KEY_OWNER_BY_HASH, dialect)
+        self._key_and_task = _Compiled(_KEY_OWNER_AND_TASK, dialect)
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -140,32 +163,110 @@ class SqliteInlineReads:
                 self._all.append(conn)
         return conn
 
+    def _run(self, compiled: _Compiled, **values: Any) -> dict[str, Any] | None:
+        cursor = self._conn().execute(compiled.sql, compiled.arguments(values))
+        return compiled.decoded(cursor.fetchone())
+
     async def key_owner(self, secret: str) -> KeyOwner | None:
-        row = self._key_owner.run(self._conn(), key_hash=ids.hash_api_key(secret))
-        if row is None:
-            return None
-        return KeyOwner(row["id"], row["account_id"], row["last_used_at"], row["expires_at"])
+        return _owner(self._run(self._key_owner, key_hash=ids.hash_api_key(secret)))
 
     async def key_owner_and_task(
         self, secret: str, task_id: str
     ) -> tuple[KeyOwner | None, TaskView | None]:
-        row = self._key_and_task.run(
-            self._conn(), key_hash=ids.hash_api_key(secret), task_id=task_id
-        )
+        row = self._run(self._key_and_task, key_hash=ids.hash_api_key(secret), task_id=task_id)
         return _owner_and_task(row)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         with self._lock:
             for conn in self._all:
                 conn.close()
             self._all.clear()
 
 
+class AsyncpgReads:
+    """Plain asyncpg reads on PostgreSQL, from a pool per event loop (asyncpg connections
+    belong to the loop that opened them; an API process has one)."""
+
+    def __init__(self, db: Database) -> None:
+        self._connect = db.asyncpg_connect_kwargs()
+        self._pools: dict[asyncio.AbstractEventLoop, asyncpg.Pool] = {}
+        self._opening: dict[asyncio.AbstractEventLoop, asyncio.Task[asyncpg.Pool]] = {}
+        dialect = postgresql_dialect.asyncpg.dialect()  # type: ignore[no-untyped-call]
+        self._key_owner = _Compiled(KEY_OWNER_BY_HASH, dialect)
+        self._key_and_task = _Compiled(_KEY_OWNER_AND_TASK, dialect)
+
+    async def _pool(self) -> asyncpg.Pool:
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is not None:
+            return pool
+        opening = self._opening.get(loop)
+        if opening is None:
+            # the requests that arrive while it opens wait for the same pool
+            opening = self._opening[loop] = loop.create_task(self._open())
+        try:
+            pool = await asyncio.shield(opening)
+        finally:
+            if opening.done():
+                self._opening.pop(loop, None)  # a failed opening is tried again by the next
+        self._pools[loop] = pool
+        return pool
+
+    async def _open(self) -> asyncpg.Pool:
+        return await asyncpg.create_pool(
+            min_size=1,
+            max_size=HOT_READ_CONNECTIONS,
+            timeout=HOT_READ_CONNECT_SECONDS,
+            # A connection here only ever runs single SELECTs in autocommit: no transaction,
+            # LISTEN, lock or setting to undo, so no reset query (a round trip) on release.
+            reset=_keep_as_is,
+            **self._connect,
+        )
+
+    async def _run(self, compiled: _Compiled, **values: Any) -> dict[str, Any] | None:
+        pool = await self._pool()
+        return compiled.decoded(await pool.fetchrow(compiled.sql, *compiled.arguments(values)))
+
+    async def key_owner(self, secret: str) -> KeyOwner | None:
+        return _owner(await self._run(self._key_owner, key_hash=ids.hash_api_key(secret)))
+
+    async def key_owner_and_task(
+        self, secret: str, task_id: str
+    ) -> tuple[KeyOwner | None, TaskView | None]:
+        row = await self._run(
+            self._key_and_task, key_hash=ids.hash_api_key(secret), task_id=task_id
+        )
+        return _owner_and_task(row)
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        for opening in self._opening.values():
+            opening.cancel()
+        pools, self._pools = self._pools, {}
+        for pool_loop, pool in pools.items():
+            if pool_loop is loop:
+                await pool.close()
+            else:
+                pool.terminate()  # another loop's: it cannot be closed politely from here
+
+
+async def _keep_as_is(_conn: asyncpg.Connection) -> None:
+    pass
+
+
 def hot_reads_for(db: Database) -> HotReads:
+    if db.dialect == "postgresql":
+        return AsyncpgReads(db)
     path = db.engine.url.database
     if db.is_sqlite and path and path != ":memory:":
         return SqliteInlineReads(path)
     return EngineReads(db)
+
+
+def _owner(row: dict[str, Any] | None) -> KeyOwner | None:
+    if row is None:
+        return None
+    return KeyOwner(row["id"], row["account_id"], row["last_used_at"], row["expires_at"])
 
 
 def _owner_and_task(row: dict[str, Any] | None) -> tuple[KeyOwner | None, TaskView | None]:
@@ -182,11 +283,11 @@ def _owner_and_task(row: dict[str, Any] | None) -> tuple[KeyOwner | None, TaskVi
     return owner, view_from_row(row)
 
 
-def _converter(column_type: Any) -> Callable[[Any], Any] | None:
-    if isinstance(column_type, UTCDateTime):
-        return _parse_utc
+def _converter(column_type: Any, dialect_name: str) -> Callable[[Any], Any] | None:
     if isinstance(column_type, JSON):
-        return orjson.loads
+        return orjson.loads  # both drivers hand JSON over as text
+    if isinstance(column_type, UTCDateTime) and dialect_name == "sqlite":
+        return _parse_utc  # asyncpg already returns aware UTC datetimes for timestamptz
     return None
 
 
@@ -194,4 +295,10 @@ def _parse_utc(value: str) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-__all__: Sequence[str] = ["EngineReads", "HotReads", "SqliteInlineReads", "hot_reads_for"]
+__all__: Sequence[str] = [
+    "AsyncpgReads",
+    "EngineReads",
+    "HotReads",
+    "SqliteInlineReads",
+    "hot_reads_for",
+]
