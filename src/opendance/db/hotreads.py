@@ -30,13 +30,15 @@ from typing import Any, Protocol
 
 import asyncpg
 import orjson
-from sqlalchemy import JSON, Select, bindparam, select
+from sqlalchemy import JSON, Select, String, bindparam, func, select
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 
 from opendance.db.accounts import KEY_OWNER_BY_HASH, find_key_owner
 from opendance.db.database import Database
+from opendance.db.read_batches import ReadBatcher
 from opendance.db.tables import api_keys, tasks
 from opendance.db.tasks import TASK_VIEW_COLUMNS, view_from_row
 from opendance.db.types import UTCDateTime
@@ -184,36 +186,46 @@ class SqliteInlineReads:
 
 
 class AsyncpgReads:
-    """Plain asyncpg reads on PostgreSQL, from a pool per event loop (asyncpg connections
-    belong to the loop that opened them; an API process has one)."""
+    """Plain asyncpg reads on PostgreSQL, batched (``read_batches``): a key lookup is a key and
+    task lookup for no task, so both kinds share the batches. One pool and batcher per event
+    loop (asyncpg connections belong to the loop that opened them; an API process has one)."""
 
     def __init__(self, db: Database) -> None:
         self._connect = db.asyncpg_connect_kwargs()
-        self._pools: dict[asyncio.AbstractEventLoop, asyncpg.Pool] = {}
-        self._opening: dict[asyncio.AbstractEventLoop, asyncio.Task[asyncpg.Pool]] = {}
+        self._batchers: dict[asyncio.AbstractEventLoop, _Batcher] = {}
+        self._opening: dict[asyncio.AbstractEventLoop, asyncio.Task[_Batcher]] = {}
         dialect = postgresql_dialect.asyncpg.dialect()  # type: ignore[no-untyped-call]
-        self._key_owner = _Compiled(KEY_OWNER_BY_HASH, dialect)
-        self._key_and_task = _Compiled(_KEY_OWNER_AND_TASK, dialect)
+        self._statement = _Compiled(_KEYS_OWNERS_AND_TASKS, dialect)
 
-    async def _pool(self) -> asyncpg.Pool:
+    async def key_owner(self, secret: str) -> KeyOwner | None:
+        row = await self._ask(ids.hash_api_key(secret), None)
+        return _owner_and_task(row)[0]
+
+    async def key_owner_and_task(
+        self, secret: str, task_id: str
+    ) -> tuple[KeyOwner | None, TaskView | None]:
+        return _owner_and_task(await self._ask(ids.hash_api_key(secret), task_id))
+
+    async def _ask(self, key_hash: str, task_id: str | None) -> dict[str, Any] | None:
+        batcher = self._batchers.get(asyncio.get_running_loop()) or await self._open_batcher()
+        return await batcher.ask((key_hash, task_id))
+
+    async def _open_batcher(self) -> _Batcher:
         loop = asyncio.get_running_loop()
-        pool = self._pools.get(loop)
-        if pool is not None:
-            return pool
         opening = self._opening.get(loop)
         if opening is None:
             # the requests that arrive while it opens wait for the same pool
             opening = self._opening[loop] = loop.create_task(self._open())
         try:
-            pool = await asyncio.shield(opening)
+            batcher = await asyncio.shield(opening)
         finally:
             if opening.done():
                 self._opening.pop(loop, None)  # a failed opening is tried again by the next
-        self._pools[loop] = pool
-        return pool
+        self._batchers[loop] = batcher
+        return batcher
 
-    async def _open(self) -> asyncpg.Pool:
-        return await asyncpg.create_pool(
+    async def _open(self) -> _Batcher:
+        pool = await asyncpg.create_pool(
             min_size=1,
             max_size=HOT_READ_CONNECTIONS,
             timeout=HOT_READ_CONNECT_SECONDS,
@@ -222,32 +234,72 @@ class AsyncpgReads:
             reset=_keep_as_is,
             **self._connect,
         )
+        return ReadBatcher(pool, self._send)
 
-    async def _run(self, compiled: _Compiled, **values: Any) -> dict[str, Any] | None:
-        pool = await self._pool()
-        return compiled.decoded(await pool.fetchrow(compiled.sql, *compiled.arguments(values)))
-
-    async def key_owner(self, secret: str) -> KeyOwner | None:
-        return _owner(await self._run(self._key_owner, key_hash=ids.hash_api_key(secret)))
-
-    async def key_owner_and_task(
-        self, secret: str, task_id: str
-    ) -> tuple[KeyOwner | None, TaskView | None]:
-        row = await self._run(
-            self._key_and_task, key_hash=ids.hash_api_key(secret), task_id=task_id
+    async def _send(
+        self, conn: asyncpg.Connection, questions: list[tuple[str, str | None]]
+    ) -> list[dict[str, Any] | None]:
+        statement = self._statement
+        rows = await conn.fetch(
+            statement.sql,
+            *statement.arguments(
+                {
+                    "key_hashes": [key_hash for key_hash, _ in questions],
+                    "task_ids": [task_id for _, task_id in questions],
+                }
+            ),
         )
-        return _owner_and_task(row)
+        found = {row[0]: row for row in rows}  # by ordinality: a question without a key has none
+        answers = []
+        for number in range(1, len(questions) + 1):
+            answer = statement.decoded(found.get(number))
+            if answer is not None:
+                del answer["n"]
+            answers.append(answer)
+        return answers
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
         for opening in self._opening.values():
             opening.cancel()
-        pools, self._pools = self._pools, {}
-        for pool_loop, pool in pools.items():
-            if pool_loop is loop:
-                await pool.close()
+        batchers, self._batchers = self._batchers, {}
+        for batcher_loop, batcher in batchers.items():
+            if batcher_loop is loop:
+                batcher.cancel()
+                await batcher.pool.close()
             else:
-                pool.terminate()  # another loop's: it cannot be closed politely from here
+                batcher.pool.terminate()  # another loop's: it cannot be closed politely here
+
+
+_Batcher = ReadBatcher[tuple[str, str | None], dict[str, Any] | None]
+
+# The batched form of _KEY_OWNER_AND_TASK: the questions as two arrays, numbered; a question
+# whose key is unknown or revoked has no row, one whose task is not the key's account's has
+# a row without a task.
+_ASKED = (
+    func.unnest(
+        bindparam("key_hashes", type_=ARRAY(String)), bindparam("task_ids", type_=ARRAY(String))
+    )
+    .table_valued("key_hash", "task_id", with_ordinality="n")
+    .render_derived(name="asked")
+)
+_KEYS_OWNERS_AND_TASKS = select(
+    _ASKED.c.n,
+    api_keys.c.id.label("key_id"),
+    api_keys.c.account_id.label("key_account_id"),
+    api_keys.c.last_used_at.label("key_last_used_at"),
+    api_keys.c.expires_at.label("key_expires_at"),
+    *TASK_VIEW_COLUMNS,
+).select_from(
+    _ASKED.join(
+        api_keys, (api_keys.c.key_hash == _ASKED.c.key_hash) & api_keys.c.revoked_at.is_(None)
+    ).outerjoin(
+        tasks,
+        (tasks.c.id == _ASKED.c.task_id)
+        & (tasks.c.account_id == api_keys.c.account_id)
+        & tasks.c.deleted_at.is_(None),
+    )
+)
 
 
 async def _keep_as_is(_conn: asyncpg.Connection) -> None:
