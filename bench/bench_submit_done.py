@@ -13,8 +13,10 @@ read). A client submits one task at a time through ``POST /v1/generate`` (after 
 of 0.05-0.3 s) and polls ``GET /v1/status`` every millisecond until it reads SUCCESS.
 
 Overhead = (SUCCESS seen - submit sent) - sleep; target p50 <= 19 ms. Also printed, to show
-where it goes: the submit's round trip (client clock) and the pickup (submit's transaction
-start -> claim's transaction start, PostgreSQL's clock). Polling adds up to a millisecond.
+where it goes: the submit's round trip (client clock), the pickup (submit's transaction start
+-> claim's transaction start) and claim -> completion less the sleep (PostgreSQL's clock), and
+the baseline of this server: a one-row durable commit, of which the path waits for three
+(submit, claim, completion). Polling adds up to a millisecond.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 from opendance.bootstrap import open_context
@@ -37,7 +40,14 @@ from opendance.domain.task_view import ResultFiles
 from opendance.services import admin, tasks
 from opendance.settings import Settings
 from queue_support import opendance_env, percentile
-from support import DEFAULT_POSTGRES, free_port, fresh_database, query, wait_until_healthy
+from support import (
+    DEFAULT_POSTGRES,
+    free_port,
+    fresh_database,
+    plain,
+    query,
+    wait_until_healthy,
+)
 
 SERVE_API_ONLY = [sys.executable, "-m", "opendance", "serve", "--workers", "0", "--no-demo"]
 SLEEP_WORKER = [sys.executable, __file__]
@@ -78,7 +88,8 @@ def main() -> int:
             wait_until_healthy(port)
             time.sleep(1.0)  # the worker listens by now
             seen = asyncio.run(_submit_one_at_a_time(port, key, args.tasks))
-            pickups = asyncio.run(_pickups(url, list(seen)))
+            phases = asyncio.run(_phases(url, list(seen)))
+            commits = asyncio.run(_durable_commits(url, 50))
         finally:
             worker.terminate()
             api.terminate()
@@ -91,10 +102,13 @@ def main() -> int:
         f"submit -> SUCCESS seen, {args.tasks} tasks one at a time, "
         f"model sleeps {args.sleep_ms:g} ms"
     )
+    in_worker = [held - sleep for _, held in phases]
     for name, values in (
         ("overhead", overhead),
         ("  submit round trip", submits),
-        ("  pickup (db clock)", pickups),
+        ("  pickup (db clock)", [pickup for pickup, _ in phases]),
+        ("  claim to complete", in_worker),
+        ("a durable commit", commits),
     ):
         p50, p99 = percentile(values, 50) * 1000, percentile(values, 99) * 1000
         print(f"{name:20s} p50 {p50:6.1f} ms   p99 {p99:6.1f} ms")
@@ -169,13 +183,32 @@ async def _submit_one_at_a_time(
     return seen
 
 
-async def _pickups(url: str, ids: list[str]) -> list[float]:
+async def _phases(url: str, ids: list[str]) -> list[tuple[float, float]]:
+    """Per task, by PostgreSQL's clock: submit's transaction start -> claim's, and claim's ->
+    completion's (the sleep included)."""
     rows = await query(
         url,
-        "SELECT extract(epoch FROM started_at - created_at) FROM tasks WHERE id = ANY($1::text[])",
+        "SELECT extract(epoch FROM started_at - created_at),"
+        " extract(epoch FROM finished_at - started_at) FROM tasks WHERE id = ANY($1::text[])",
         ids,
     )
-    return [float(row[0]) for row in rows]
+    return [(float(row[0]), float(row[1])) for row in rows]
+
+
+async def _durable_commits(url: str, count: int) -> list[float]:
+    """The baseline of this server: one-row inserts, each its own durable commit (submit,
+    claim and completion each wait for one)."""
+    conn = await asyncpg.connect(plain(url))
+    try:
+        await conn.execute("CREATE TABLE bench_commits (n int)")
+        times = []
+        for number in range(count):
+            started = time.perf_counter()
+            await conn.execute("INSERT INTO bench_commits VALUES ($1)", number)
+            times.append(time.perf_counter() - started)
+        return times
+    finally:
+        await conn.close()
 
 
 if __name__ == "__main__":
