@@ -4,10 +4,13 @@ with the same answers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import asyncpg
 import pytest
+from sqlalchemy import text
 
 from opendance import errors
 from opendance.bootstrap import open_context
@@ -119,3 +122,37 @@ async def test_a_key_revoked_while_polls_are_in_flight_is_refused_by_the_next(
     with pytest.raises(errors.InvalidApiKey):
         await auth.authenticate(ctx, f"Bearer {key.secret}")
     await asyncio.gather(*in_flight)  # asked before the revocation: either answer is right
+
+
+@pytest.mark.only_on("postgresql")
+async def test_hot_reads_come_back_after_the_server_ended_their_connections(
+    ctx: AppContext,
+) -> None:
+    owner = await account_with_key(ctx, "reader")
+    task_id = await submit(ctx, owner)
+    key = (await admin.create_key(ctx, "reader")).secret
+    assert (await ctx.reads.key_owner_and_task(key, task_id))[1] is not None
+    async with ctx.db.write() as conn:
+        ended = (
+            await conn.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        ).scalar_one()
+    assert ended >= 1
+    # a read on a connection the server just ended may fail (as through the engine, which
+    # does not ping either); the pool replaces it and the reads after that all succeed
+    with contextlib.suppress(
+        asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError
+    ):
+        await ctx.reads.key_owner_and_task(key, task_id)
+    await asyncio.sleep(0.1)
+    for _ in range(10):
+        _, task = await ctx.reads.key_owner_and_task(key, task_id)
+        assert task is not None and task.id == task_id
+    together = await asyncio.gather(
+        *(ctx.reads.key_owner_and_task(key, task_id) for _ in range(20))
+    )
+    assert all(task is not None for _, task in together)
