@@ -49,6 +49,7 @@ bench: $(DEV)
 	$(BIN)/python bench/bench_preview_engine.py
 	$(BIN)/python bench/bench_worker_tail.py
 	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/bench_api.py --postgres
 	$(BIN)/python bench/bench_dialects.py
 	$(BIN)/python bench/bench_large_bodies.py
 	$(BIN)/python bench/bench_webhooks.py
@@ -56,6 +57,7 @@ bench: $(DEV)
 	$(BIN)/python bench/bench_submit_pg.py
 	$(BIN)/python bench/bench_pickup.py
 	$(BIN)/python bench/bench_pickup.py --sqlite
+	$(BIN)/python bench/bench_submit_done.py
 	$(BIN)/python bench/bench_drain.py
 	$(BIN)/python bench/bench_metrics.py
 

@@ -3,15 +3,19 @@ with the same answers."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import asyncpg
 import pytest
+from sqlalchemy import text
 
 from opendance import errors
 from opendance.bootstrap import open_context
 from opendance.db import accounts as account_rows
-from opendance.db.hotreads import EngineReads, SqliteInlineReads
+from opendance.db.hotreads import AsyncpgReads, SqliteInlineReads
 from opendance.db.types import utcnow
 from opendance.domain.task_states import TaskState
 from opendance.services import admin, auth
@@ -30,7 +34,7 @@ async def ctx(settings: Settings) -> AsyncIterator[AppContext]:
 async def test_hot_reads_find_the_key_owner_and_only_its_own_tasks(
     ctx: AppContext, backend: str
 ) -> None:
-    expected = SqliteInlineReads if backend == "sqlite" else EngineReads
+    expected = SqliteInlineReads if backend == "sqlite" else AsyncpgReads
     assert isinstance(ctx.reads, expected)
     owner = await account_with_key(ctx, "reader")
     task_id = await submit(ctx, owner)
@@ -68,3 +72,87 @@ async def test_a_key_past_its_end_is_refused_on_both_read_paths(ctx: AppContext)
     assert (await auth.authenticate(ctx, f"Bearer {running}")).key_id == record.id
     accepted, task = await auth.authenticate_with_task(ctx, f"Bearer {running}", task_id)
     assert accepted.key_id == record.id and task is not None and task.id == task_id
+
+
+@pytest.mark.only_on("postgresql")
+async def test_concurrent_polls_each_get_their_own_answer(ctx: AppContext) -> None:
+    """Polls in flight together share batches; each still reads its own key and task."""
+    reader = await account_with_key(ctx, "reader")
+    first, second = await submit(ctx, reader), await submit(ctx, reader)
+    reader_key = (await admin.create_key(ctx, "reader")).secret
+    other = await account_with_key(ctx, "other")
+    theirs = await submit(ctx, other)
+    other_key = (await admin.create_key(ctx, "other")).secret
+    revoked = await admin.create_key(ctx, "other")
+    await admin.revoke_key(ctx, revoked.record.id)
+    questions = [
+        (reader_key, first, reader.account_id, first),
+        (reader_key, second, reader.account_id, second),
+        (reader_key, theirs, reader.account_id, None),  # another account's task
+        (other_key, theirs, other.account_id, theirs),
+        (other_key, first, other.account_id, None),
+        (revoked.secret, theirs, None, None),
+        ("sk-not-a-key", first, None, None),
+    ] * 8
+    answers = await asyncio.gather(
+        *(ctx.reads.key_owner_and_task(secret, task_id) for secret, task_id, _, _ in questions),
+        *(ctx.reads.key_owner(secret) for secret, _, _, _ in questions),
+    )
+    for (_, _, account, task_id), (owner, task) in zip(
+        questions, answers[: len(questions)], strict=True
+    ):
+        assert (owner.account_id if owner else None) == account
+        assert (task.id if task else None) == task_id
+    for (_, _, account, _), owner in zip(questions, answers[len(questions) :], strict=True):
+        assert (owner.account_id if owner else None) == account
+
+
+@pytest.mark.only_on("postgresql")
+async def test_a_key_revoked_while_polls_are_in_flight_is_refused_by_the_next(
+    ctx: AppContext,
+) -> None:
+    owner = await account_with_key(ctx, "reader")
+    task_id = await submit(ctx, owner)
+    key = await admin.create_key(ctx, "reader")
+    in_flight = [
+        asyncio.ensure_future(ctx.reads.key_owner_and_task(key.secret, task_id)) for _ in range(20)
+    ]
+    await admin.revoke_key(ctx, key.record.id)
+    assert await ctx.reads.key_owner_and_task(key.secret, task_id) == (None, None)
+    with pytest.raises(errors.InvalidApiKey):
+        await auth.authenticate(ctx, f"Bearer {key.secret}")
+    await asyncio.gather(*in_flight)  # asked before the revocation: either answer is right
+
+
+@pytest.mark.only_on("postgresql")
+async def test_hot_reads_come_back_after_the_server_ended_their_connections(
+    ctx: AppContext,
+) -> None:
+    owner = await account_with_key(ctx, "reader")
+    task_id = await submit(ctx, owner)
+    key = (await admin.create_key(ctx, "reader")).secret
+    assert (await ctx.reads.key_owner_and_task(key, task_id))[1] is not None
+    async with ctx.db.write() as conn:
+        ended = (
+            await conn.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        ).scalar_one()
+    assert ended >= 1
+    # a read on a connection the server just ended may fail (as through the engine, which
+    # does not ping either); the pool replaces it and the reads after that all succeed
+    with contextlib.suppress(
+        asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError
+    ):
+        await ctx.reads.key_owner_and_task(key, task_id)
+    await asyncio.sleep(0.1)
+    for _ in range(10):
+        _, task = await ctx.reads.key_owner_and_task(key, task_id)
+        assert task is not None and task.id == task_id
+    together = await asyncio.gather(
+        *(ctx.reads.key_owner_and_task(key, task_id) for _ in range(20))
+    )
+    assert all(task is not None for _, task in together)

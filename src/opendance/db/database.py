@@ -63,10 +63,7 @@ class Database:
                 pool_reset_on_return=None,
             )
         else:
-            timeout_ms = str(round(PG_IDLE_IN_TRANSACTION_SECONDS * 1000))
-            options["connect_args"] = {
-                "server_settings": {"idle_in_transaction_session_timeout": timeout_ms}
-            }
+            options["connect_args"] = {"server_settings": _pg_server_settings()}
         self.engine: AsyncEngine = create_async_engine(self.url, echo=echo, **options)
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
@@ -98,10 +95,27 @@ class Database:
             if conn.info.pop(QUEUED_IN_TRANSACTION, False) and self._wakes is not None:
                 self._wakes.send()
 
+    def asyncpg_connect_kwargs(self) -> dict[str, Any]:
+        """What the engine hands ``asyncpg.connect`` (host, port, user, password, database, the
+        URL's options, the session settings), for plain asyncpg connections beside the pool."""
+        _args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
+        for name in _SQLALCHEMY_ONLY_OPTIONS:
+            kwargs.pop(name, None)
+        return {**kwargs, "server_settings": _pg_server_settings()}
+
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self._wakes is not None:
             self._wakes.close()
+
+
+# URL options that SQLAlchemy's asyncpg dialect takes for itself rather than passing on
+_SQLALCHEMY_ONLY_OPTIONS = ("prepared_statement_cache_size", "prepared_statement_name_func")
+
+
+def _pg_server_settings() -> dict[str, str]:
+    timeout_ms = str(round(PG_IDLE_IN_TRANSACTION_SECONDS * 1000))
+    return {"idle_in_transaction_session_timeout": timeout_ms}
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

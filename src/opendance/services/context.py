@@ -24,5 +24,5 @@ class AppContext:
     reads: HotReads
 
     async def close(self) -> None:
-        self.reads.close()
+        await self.reads.close()
         await self.db.dispose()
