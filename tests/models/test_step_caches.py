@@ -22,11 +22,16 @@ import numpy as np
 import pytest
 
 from opendance.domain.spec import GenerationSpec
+from opendance.engines.diffusers.acceleration import run_pipeline
 from opendance.settings import Settings
 
 STEPS = 6
 MAX_MEAN_DIFFERENCE = 0.01
 MIN_PSNR_DB = 35.0
+
+
+class Cancelled(Exception):
+    """What the engine's progress callback raises for a cancelled task."""
 
 
 @dataclass
@@ -48,7 +53,7 @@ def make_engine(kind: str, model: Path, **overrides: Any) -> Any:
     return WanEngine(settings)
 
 
-def render(engine: Any, seed: int = 7) -> Render:
+def render(engine: Any, seed: int = 7, *, stop_at_step: int | None = None) -> Render:
     """One small video with the engine's own call arguments (steps, guidance, sigmas)."""
     import torch
 
@@ -61,6 +66,8 @@ def render(engine: Any, seed: int = 7) -> Render:
     else:
         args = engine.call_arguments(spec, lambda _f: None)
     args.update(height=64, width=64, num_frames=9, output_type="np")
+    if stop_at_step is not None:
+        args["callback_on_step_end"] = _stop_at(stop_at_step)
     transformer = engine.text_pipe.transformer
     blocks = getattr(transformer, "transformer_blocks", None) or transformer.blocks
     counts = {"work": 0, "calls": 0}
@@ -79,12 +86,23 @@ def render(engine: Any, seed: int = 7) -> Render:
         if isinstance(module, torch.nn.Linear)
     ]
     try:
-        output = engine.text_pipe(**args)
+        output = run_pipeline(engine.text_pipe, args)  # what the engines' generate calls
     finally:
         for handle in handles:
             handle.remove()
     frames = np.asarray(output.frames[0], dtype=np.float64)
     return Render(frames, counts["work"], counts["calls"])
+
+
+def _stop_at(step: int) -> Any:
+    """A step callback that cancels the render after ``step``, as a cancelled task does."""
+
+    def callback(_pipe: Any, index: int, _t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        if index == step:
+            raise Cancelled("cancelled")
+        return kwargs
+
+    return callback
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -124,6 +142,21 @@ def test_each_step_cache_does_less_work_and_stays_close(
     difference = float(np.mean(np.abs(cached.frames - baseline.frames)))
     assert difference <= MAX_MEAN_DIFFERENCE
     assert psnr(cached.frames, baseline.frames) >= MIN_PSNR_DB
+
+
+@pytest.mark.parametrize("cache", ["mag", "taylorseer"])
+def test_a_cancelled_render_leaves_no_cache_state_to_the_next(
+    cache: str, tiny_models: dict[str, Path]
+) -> None:
+    """mag and TaylorSeer count steps: a render stopped mid-schedule must not shift the next."""
+    settings = dict(next(c for k, c in CACHES if k == "wan" and c["step_cache"] == cache))
+    fresh = render(make_engine("wan", tiny_models["wan"], **settings))
+    engine = make_engine("wan", tiny_models["wan"], **settings)
+    with pytest.raises(Cancelled):
+        render(engine, stop_at_step=2)
+    after_cancel = render(engine)
+    assert after_cancel.block_work == fresh.block_work
+    assert np.array_equal(after_cancel.frames, fresh.frames)
 
 
 def test_distilled_schedules_run_one_transformer_pass_per_step(

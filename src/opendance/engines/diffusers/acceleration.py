@@ -215,3 +215,13 @@ def preflight_recipe(settings: Settings, model: str) -> None:
     from opendance.engines.diffusers.recipes import resolve_recipe
 
     check_packages(resolve_recipe(settings, model, device_kind="cuda"))
+
+
+def run_pipeline(pipe: Any, args: dict[str, Any]) -> Any:
+    """Call ``pipe`` with fresh step-cache state. The pipeline resets its caches when a call
+    ends, but a cancelled render leaves by an exception mid-schedule: without this, the next
+    task would start from that task's cached residuals and step counters."""
+    for transformer in transformers_of(pipe):
+        if getattr(transformer, "is_cache_enabled", False):
+            transformer._reset_stateful_cache()
+    return pipe(**args)

@@ -22,7 +22,7 @@ from opendance.engines.base import (
     GenerationResult,
     ProgressCallback,
 )
-from opendance.engines.diffusers.acceleration import prepare_recipe
+from opendance.engines.diffusers.acceleration import prepare_recipe, run_pipeline
 from opendance.engines.diffusers.camera import conditioned_prompts
 from opendance.engines.diffusers.loading import load_pipeline, require_pipeline
 from opendance.engines.diffusers.results import contract_result
@@ -127,7 +127,7 @@ class LTX2Engine:
         on_progress(0.0)
         args = self.call_arguments(spec, on_progress)
         pipe = self.image_pipe if spec.first_frame is not None else self.text_pipe
-        output = pipe(**args)
+        output = run_pipeline(pipe, args)
         on_progress(1.0)
         video = first_video(output.frames)
         audio = None

@@ -31,7 +31,7 @@ from opendance.engines.base import (
     GenerationResult,
     ProgressCallback,
 )
-from opendance.engines.diffusers.acceleration import prepare_recipe
+from opendance.engines.diffusers.acceleration import prepare_recipe, run_pipeline
 from opendance.engines.diffusers.camera import conditioned_prompts
 from opendance.engines.diffusers.loading import load_pipeline, require_pipeline
 from opendance.engines.diffusers.results import contract_result
@@ -184,7 +184,7 @@ class WanEngine:
         video_share = 0.8 if with_audio else 1.0
         args = self.call_arguments(spec, on_progress, video_share)
         pipe = self.image_pipe if spec.first_frame is not None else self.text_pipe
-        output = pipe(**args)
+        output = run_pipeline(pipe, args)
         on_progress(video_share)
         video = first_video(output.frames)
         source_fps = self.native_fps(pipe)
