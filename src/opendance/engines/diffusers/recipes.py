@@ -242,17 +242,13 @@ def resolve_recipe(settings: Settings, model: str, *, device_kind: str) -> Recip
     )
 
 
-def with_preset(settings: Settings, preset: str) -> Settings:
-    """``settings`` with another preset and nothing else changed (the benchmark's rows)."""
-    return settings.model_copy(update={"recipe": preset})
-
-
 def preset_table(model: str, *, device_kind: str, distilled: bool = False) -> dict[str, Recipe]:
-    """Every preset of ``model`` as it resolves with no explicit override (for the docs)."""
+    """Every preset of ``model`` as it resolves with no explicit override (the documented
+    table): built without reading the environment, whatever ``OPENDANCE_*`` is set."""
     from opendance.settings import Settings
 
-    base = Settings(engine=model, distilled=distilled)
-    return {
-        name: resolve_recipe(with_preset(base, name), model, device_kind=device_kind)
-        for name in PRESETS
-    }
+    table = {}
+    for name in PRESETS:
+        bare = Settings.model_construct(engine=model, recipe=name, distilled=distilled)
+        table[name] = resolve_recipe(bare, model, device_kind=device_kind)
+    return table
