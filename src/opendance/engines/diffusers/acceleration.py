@@ -31,7 +31,9 @@ FP8_CAPABILITY = (8, 9)  # fp8 matmuls: Ada and Hopper and newer
 # default patterns match none of Wan's or LTX-2's module names).
 TAYLORSEER_MODULES = (
     r"blocks\.\d+\.(attn1|attn2|ffn)",  # Wan
-    r"transformer_blocks\.\d+\.(attn1|attn2|ff|audio_attn1|audio_attn2|audio_ff)",  # LTX-2
+    # LTX-2: video and audio self-, cross- and cross-modal attention, both feed-forwards
+    r"transformer_blocks\.\d+\.(attn1|attn2|ff|audio_(attn1|attn2|ff)|"
+    r"audio_to_video_attn|video_to_audio_attn)",
 )
 TAYLORSEER_WARMUP = 3  # full steps before the first prediction (its derivatives need them)
 
