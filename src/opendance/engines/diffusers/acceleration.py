@@ -35,6 +35,7 @@ TAYLORSEER_MODULES = (
     r"transformer_blocks\.\d+\.(attn1|attn2|ff|audio_(attn1|attn2|ff)|"
     r"audio_to_video_attn|video_to_audio_attn)",
 )
+HOOKED_RECOMPILE_LIMIT = 64
 TAYLORSEER_WARMUP = 3  # full steps before the first prediction (its derivatives need them)
 
 
@@ -186,6 +187,14 @@ def apply_recipe(pipe: Any, recipe: Recipe) -> None:
     weights that are compiled, and the cache's hooks must be in the compiled blocks."""
     if recipe.lora_path is not None:
         load_lora(pipe, recipe)
+    if recipe.cache is not None and recipe.compile != "none":
+        import torch._dynamo
+
+        # The cache's hooks share one forward function across every hooked module; dynamo
+        # compiles it once per call signature (LTX-2's attentions have several) and, past its
+        # default limit of 8, silently runs the rest uncompiled.
+        config = torch._dynamo.config
+        config.recompile_limit = max(config.recompile_limit, HOOKED_RECOMPILE_LIMIT)
     for transformer in transformers_of(pipe):
         if recipe.cache is not None:
             try:
