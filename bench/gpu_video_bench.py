@@ -5,7 +5,7 @@ memory, and how far each recipe's video is from the ``quality`` recipe's for the
     python bench/gpu_video_bench.py --engine wan --model /models/wan2.2-ti2v-5b \\
         --audio-model /models/stable-audio-open-1.0 --recipes quality balanced fast
     python bench/gpu_video_bench.py --engine ltx2 --model /models/ltx-2-distilled --distilled
-    python bench/gpu_video_bench.py --engine wan --tiny       # CPU, tiny random weights: a dry run
+    python bench/gpu_video_bench.py --engine ltx2 --tiny      # CPU, tiny random weights: a dry run
 
 Each recipe (``--recipes``, default all three presets; ``quality`` is always run first, as the
 reference) loads its own engine, runs a first task that pays one-off costs (kernel selection,
