@@ -15,6 +15,10 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "dtype": ("auto", "bf16", "fp16", "fp32"),
     "engine_process": ("auto", "process", "thread"),
     "log_format": ("text", "json"),
+    "recipe": ("quality", "balanced", "fast"),
+    "step_cache": ("none", "first-block", "mag", "taylorseer", "sea"),
+    "compile": ("none", "regional", "full"),
+    "quantization": ("none", "int8", "fp8", "nf4"),
 }
 
 
@@ -102,14 +106,78 @@ class Settings(BaseSettings):
     attention_backend: str | None = Field(
         default=None, description="A diffusers attention backend, e.g. flash, sage, native."
     )
+    # --- acceleration recipe: a preset, and settings that override its parts (docs/performance.md)
+    recipe: str = Field(
+        default="quality",
+        description="quality (the model's full schedule, nothing skipped), balanced (a step "
+        "cache, regional compile on CUDA) or fast (a distilled schedule when "
+        "OPENDANCE_DISTILLED or OPENDANCE_LORA_PATH is set, else a bolder step cache; regional "
+        "compile on CUDA). The settings below override the preset's parts.",
+    )
+    step_cache: str | None = Field(
+        default=None,
+        description="none, first-block, mag, taylorseer or sea: reuse transformer work between "
+        "denoising steps (wan: all four; ltx2: taylorseer); default: the recipe's.",
+    )
+    cache_threshold: float | None = Field(
+        default=None,
+        ge=0,
+        description="first-block, mag, sea: how much change still counts as 'the same' "
+        "(higher skips more); default: the recipe's, else the cache's own.",
+    )
+    cache_interval: int | None = Field(
+        default=None,
+        ge=1,
+        le=50,
+        description="taylorseer: compute fully every N-th step, predict the others; "
+        "default: the recipe's.",
+    )
+    cache_mag_ratios: str | None = Field(
+        default=None,
+        description="mag: the model's calibrated magnitude ratios, comma-separated (one per "
+        "step; MagCacheConfig(calibrate=True) prints them); mag is refused without them.",
+    )
+    compile: str | None = Field(
+        default=None,
+        description="none, regional (torch.compile each repeated transformer block: short "
+        "warm-up) or full (the whole transformer); default: the recipe's.",
+    )
     compile_transformer: bool = Field(
-        default=False, description="torch.compile the transformer (slow first task)."
+        default=False,
+        description="Older name for OPENDANCE_COMPILE=full (used when OPENDANCE_COMPILE is unset).",
+    )
+    distilled: bool = Field(
+        default=False,
+        description="OPENDANCE_MODEL_PATH holds a step-distilled checkpoint (LTX-2 distilled, "
+        "FastWan): its few-step schedule with guidance off becomes the default.",
+    )
+    lora_path: Path | None = Field(
+        default=None,
+        description="A local directory with a few-step distillation LoRA, loaded with "
+        "load_lora_weights (needs peft); its schedule becomes the default as with "
+        "OPENDANCE_DISTILLED.",
+    )
+    lora_scale: float = Field(
+        default=1.0, ge=0, le=4, description="The LoRA's weight (OPENDANCE_LORA_PATH)."
+    )
+    quantization: str = Field(
+        default="none",
+        description="Transformer weights: none, int8 (torchao weight-only), fp8 (torchao, "
+        "CUDA compute capability 8.9+) or nf4 (bitsandbytes 4-bit, CUDA).",
     )
     inference_steps: int | None = Field(
-        default=None, ge=1, le=200, description="Denoising steps; default: the engine's own."
+        default=None,
+        ge=1,
+        le=200,
+        description="Denoising steps; default: the model's own (ltx2 40, wan 50), or its "
+        "distilled schedule's (ltx2 8, wan 4) with OPENDANCE_DISTILLED or OPENDANCE_LORA_PATH.",
     )
     guidance_scale: float | None = Field(
-        default=None, ge=0, le=30, description="Guidance scale; default: the engine's own."
+        default=None,
+        ge=0,
+        le=30,
+        description="Guidance scale; default: the pipeline's own, or 1 (guidance off) with "
+        "distilled weights.",
     )
     engine_process: str = Field(
         default="auto",
@@ -339,9 +407,9 @@ class Settings(BaseSettings):
 
     @field_validator(*CHOICES)
     @classmethod
-    def _one_of_choices(cls, value: str, info: ValidationInfo) -> str:
+    def _one_of_choices(cls, value: str | None, info: ValidationInfo) -> str | None:
         choices = CHOICES[info.field_name or ""]
-        if value not in choices:
+        if value is not None and value not in choices:
             listed = ", ".join(choices[:-1]) + " or " + choices[-1]
             raise ValueError(f"{info.field_name} must be {listed}")
         return value

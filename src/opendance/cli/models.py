@@ -11,6 +11,7 @@ import typer
 from opendance.cli.choices import choice_argument, choice_option
 from opendance.cli.common import build_settings, emit
 from opendance.engines.registry import ENGINES
+from opendance.settings import CHOICES
 
 models_app = typer.Typer(help="Model engines: make tiny test pipelines, check the configured one.")
 
@@ -49,15 +50,22 @@ def check(
     model: Annotated[
         Path | None, typer.Option(help="Model directory (env OPENDANCE_MODEL_PATH).")
     ] = None,
+    recipe: Annotated[
+        str | None,
+        choice_option(
+            "--recipe", values=CHOICES["recipe"], help="Speed preset (env OPENDANCE_RECIPE)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Load the configured engine once, as a worker would, and report what it can do."""
+    """Load the configured engine once, as a worker would, and report what it can do and the
+    acceleration recipe it runs (preset, steps, guidance, step cache, compile, quantization)."""
     import time
 
     from opendance.engines.registry import create_engine
     from opendance.errors import OpendanceError
 
-    settings = build_settings(ctx, engine=engine, model_path=model)
+    settings = build_settings(ctx, engine=engine, model_path=model, recipe=recipe)
     started = time.monotonic()
     try:
         loaded = create_engine(settings)
@@ -69,16 +77,23 @@ def check(
         raise typer.Exit(code=1) from None
     seconds = time.monotonic() - started
     caps = loaded.capabilities
+    recipe = getattr(loaded, "recipe", None)  # model engines only
+    text = (
+        f"engine {loaded.name} loaded in {seconds:.1f} s; audio: {caps.audio}, "
+        f"image-to-video: {caps.image_to_video}"
+    )
+    if recipe is not None:
+        text += f"\nrecipe: {recipe.summary()}"
     emit(
         {
             "engine": loaded.name,
             "load_seconds": round(seconds, 2),
             "audio": caps.audio,
             "image_to_video": caps.image_to_video,
+            "recipe": recipe.describe() if recipe is not None else None,
         },
         as_json,
-        f"engine {loaded.name} loaded in {seconds:.1f} s; audio: {caps.audio}, "
-        f"image-to-video: {caps.image_to_video}",
+        text,
     )
 
 

@@ -60,6 +60,40 @@ DtypeOption = Annotated[
         "--dtype", values=CHOICES["dtype"], help="Weights' precision (env OPENDANCE_DTYPE)."
     ),
 ]
+RecipeOption = Annotated[
+    str | None,
+    choice_option(
+        "--recipe",
+        values=CHOICES["recipe"],
+        help="Model engines' speed preset (env OPENDANCE_RECIPE, default quality).",
+    ),
+]
+StepCacheOption = Annotated[
+    str | None,
+    choice_option(
+        "--step-cache",
+        values=CHOICES["step_cache"],
+        help="Reuse transformer work between steps; overrides the recipe's "
+        "(env OPENDANCE_STEP_CACHE).",
+    ),
+]
+CompileOption = Annotated[
+    str | None,
+    choice_option(
+        "--compile",
+        values=CHOICES["compile"],
+        help="torch.compile the transformer's blocks or all of it; overrides the recipe's "
+        "(env OPENDANCE_COMPILE).",
+    ),
+]
+QuantizationOption = Annotated[
+    str | None,
+    choice_option(
+        "--quantization",
+        values=CHOICES["quantization"],
+        help="Transformer weights (env OPENDANCE_QUANTIZATION, default none).",
+    ),
+]
 ConcurrencyOption = Annotated[
     int | None,
     typer.Option(
@@ -94,6 +128,10 @@ def _runner_settings(
     audio_model: AudioModelOption = None,
     device: DeviceOption = None,
     dtype: DtypeOption = None,
+    recipe: RecipeOption = None,
+    step_cache: StepCacheOption = None,
+    compile: CompileOption = None,
+    quantization: QuantizationOption = None,
     log_format: LogFormatOption = None,
     concurrency: ConcurrencyOption = None,
     **overrides: object,
@@ -111,6 +149,10 @@ def _runner_settings(
         audio_model_path=audio_model,
         device=device,
         dtype=dtype,
+        recipe=recipe,
+        step_cache=step_cache,
+        compile=compile,
+        quantization=quantization,
     )
     configure_logging(settings)
     return settings

@@ -65,16 +65,20 @@ def _upstream_preflight(settings: Settings) -> None:
 
 
 def _ltx2_preflight(settings: Settings) -> None:
+    from opendance.engines.diffusers.acceleration import preflight_recipe
     from opendance.engines.diffusers.loading import require_pipeline
     from opendance.engines.diffusers.ltx2 import PIPELINE_CLASSES
 
     require_pipeline(settings.model_path, PIPELINE_CLASSES, setting="OPENDANCE_MODEL_PATH")
+    preflight_recipe(settings, "ltx2")
 
 
 def _wan_preflight(settings: Settings) -> None:
+    from opendance.engines.diffusers.acceleration import preflight_recipe
     from opendance.engines.diffusers.wan import check_model_directories
 
     check_model_directories(settings)
+    preflight_recipe(settings, "wan")
 
 
 def _ltx2_capabilities(settings: Settings) -> EngineCapabilities:

@@ -13,9 +13,12 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opendance.engines.diffusers.runtime import ModelConfigError, Runtime, place_pipeline
+
+if TYPE_CHECKING:
+    from opendance.engines.diffusers.recipes import Recipe
 
 log = logging.getLogger("opendance.engines.diffusers")
 
@@ -51,16 +54,27 @@ def require_pipeline(path: Path | None, expected: tuple[str, ...], *, setting: s
     return name
 
 
-def load_pipeline(path: Path, class_name: str, runtime: Runtime) -> Any:
-    """Instantiate the pipeline class from ``path`` on the runtime's device."""
+def load_pipeline(
+    path: Path, class_name: str, runtime: Runtime, recipe: Recipe | None = None
+) -> Any:
+    """Instantiate the pipeline class from ``path`` on the runtime's device; with a ``recipe``
+    (the video model, not the soundtrack's), its quantization, LoRA, cache and compile too."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # belt and braces with local_files_only
     import diffusers
 
+    from opendance.engines.diffusers.acceleration import apply_recipe, quantization_config
+
     cls = getattr(diffusers, class_name)
     log.info("loading %s from %s (%s, %s)", class_name, path, runtime.device, runtime.dtype_name)
+    options: dict[str, Any] = {"dtype": runtime.dtype, "local_files_only": True}
+    quantization = quantization_config(recipe, runtime) if recipe is not None else None
+    if quantization is not None:
+        options["quantization_config"] = quantization
     try:
-        pipe = cls.from_pretrained(str(path), dtype=runtime.dtype, local_files_only=True)
+        pipe = cls.from_pretrained(str(path), **options)
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise ModelConfigError(f"cannot load {class_name} from {path}: {exc}") from exc
     place_pipeline(pipe, runtime)
+    if recipe is not None:
+        apply_recipe(pipe, recipe)
     return pipe

@@ -22,6 +22,7 @@ from opendance.engines.base import (
     GenerationResult,
     ProgressCallback,
 )
+from opendance.engines.diffusers.acceleration import prepare_recipe, run_pipeline
 from opendance.engines.diffusers.camera import conditioned_prompts
 from opendance.engines.diffusers.loading import load_pipeline, require_pipeline
 from opendance.engines.diffusers.results import contract_result
@@ -39,7 +40,12 @@ log = logging.getLogger("opendance.engines.ltx2")
 PIPELINE_CLASSES: Final = ("LTX2Pipeline", "LTX2ImageToVideoPipeline")
 NATIVE_FPS: Final = 24.0
 FRAME_MULTIPLE: Final = 8
-DEFAULT_STEPS: Final = 40
+# Guidance off, as a distilled checkpoint runs: one transformer pass per step instead of four
+# (classifier-free guidance batched as two, spatio-temporal guidance, modality isolation).
+GUIDANCE_OFF: Final = {
+    "guidance_scale": 1.0, "audio_guidance_scale": 1.0, "stg_scale": 0.0,
+    "audio_stg_scale": 0.0, "modality_scale": 1.0, "audio_modality_scale": 1.0,
+}  # fmt: skip
 # Spatio-temporal guidance perturbs one transformer block; diffusers' LTX-2.3 default is block
 # 28. A transformer with fewer blocks (distilled or test models) runs without STG.
 STG_BLOCK: Final = 28
@@ -64,14 +70,15 @@ class LTX2Engine:
         )
         assert settings.model_path is not None
         self.runtime: Runtime = resolve_runtime(settings)
-        self.text_pipe = load_pipeline(settings.model_path, class_name, self.runtime)
+        self.recipe = prepare_recipe(settings, "ltx2", self.runtime)
+        self.text_pipe = load_pipeline(settings.model_path, class_name, self.runtime, self.recipe)
         import diffusers
 
         components = {k: v for k, v in self.text_pipe.components.items() if v is not None}
         self.image_pipe = diffusers.LTX2ImageToVideoPipeline(**components)
         self.image_pipe.set_progress_bar_config(disable=True)
-        self.steps = settings.inference_steps or DEFAULT_STEPS
-        self.guidance_scale = settings.guidance_scale
+        self.steps = self.recipe.steps
+        self.guidance_scale = self.recipe.guidance_scale
         layers = int(self.text_pipe.transformer.config.num_layers)
         self.stg_blocks = [STG_BLOCK] if layers > STG_BLOCK else None
         self.sample_rate = int(self.text_pipe.vocoder.config.output_sampling_rate)
@@ -102,6 +109,14 @@ class LTX2Engine:
             args["guidance_scale"] = self.guidance_scale
         if self.stg_blocks is None:
             args.update(stg_scale=0.0, audio_stg_scale=0.0, spatio_temporal_guidance_blocks=None)
+        if self.recipe.guidance_off:
+            args.update(GUIDANCE_OFF)
+        if self.recipe.distilled:
+            from diffusers.pipelines.ltx2.utils import DISTILLED_SIGMA_VALUES
+
+            # the sigmas the distilled model was trained on, when its step count is run
+            if self.steps == len(DISTILLED_SIGMA_VALUES):
+                args["sigmas"] = list(DISTILLED_SIGMA_VALUES)
         if spec.first_frame is not None:
             from PIL import Image
 
@@ -112,7 +127,7 @@ class LTX2Engine:
         on_progress(0.0)
         args = self.call_arguments(spec, on_progress)
         pipe = self.image_pipe if spec.first_frame is not None else self.text_pipe
-        output = pipe(**args)
+        output = run_pipeline(pipe, args)
         on_progress(1.0)
         video = first_video(output.frames)
         audio = None

@@ -3,6 +3,9 @@
 Resolved once per worker process, in the process that owns the model (torch is imported here,
 never in the API process).
 
+How fast the transformer runs (step cache, compile, distillation, quantization) is the
+``recipes`` module's; this one is only where and in what precision.
+
 Defaults: ``device=auto`` picks CUDA, then Apple's MPS, then the CPU. ``dtype=auto`` is bf16 on
 CUDA (what LTX-2 and Wan are released in), fp16 on MPS (bf16 kernels there are incomplete) and
 fp32 on the CPU (half precision on CPUs is slow or unsupported). VAE tiling defaults to on for
@@ -37,7 +40,6 @@ class Runtime:
     vae_tiling: bool
     vae_slicing: bool
     attention_backend: str | None
-    compile_transformer: bool
 
     @property
     def dtype(self) -> torch.dtype:
@@ -79,7 +81,6 @@ def resolve_runtime(settings: Settings) -> Runtime:
         vae_tiling=tiling,
         vae_slicing=settings.vae_slicing,
         attention_backend=settings.attention_backend,
-        compile_transformer=settings.compile_transformer,
     )
 
 
@@ -103,6 +104,4 @@ def place_pipeline(pipe: Any, runtime: Runtime) -> None:
             raise ModelConfigError(
                 f"attention backend {runtime.attention_backend!r} is not usable here: {exc}"
             ) from exc
-    if runtime.compile_transformer and transformer is not None:
-        transformer.compile()
     pipe.set_progress_bar_config(disable=True)

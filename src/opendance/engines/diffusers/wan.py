@@ -31,6 +31,7 @@ from opendance.engines.base import (
     GenerationResult,
     ProgressCallback,
 )
+from opendance.engines.diffusers.acceleration import prepare_recipe, run_pipeline
 from opendance.engines.diffusers.camera import conditioned_prompts
 from opendance.engines.diffusers.loading import load_pipeline, require_pipeline
 from opendance.engines.diffusers.results import contract_result
@@ -54,7 +55,6 @@ IMAGE_PIPELINE: Final = ("WanImageToVideoPipeline",)
 # Wan 2.1 and Wan 2.2 A14B were trained on 16 fps video, Wan 2.2 TI2V on 24 fps.
 WAN21_FPS: Final = 16.0
 TI2V_FPS: Final = 24.0
-DEFAULT_STEPS: Final = 50
 NEGATIVE_PROMPT: Final = (
     "overexposed, static, blurred details, subtitles, worst quality, low quality, JPEG "
     "artifacts, ugly, deformed, extra fingers, poorly drawn hands, poorly drawn face, "
@@ -102,12 +102,15 @@ class WanEngine:
         check_model_directories(settings)
         assert settings.model_path is not None
         self.runtime: Runtime = resolve_runtime(settings)
+        self.recipe = prepare_recipe(settings, "wan", self.runtime)
         self.capabilities = wan_capabilities(settings)
-        self.text_pipe = load_pipeline(settings.model_path, TEXT_PIPELINE[0], self.runtime)
+        self.text_pipe = load_pipeline(
+            settings.model_path, TEXT_PIPELINE[0], self.runtime, self.recipe
+        )
         self.image_pipe: Any = None
         if settings.image_model_path is not None:
             self.image_pipe = load_pipeline(
-                settings.image_model_path, IMAGE_PIPELINE[0], self.runtime
+                settings.image_model_path, IMAGE_PIPELINE[0], self.runtime, self.recipe
             )
         elif self.capabilities.image_to_video:
             import diffusers
@@ -123,8 +126,8 @@ class WanEngine:
             if settings.audio_model_path is not None
             else None
         )
-        self.steps = settings.inference_steps or DEFAULT_STEPS
-        self.guidance_scale = settings.guidance_scale
+        self.steps = self.recipe.steps
+        self.guidance_scale = self.recipe.guidance_scale
 
     @staticmethod
     def native_fps(pipe: Any) -> float:
@@ -181,7 +184,7 @@ class WanEngine:
         video_share = 0.8 if with_audio else 1.0
         args = self.call_arguments(spec, on_progress, video_share)
         pipe = self.image_pipe if spec.first_frame is not None else self.text_pipe
-        output = pipe(**args)
+        output = run_pipeline(pipe, args)
         on_progress(video_share)
         video = first_video(output.frames)
         source_fps = self.native_fps(pipe)
