@@ -144,8 +144,12 @@ REGISTRY: dict[tuple[str, str], Runs | NotRun] = {
     ("docs/performance.md", "bench/bench_model_engine.py"): NotRun(
         "a 20-minute benchmark: `make bench` runs it"
     ),
+    ("docs/performance.md", "make-tiny wan"): runs(
+        "tests/models/test_recipes.py::test_models_check_shows_the_active_recipe",
+        note="`models check --recipe balanced` on a tiny Wan made by the module's fixture",
+    ),
     ("docs/performance.md", "hf download"): runs(
-        ENGINES + "test_the_gpu_benchmark_dry_run",
+        "tests/models/test_gpu_video_bench.py::test_tiny_dry_run_compares_the_recipes",
         note="only its dry run (--tiny); the CUDA torch install, `hf download` and the H100"
         " runs need a GPU and the network",
     ),

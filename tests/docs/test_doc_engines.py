@@ -1,8 +1,8 @@
 """docs/engines.md's way to try the real model code path without weights, run as shown:
 `opendance models make-tiny ltx2 ./tiny-ltx2`, then the page's serve line with that tiny
 model, up to a ready server whose worker row names the ltx2 engine and one finished video.
-And docs/performance.md's dry run of the GPU benchmark (`--engine ltx2 --tiny`). Skips
-without the model stack, except under CI=true."""
+(docs/performance.md's dry run of the GPU benchmark is run by
+tests/models/test_gpu_video_bench.py.) Skips without the model stack, except under CI=true."""
 
 from __future__ import annotations
 
@@ -92,6 +92,11 @@ def _wait_until_ready(http: httpx.Client, server: ServeProcess) -> None:
     while http.get("/readyz").status_code != 200:
         assert time.monotonic() < deadline, server.output()
         time.sleep(0.5)
+
+
+def _worker_engines(data_dir: Path) -> list[str]:
+    with sqlite3.connect(data_dir / "opendance.db") as db:
+        return [row[0] for row in db.execute("SELECT engine FROM workers")]
 
 
 def _worker_engines(data_dir: Path) -> list[str]:

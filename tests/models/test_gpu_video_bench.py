@@ -1,5 +1,6 @@
-"""The GPU benchmark's dry run (``--tiny``: tiny random weights on the CPU) compares every
-recipe with the ``quality`` one, and its frame metrics (PSNR, SSIM) are right."""
+"""The GPU benchmark's dry run (``--tiny``: tiny random weights on the CPU), run as
+docs/performance.md shows it, compares every recipe with the ``quality`` one, and its frame
+metrics (PSNR, SSIM) are right."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from tests.models.conftest import require_model_stack
+from tests.support.doc_blocks import block, shell_lines
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
@@ -55,10 +57,12 @@ def test_psnr_and_ssim_of_known_frames() -> None:
 @pytest.mark.slow
 def test_tiny_dry_run_compares_the_recipes(tmp_path: Path) -> None:
     require_model_stack()
+    shown = ".venv/bin/python bench/gpu_video_bench.py --engine ltx2 --tiny"
+    assert shown in shell_lines(block("docs/performance.md", "--tiny").body)
     out = tmp_path / "bench.json"
     env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run(
-        [sys.executable, str(BENCH / "gpu_video_bench.py"), "--engine", "ltx2", "--tiny",
+        [sys.executable, str(BENCH / "gpu_video_bench.py"), *shown.split()[2:],
          "--json", str(out)],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600, check=False,
     )  # fmt: skip

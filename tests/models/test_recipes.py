@@ -18,6 +18,7 @@ from opendance.engines.diffusers.runtime import ModelConfigError, Runtime
 from opendance.engines.registry import preflight
 from opendance.settings import Settings
 from tests.models.conftest import require_model_stack
+from tests.support.doc_blocks import block
 
 CPU = Runtime("cpu", "fp32", False, False, False, None)
 
@@ -158,6 +159,9 @@ def test_serve_and_worker_refuse_a_recipe_before_starting(tmp_path: Path) -> Non
 
 
 def test_models_check_shows_the_active_recipe(tmp_path: Path, tiny_models: dict[str, Path]) -> None:
+    # the command docs/performance.md shows (its tiny model made once for this module)
+    shown = "opendance models check --engine wan --model ./tiny-wan --recipe balanced"
+    assert shown in block("docs/performance.md", "models check").body
     runner = CliRunner()
     checked = runner.invoke(
         app,
