@@ -15,6 +15,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "dtype": ("auto", "bf16", "fp16", "fp32"),
     "engine_process": ("auto", "process", "thread"),
     "log_format": ("text", "json"),
+    "parallel_attention": ("ulysses", "ring"),
 }
 
 
@@ -101,6 +102,18 @@ class Settings(BaseSettings):
     )
     attention_backend: str | None = Field(
         default=None, description="A diffusers attention backend, e.g. flash, sage, native."
+    )
+    parallel_devices: str | None = Field(
+        default=None,
+        description="Make each video over several devices at once (context parallelism), "
+        "e.g. cuda:0,cuda:1: one process per device, started by the engine's process. "
+        "Replaces OPENDANCE_DEVICE; needs a model engine, one task per worker and no "
+        "cpu_offload.",
+    )
+    parallel_attention: str = Field(
+        default="ulysses",
+        description="With parallel_devices: 'ulysses' (heads split over the devices; their "
+        "count must divide the heads) or 'ring' (GPUs only).",
     )
     compile_transformer: bool = Field(
         default=False, description="torch.compile the transformer (slow first task)."
