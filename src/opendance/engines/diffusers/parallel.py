@@ -165,7 +165,7 @@ class ParallelEngine:
             for _, conn in self._ranks:
                 conn.send(Job(spec))
             try:
-                result = self.engine.generate(spec, GroupProgress(on_progress, leader=True))
+                result = self.engine.generate(spec, GroupProgress(on_progress))
             except RenderCancelled:
                 self._job_ended()
                 raise
@@ -283,9 +283,8 @@ class GroupProgress:
     report is one small all-reduce (a 1 if rank 0's task is cancelled), and the ranks raise
     ``RenderCancelled`` together, at the same step."""
 
-    def __init__(self, report: ProgressCallback | None, *, leader: bool) -> None:
+    def __init__(self, report: ProgressCallback | None) -> None:
         self.report = report
-        self.leader = leader
 
     def __call__(self, fraction: float) -> None:
         import torch
@@ -344,7 +343,7 @@ def rank_main(settings: Settings, plan: ParallelPlan, rank: int, conn: Connectio
     conn.send(Joined())
     while isinstance(job := _receive_or_quit(conn), Job):
         try:
-            engine.generate(job.spec, GroupProgress(None, leader=False))
+            engine.generate(job.spec, GroupProgress(None))
         except RenderCancelled as exc:
             conn.send(JobEnded("cancelled", str(exc)))
             continue
