@@ -7,6 +7,7 @@ stops every rank at the same step."""
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import signal
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 from opendance.domain.spec import GenerationSpec
+from opendance.engines.base import EngineError
 from opendance.engines.diffusers.parallel import free_port
 from opendance.worker.control import RenderCancelled, RunControl
 from opendance.worker.host import CRASH_MESSAGE, ProcessHost
@@ -86,7 +88,7 @@ class CancelAtFirstStep(RunControl):
             self.cancel("lease lost")
 
 
-def test_a_cancel_stops_every_rank_at_the_same_step(
+def test_a_cancel_stops_every_rank_at_the_same_step_and_refusals_keep_the_group(
     tiny_models: dict[str, Path], tmp_path: Path
 ) -> None:
     settings = model_settings(
@@ -103,6 +105,14 @@ def test_a_cancel_stops_every_rank_at_the_same_step(
         for attempt in range(2):
             with pytest.raises(RenderCancelled):
                 host.render(SPEC, tmp_path / f"{attempt}.mp4", CancelAtFirstStep())
+        # Refusals fail the task with their own message and keep the group: one decided
+        # before any rank starts (an uneven split), one that every rank makes alike.
+        uneven = dataclasses.replace(SPEC, aspect_ratio="16:9")  # 10,125 tokens
+        with pytest.raises(EngineError, match="do not split evenly over the worker's 2"):
+            host.render(uneven, tmp_path / "uneven.mp4", RunControl())
+        with_audio = dataclasses.replace(SPEC, generate_audio=True)
+        with pytest.raises(EngineError, match="this worker has no audio model"):
+            host.render(with_audio, tmp_path / "audio.mp4", RunControl())
         assert host.alive and host.starts == 1
         assert _ranks_of(host.pid) == ranks  # the same group, still in step
     finally:

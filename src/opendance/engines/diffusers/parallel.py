@@ -91,7 +91,7 @@ class Job:
 
 @dataclass(frozen=True)
 class JobEnded:
-    outcome: str  # done, cancelled or failed
+    outcome: str  # done, cancelled, refused (an EngineError) or failed
     message: str = ""
 
 
@@ -167,22 +167,27 @@ class ParallelEngine:
             try:
                 result = self.engine.generate(spec, GroupProgress(on_progress))
             except RenderCancelled:
-                self._job_ended()
+                self._job_ended("cancelled")
+                raise
+            except EngineError:
+                # The engine's own refusal (a check on the spec) is the same on every rank,
+                # made before the denoising: the group is still in step.
+                self._job_ended("refused")
                 raise
             except Exception as exc:
                 # The other ranks may wait in a collective that rank 0 will never reach.
                 log.exception("rank 0 failed a task")
                 self._group_lost(f"rank 0 ({self.plan.devices[0]}) failed the task: {exc}")
-            self._job_ended()
+            self._job_ended("done")
             return result
 
-    def _job_ended(self) -> None:
-        """Every rank's end of the job; a rank that failed it takes the group down."""
+    def _job_ended(self, outcome: str) -> None:
+        """Every rank ended the job as rank 0 did, or the group is out of step and goes down."""
         for rank, (process, conn) in enumerate(self._ranks, start=1):
             message = self._receive(process, conn, f"rank {rank} finishing the task")
-            if isinstance(message, JobEnded) and message.outcome == "failed":
+            if not (isinstance(message, JobEnded) and message.outcome == outcome):
                 device = self.plan.devices[rank]
-                self._group_lost(f"rank {rank} ({device}) failed the task: {message.message}")
+                self._group_lost(f"rank {rank} ({device}) ended the task otherwise: {message}")
 
     def _collect(self, expected: type, stage: str) -> None:
         for rank, (process, conn) in enumerate(self._ranks, start=1):
@@ -346,6 +351,9 @@ def rank_main(settings: Settings, plan: ParallelPlan, rank: int, conn: Connectio
             engine.generate(job.spec, GroupProgress(None))
         except RenderCancelled as exc:
             conn.send(JobEnded("cancelled", str(exc)))
+            continue
+        except EngineError as exc:
+            conn.send(JobEnded("refused", str(exc)))
             continue
         except Exception as exc:
             # Rank 0 may wait in a collective this rank will never reach: the group is over.
