@@ -62,10 +62,19 @@ def test_two_ranks_over_gloo_make_the_frames_one_process_makes(
 
 
 def _ranks_of(host_pid: int) -> list[int]:
-    import psutil
+    """The engine process's children that are ranks (not multiprocessing's resource tracker),
+    read from /proc."""
+    children: list[int] = []
+    for task in Path(f"/proc/{host_pid}/task").iterdir():
+        children += [int(pid) for pid in (task / "children").read_text().split()]
+    return sorted(pid for pid in children if b"resource_tracker" not in _cmdline(pid))
 
-    children = psutil.Process(host_pid).children()
-    return [c.pid for c in children if "resource_tracker" not in " ".join(c.cmdline())]
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
 
 
 SPEC = GenerationSpec(
@@ -124,12 +133,11 @@ def test_a_cancel_stops_every_rank_at_the_same_step_and_refusals_keep_the_group(
 
 
 def _alive(pid: int) -> bool:
-    import psutil
-
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
         return False
+    return state != "Z"
 
 
 def test_a_killed_rank_fails_its_task_with_a_refund_and_a_new_group_makes_the_next(
