@@ -19,6 +19,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "step_cache": ("none", "first-block", "mag", "taylorseer", "sea"),
     "compile": ("none", "regional", "full"),
     "quantization": ("none", "int8", "fp8", "nf4"),
+    "parallel_attention": ("ulysses", "ring"),
 }
 
 
@@ -141,6 +142,18 @@ class Settings(BaseSettings):
         default=None,
         description="none, regional (torch.compile each repeated transformer block: short "
         "warm-up) or full (the whole transformer); default: the recipe's.",
+    )
+    parallel_devices: str | None = Field(
+        default=None,
+        description="Make each video over several devices at once (context parallelism), "
+        "e.g. cuda:0,cuda:1: one process per device, started by the engine's process. "
+        "Replaces OPENDANCE_DEVICE; needs a model engine, one task per worker and no "
+        "cpu_offload.",
+    )
+    parallel_attention: str = Field(
+        default="ulysses",
+        description="With parallel_devices: 'ulysses' (heads split over the devices; their "
+        "count must divide the heads) or 'ring' (GPUs only).",
     )
     compile_transformer: bool = Field(
         default=False,

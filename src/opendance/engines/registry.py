@@ -138,6 +138,10 @@ def capabilities_for(settings: Settings) -> EngineCapabilities:
 def preflight(settings: Settings) -> None:
     """Fail fast, before a server or worker starts, on settings the engine cannot work with."""
     _entry(settings.engine).preflight(settings)
+    if settings.parallel_devices:
+        from opendance.engines.diffusers.parallel_plan import parallel_plan
+
+        parallel_plan(settings)
 
 
 def model_label(settings: Settings) -> str | None:
@@ -161,5 +165,11 @@ def runs_in_child_process(settings: Settings) -> bool:
 
 
 def create_engine(settings: Settings) -> Engine:
-    """Build the configured engine (for a worker; may load a model)."""
-    return _entry(settings.engine).create(settings)
+    """Build the configured engine (for a worker; may load a model), spread over several
+    devices when ``OPENDANCE_PARALLEL_DEVICES`` names them."""
+    entry = _entry(settings.engine)
+    if settings.parallel_devices:
+        from opendance.engines.diffusers.parallel import create_parallel_engine
+
+        return create_parallel_engine(settings, entry.create)
+    return entry.create(settings)
