@@ -1,9 +1,19 @@
 """The child process of a ``ProcessHost``: load the engine once, then render on request.
 
 The main thread owns the pipe: it receives jobs and cancellations and sends every message,
-so the pipe is never used from two threads. The render itself runs in a second thread; its
-progress reaches the main thread through a ``RunControl``, and a cancellation from the worker
-sets that control, which stops the engine at its next step.
+so the pipe is never used from two threads. Two more threads do the work, so the device never
+waits for the CPU:
+
+    device thread   engine.generate (the model on its device) for one job after another
+    tail thread     encode, stills and probe of the job the device finished before
+
+The device thread hands a finished job to the tail thread only when the tail is idle: at most
+one finished video waits per process (its frames held in memory), and until the handover the
+device is not announced free (``Generated``), so the worker sends no further job meanwhile.
+With ``OPENDANCE_PIPELINE_TAIL`` off the device thread runs each job's tail itself.
+
+Progress of either job reaches the main thread through its ``RunControl``; a cancellation
+from the worker sets that control, which stops the engine or the encoder at its next step.
 """
 
 from __future__ import annotations
@@ -11,9 +21,12 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import queue
 import signal
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,7 +36,7 @@ from opendance.errors import OpendanceError
 from opendance.logs import configure_logging
 from opendance.worker import messages as msg
 from opendance.worker.control import RenderCancelled, RunControl
-from opendance.worker.render import render_to_file
+from opendance.worker.render import Generated, discard, encode_tail, generate
 
 if TYPE_CHECKING:
     from opendance.domain.spec import GenerationSpec
@@ -38,8 +51,14 @@ OOM_MESSAGE = (
 )
 INTERNAL_MESSAGE = "the video could not be generated because of an internal error; credits refunded"
 
+EngineFactory = Callable[["Settings"], "Engine"]
 
-def child_main(settings: Settings, conn: Connection) -> None:
+
+def child_main(
+    settings: Settings, conn: Connection, create_engine: EngineFactory | None = None
+) -> None:
+    """``create_engine`` builds another engine than the settings' (a module-level function,
+    pickled by name): tests and benchmarks run their own engines on this same path."""
     # The worker decides when this process stops (a drain finishes the task first). A Ctrl-C in
     # the terminal or a service manager's SIGTERM reaches the whole process group, this child
     # included: ignored here, so they drain through the worker instead of killing the render.
@@ -48,8 +67,10 @@ def child_main(settings: Settings, conn: Connection) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     configure_logging(settings.log_level, settings.log_format)  # a spawned child starts bare
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from opendance.engines.registry import create_engine
+    if create_engine is None:
+        from opendance.engines.registry import create_engine as registry_engine
 
+        create_engine = registry_engine
     started = time.monotonic()
     try:
         engine = create_engine(settings)
@@ -61,67 +82,160 @@ def child_main(settings: Settings, conn: Connection) -> None:
         _send(conn, msg.LoadFailed(f"loading the engine failed: {type(exc).__name__}: {exc}"))
         return
     _send(conn, msg.Ready(time.monotonic() - started))
-    while True:
-        try:
-            message: msg.ToChild = conn.recv()
-        except (EOFError, OSError):
-            return  # the worker is gone
-        match message:
-            case msg.Render(spec, out_path):
-                _render(engine, spec, Path(out_path), conn)
-            case msg.Stop():
-                return
-            case msg.Cancel():
-                pass  # nothing is rendering: a cancel that crossed the render's end
+    EngineProcess(engine, conn, pipeline=settings.pipeline_tail).serve()
 
 
 def _send(conn: Connection, message: msg.FromChild) -> None:
     conn.send(message)
 
 
-def _render(engine: Engine, spec: GenerationSpec, out_path: Path, conn: Connection) -> None:
-    control = RunControl()
-    outcome: list[msg.FromChild] = []
+@dataclass
+class _Job:
+    id: int
+    spec: GenerationSpec
+    out_path: Path
+    control: RunControl = field(default_factory=RunControl)
+    progress_sent: int = -1
 
-    def run() -> None:
+
+class EngineProcess:
+    """The jobs in hand (at most one generating, one in its tail) and the threads that run
+    them; ``serve`` is the main thread's loop over the pipe."""
+
+    def __init__(self, engine: Engine, conn: Connection, *, pipeline: bool) -> None:
+        self.engine = engine
+        self.conn = conn
+        self.pipeline = pipeline
+        self._lock = threading.Lock()
+        self._jobs: dict[int, _Job] = {}
+        self._outbox: queue.SimpleQueue[msg.FromChild] = queue.SimpleQueue()
+        self._to_generate: queue.SimpleQueue[_Job] = queue.SimpleQueue()
+        self._to_encode: queue.SimpleQueue[tuple[_Job, Generated]] = queue.SimpleQueue()
+        self._tail_idle = threading.Semaphore(1)
+
+    def serve(self) -> None:
+        threading.Thread(target=self._device_loop, name="device", daemon=True).start()
+        if self.pipeline:
+            threading.Thread(target=self._tail_loop, name="tail", daemon=True).start()
         try:
-            rendered = render_to_file(engine, spec, out_path, control)
-            outcome.append(msg.Done(rendered.stills))
-        except RenderCancelled as exc:
-            outcome.append(msg.Failed("cancelled", str(exc)))
-        except EngineError as exc:
-            outcome.append(msg.Failed("engine", str(exc)))
-        except Exception as exc:
-            if _is_out_of_memory(exc):
-                log.warning("out of memory: %s", exc)
-                outcome.append(msg.Failed("engine", OOM_MESSAGE))
-            else:
-                log.exception("render failed")
-                outcome.append(msg.Failed("internal", INTERNAL_MESSAGE))
+            while True:
+                if self.conn.poll(0.05):
+                    try:
+                        message: msg.ToChild = self.conn.recv()
+                    except (EOFError, OSError):
+                        return  # the worker is gone
+                    if not self._receive(message):
+                        return
+                self._flush()
         finally:
-            _free_memory()
+            self._cancel_all("the engine process is stopping")
 
-    thread = threading.Thread(target=run, name="render", daemon=True)
-    thread.start()
-    sent = -1
-    while thread.is_alive():
-        if conn.poll(0.1):
+    def _receive(self, message: msg.ToChild) -> bool:
+        """Act on one message from the worker; False when this process is to stop."""
+        match message:
+            case msg.Render(job_id, spec, out_path):
+                job = _Job(job_id, spec, Path(out_path))
+                with self._lock:
+                    self._jobs[job_id] = job
+                self._to_generate.put(job)
+            case msg.Cancel(job_id):
+                with self._lock:
+                    found = self._jobs.get(job_id)
+                if found is not None:  # else it crossed the job's end: nothing to stop
+                    found.control.cancel("cancelled by the worker")
+            case msg.Stop():
+                return False
+        return True
+
+    def _flush(self) -> None:
+        """Send each job's new progress, then the other messages, from this thread only. A
+        job leaves ``_jobs`` before its last message is queued: no progress follows it."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            progress = job.control.progress
+            if progress != job.progress_sent:
+                job.progress_sent = progress
+                _send(self.conn, msg.Progress(job.id, progress / 100))
+        while True:
             try:
-                message: msg.ToChild = conn.recv()
-            except (EOFError, OSError):
-                control.cancel("the worker is gone")
-                thread.join()
+                message = self._outbox.get_nowait()
+            except queue.Empty:
                 return
-            match message:
-                case msg.Cancel() | msg.Stop():
-                    control.cancel("cancelled by the worker")
-                case msg.Render():
-                    log.error("a render was asked for while one is under way; ignored")
-        if control.progress != sent:
-            sent = control.progress
-            _send(conn, msg.Progress(sent / 100))
-    thread.join()
-    _send(conn, outcome[0])
+            _send(self.conn, message)
+
+    def _finish(self, job: _Job, message: msg.Done | msg.Failed) -> None:
+        with self._lock:
+            self._jobs.pop(job.id, None)
+        self._outbox.put(message)
+
+    def _cancel_all(self, reason: str) -> None:
+        with self._lock:
+            jobs = list(self._jobs.values())
+        for job in jobs:
+            job.control.cancel(reason)
+
+    def _device_loop(self) -> None:
+        while True:
+            job = self._to_generate.get()
+            if job.control.cancelled:  # before it began
+                self._finish(job, msg.Failed(job.id, "cancelled", job.control.cancel_reason))
+                continue
+            try:
+                generated = generate(self.engine, job.spec, job.control)
+            except Exception as exc:
+                self._finish(job, _failure(job.id, exc))
+                _free_memory()
+                continue
+            _free_memory()  # the pipeline's working memory, before the next job needs it
+            if not self.pipeline:
+                self._tail(job, generated)
+            elif self._wait_for_idle_tail(job):
+                self._to_encode.put((job, generated))
+                self._outbox.put(msg.Generated(job.id))
+            else:
+                discard(generated)
+                self._finish(job, msg.Failed(job.id, "cancelled", job.control.cancel_reason))
+            del generated
+
+    def _wait_for_idle_tail(self, job: _Job) -> bool:
+        """Hold the finished job (and the device) until the tail takes it; False when the job
+        is cancelled meanwhile."""
+        while not self._tail_idle.acquire(timeout=0.05):
+            if job.control.cancelled:
+                return False
+        return True
+
+    def _tail_loop(self) -> None:
+        while True:
+            job, generated = self._to_encode.get()
+            try:
+                self._tail(job, generated)
+            finally:
+                del generated  # the frames go before the next job is taken on
+                gc.collect()
+                self._tail_idle.release()
+
+    def _tail(self, job: _Job, generated: Generated) -> None:
+        try:
+            rendered = encode_tail(generated, job.out_path)
+        except Exception as exc:
+            discard(generated)
+            self._finish(job, _failure(job.id, exc))
+            return
+        self._finish(job, msg.Done(job.id, rendered.stills))
+
+
+def _failure(job_id: int, exc: Exception) -> msg.Failed:
+    if isinstance(exc, RenderCancelled):
+        return msg.Failed(job_id, "cancelled", str(exc))
+    if isinstance(exc, EngineError):
+        return msg.Failed(job_id, "engine", str(exc))
+    if _is_out_of_memory(exc):
+        log.warning("out of memory: %s", exc)
+        return msg.Failed(job_id, "engine", OOM_MESSAGE)
+    log.exception("render failed", exc_info=exc)
+    return msg.Failed(job_id, "internal", INTERNAL_MESSAGE)
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
