@@ -167,6 +167,9 @@ class EngineProcess:
     def _finish(self, job: _Job, message: msg.Done | msg.Failed) -> None:
         with self._lock:
             self._jobs.pop(job.id, None)
+        progress = job.control.progress
+        if progress != job.progress_sent:  # its last progress, which the loop may not have seen
+            self._outbox.put(msg.Progress(job.id, progress / 100))
         self._outbox.put(message)
 
     def _cancel_all(self, reason: str) -> None:
