@@ -23,6 +23,7 @@ import logging
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -190,7 +191,6 @@ class EngineProcess:
                 self._finish(job, _failure(job.id, exc))
                 _free_memory()
                 continue
-            _free_memory()  # the pipeline's working memory, before the next job needs it
             if not self.pipeline:
                 self._tail(job, generated)
             elif self._wait_for_idle_tail(job):
@@ -200,6 +200,8 @@ class EngineProcess:
                 discard(generated)
                 self._finish(job, msg.Failed(job.id, "cancelled", job.control.cancel_reason))
             del generated
+            # the pipeline's working memory, while the worker claims the next task
+            _free_memory()
 
     def _wait_for_idle_tail(self, job: _Job) -> bool:
         """Hold the finished job (and the device) until the tail takes it; False when the job
@@ -215,8 +217,7 @@ class EngineProcess:
             try:
                 self._tail(job, generated)
             finally:
-                del generated  # the frames go before the next job is taken on
-                gc.collect()
+                del generated  # the frames go before the next job is handed over
                 self._tail_idle.release()
 
     def _tail(self, job: _Job, generated: Generated) -> None:
@@ -250,9 +251,7 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 
 def _free_memory() -> None:
     gc.collect()
-    try:
-        import torch
-    except ImportError:
-        return
-    if torch.cuda.is_available():
+    # an engine that never loaded torch holds no device memory (and importing it takes seconds)
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()

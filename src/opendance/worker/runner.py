@@ -242,7 +242,6 @@ class Worker:
             task.attempts,
             extra={**self._fields(task.id), "attempt": task.attempts},
         )
-        await self._try_report()
         heartbeat = asyncio.create_task(self._heartbeat(lease, control))
         out_path = self._workdir / f"{task.id}-{lease.token}.mp4"
         try:
@@ -351,9 +350,11 @@ class Worker:
             )
 
     async def _heartbeat(self, lease: Lease, control: RunControl) -> None:
-        """Renew the lease until cancelled. A failed write (database busy) is retried on the
-        next beat; the render is stopped only when the lease is certainly gone: another worker
-        holds it, or it ran out without a successful renewal."""
+        """Report the worker busy, then renew the lease until cancelled. A failed write
+        (database busy) is retried on the next beat; the render is stopped only when the lease
+        is certainly gone: another worker holds it, or it ran out without a successful renewal.
+        (The report runs here, beside the render, so that the device does not wait for it.)"""
+        await self._try_report()
         renewed = time.monotonic()
         while True:
             await asyncio.sleep(self.settings.heartbeat_seconds)
