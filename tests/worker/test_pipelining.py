@@ -8,6 +8,7 @@ held and released by the test through files (``pipeline_engines``)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from collections.abc import AsyncIterator, Awaitable
@@ -75,13 +76,43 @@ async def _until(check: Any) -> None:
             await asyncio.sleep(0.02)
 
 
+async def _progress_at_least(ctx: AppContext, task_id: str, percent: int) -> bool:
+    return (await _record(ctx, task_id)).progress >= percent
+
+
 async def _status(ctx: AppContext, task_id: str) -> TaskState:
     return (await _record(ctx, task_id)).status
 
 
-def _gated_worker(ctx: AppContext) -> tuple[Worker, ProcessHost]:
-    host = ProcessHost(ctx.settings, create_engine=gated_engine)
-    return Worker(ctx, host), host
+class GatedWorkers:
+    """Workers over the gated engine, each in an engine process of its own; those a failed
+    test leaves running are aborted at its end (their engine processes stop with them)."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[Worker, asyncio.Task[None]]] = []
+
+    def start(
+        self, ctx: AppContext, max_tasks: int
+    ) -> tuple[Worker, ProcessHost, asyncio.Task[None]]:
+        host = ProcessHost(ctx.settings, create_engine=gated_engine)
+        worker = Worker(ctx, host)
+        running = asyncio.create_task(worker.run(max_tasks=max_tasks))
+        self.started.append((worker, running))
+        return worker, host, running
+
+    async def abort_left_over(self) -> None:
+        for worker, running in self.started:
+            if not running.done():
+                worker.abort()
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(running, WAIT)
+
+
+@pytest.fixture
+async def workers(ctx: AppContext) -> AsyncIterator[GatedWorkers]:
+    started = GatedWorkers()
+    yield started
+    await started.abort_left_over()
 
 
 def _at_most_one_waiting(events: list[str]) -> None:
@@ -107,22 +138,23 @@ async def _finishing(running: Awaitable[None]) -> None:
 
 
 async def test_the_next_task_generates_while_the_last_one_is_encoded(
-    ctx: AppContext, backend: str
+    ctx: AppContext, workers: GatedWorkers, backend: str
 ) -> None:
     gates = Gates(ctx.settings)
     owner = await account_with_key(ctx, "pipe")
     first, second, third = [await submit(ctx, owner, prompt=p) for p in ("one", "two", "three")]
-    worker, host = _gated_worker(ctx)
+    worker, host, running = workers.start(ctx, max_tasks=3)
     assert worker.slots == 2  # one device: one slot generates, one finishes its tail
-    running = asyncio.create_task(worker.run(max_tasks=3))
     await gates.until("gen-start one")
     gates.open("gen", "one")
     await gates.until("tail-start one")
     # the device took the next task while the first one's tail is held
     await gates.until("gen-start two")
     assert "tail-end one" not in gates.events()
+    # its progress: the engine's share (0.85) done, the task not yet
+    await _until(lambda: _progress_at_least(ctx, first, 85))
     in_tail = await _record(ctx, first)
-    assert in_tail.status is TaskState.RUNNING and 85 <= in_tail.progress < 100
+    assert in_tail.status is TaskState.RUNNING and in_tail.progress < 100
     gates.open("gen", "two")
     await gates.until("gen-end two")
     # one finished video waits for the tail, holding its device: nothing more is claimed
@@ -142,13 +174,14 @@ async def test_the_next_task_generates_while_the_last_one_is_encoded(
     assert host.starts == 1
 
 
-async def test_cancels_stop_a_task_in_any_phase_and_the_device_goes_on(ctx: AppContext) -> None:
+async def test_cancels_stop_a_task_in_any_phase_and_the_device_goes_on(
+    ctx: AppContext, workers: GatedWorkers
+) -> None:
     gates = Gates(ctx.settings)
     owner = await account_with_key(ctx, "cancels", credits=100)
     ids = [await submit(ctx, owner, prompt=p) for p in ("t1", "t2", "t3", "t4")]
     price = (100 - await balance(ctx, "cancels")) // 4
-    worker, host = _gated_worker(ctx)
-    running = asyncio.create_task(worker.run(max_tasks=4))
+    worker, host, running = workers.start(ctx, max_tasks=4)
 
     async def cancel(task_id: str) -> None:
         view = await tasks.cancel(ctx, owner.account_id, task_id)
@@ -182,12 +215,13 @@ async def _released(worker: Worker, task_id: str) -> bool:
     return all(held != task_id for held, _ in worker.in_hand)
 
 
-async def test_a_lease_lost_during_the_tail_writes_nothing(ctx: AppContext) -> None:
+async def test_a_lease_lost_during_the_tail_writes_nothing(
+    ctx: AppContext, workers: GatedWorkers
+) -> None:
     gates = Gates(ctx.settings)
     owner = await account_with_key(ctx, "robbed")
     robbed, other = [await submit(ctx, owner, prompt=p) for p in ("robbed", "other")]
-    worker, _host = _gated_worker(ctx)
-    running = asyncio.create_task(worker.run(max_tasks=2))
+    worker, _host, running = workers.start(ctx, max_tasks=2)
     gates.open("gen", "robbed")
     await gates.until("tail-start robbed")
     await gates.until("gen-start other")
@@ -210,7 +244,7 @@ async def test_a_lease_lost_during_the_tail_writes_nothing(ctx: AppContext) -> N
 
 
 async def test_a_killed_engine_process_fails_both_tasks_in_hand_and_is_replaced(
-    ctx: AppContext, backend: str
+    ctx: AppContext, workers: GatedWorkers, backend: str
 ) -> None:
     gates = Gates(ctx.settings)
     owner = await account_with_key(ctx, "crash", credits=100)
@@ -218,8 +252,7 @@ async def test_a_killed_engine_process_fails_both_tasks_in_hand_and_is_replaced(
         await submit(ctx, owner, prompt=p) for p in ("encoding", "generating", "after")
     ]
     price = (100 - await balance(ctx, "crash")) // 3
-    worker, host = _gated_worker(ctx)
-    running = asyncio.create_task(worker.run(max_tasks=3))
+    _worker, host, running = workers.start(ctx, max_tasks=3)
     gates.open("gen", "encoding")
     await gates.until("tail-start encoding")
     await gates.until("gen-start generating")
@@ -245,15 +278,14 @@ async def _ended(ctx: AppContext, task_id: str) -> bool:
 
 
 async def test_with_the_tail_pipelined_off_a_device_waits_for_its_task_s_tail(
-    ctx: AppContext,
+    ctx: AppContext, workers: GatedWorkers
 ) -> None:
     ctx.settings = ctx.settings.model_copy(update={"pipeline_tail": False})
     gates = Gates(ctx.settings)
     owner = await account_with_key(ctx, "serial")
     first, second = [await submit(ctx, owner, prompt=p) for p in ("first", "second")]
-    worker, _host = _gated_worker(ctx)
+    worker, _host, running = workers.start(ctx, max_tasks=2)
     assert worker.slots == 1
-    running = asyncio.create_task(worker.run(max_tasks=2))
     gates.open("gen", "first")
     await gates.until("tail-start first")
     await asyncio.sleep(1.0)
