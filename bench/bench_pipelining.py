@@ -11,6 +11,10 @@ worker's upload to the local store and the fenced completion in SQLite. Its leng
 measured first in this process (the median of three encodes of the same frames); ``G``
 defaults to that ``T``, the case where the overlap gains most.
 
+The engine process's peak resident memory is sampled in both runs: pipelined, it may hold one
+more video's frames (the one waiting for the tail) and the encoder's buffers of the one in its
+tail, never more however many tasks run.
+
 Both workers run ``--tasks`` tasks from a full queue, each on a fresh SQLite data directory.
 Tasks per second is the steady rate, (n - 1) over the time from the first task's end to the
 last's (the pipeline's fill, the model's load and the first claim stay out of it). The serial
@@ -29,6 +33,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -63,13 +68,14 @@ class DeviceBoundEngine:
         self._loops: dict[tuple[int, int], list[npt.NDArray[np.uint8]]] = {}
 
     def generate(self, spec: GenerationSpec, on_progress: ProgressCallback) -> GenerationResult:
-        loop = self._loop(spec)  # made once per size, before the timed tasks (see warm_up)
+        loop = self._loop(spec)  # made once per size, at the first task
         with self.device:
             ends = time.monotonic() + self.gen_seconds
+            # every video's frames are its own arrays in memory, as a pipeline's output is
+            frames = [loop[index % len(loop)].copy() for index in range(spec.frame_count)]
             while (left := ends - time.monotonic()) > 0:
                 on_progress(1 - left / self.gen_seconds)
                 time.sleep(min(0.05, left))
-        frames = [loop[index % len(loop)] for index in range(spec.frame_count)]
         return GenerationResult(frames, spec.frame_count, None)
 
     def _loop(self, spec: GenerationSpec) -> list[npt.NDArray[np.uint8]]:
@@ -113,10 +119,16 @@ def measure_tail(spec: GenerationSpec, work: Path, reps: int = 3) -> float:
     return statistics.median(times)
 
 
+@dataclass(frozen=True)
+class Run:
+    period: float  # steady seconds per task
+    whole: float  # seconds from the first claim to the last end
+    peak_rss: int  # the engine process's largest resident set seen, in bytes
+
+
 async def run_worker(
     *, pipelined: bool, tasks: int, gen_seconds: float, duration: int, root: Path
-) -> tuple[float, float]:
-    """(steady seconds per task, seconds from the first claim to the last end)."""
+) -> Run:
     settings = Settings(
         data_dir=root / ("pipelined" if pipelined else "serial"),
         engine_process="process",
@@ -133,7 +145,10 @@ async def run_worker(
         body = {"prompt": "bench", "resolution": "480p", "duration": duration}
         ids = [await submit_generate(ctx, owner, dict(body)) for _ in range(tasks)]
         engine = partial(device_bound_engine, gen_seconds=gen_seconds)
-        worker = Worker(ctx, ProcessHost(settings, create_engine=engine))
+        host = ProcessHost(settings, create_engine=engine)
+        worker = Worker(ctx, host)
+        peak = [0]
+        sampling = asyncio.create_task(_sample_rss(host, peak))
         ends: list[float] = []
         worker.on_terminal = lambda: ends.append(time.monotonic())
         started: list[float] = []
@@ -145,6 +160,7 @@ async def run_worker(
 
         worker._claim = timed_claim  # type: ignore[method-assign]  # the first claim's time
         await worker.run(max_tasks=tasks)
+        sampling.cancel()
         async with ctx.db.read() as conn:
             from opendance.db.tasks import get_task
 
@@ -152,7 +168,26 @@ async def run_worker(
         assert all(s is not None and s.status is TaskState.SUCCEEDED for s in states), states
     finally:
         await ctx.close()
-    return (ends[-1] - ends[0]) / (tasks - 1), ends[-1] - started[0]
+    return Run((ends[-1] - ends[0]) / (tasks - 1), ends[-1] - started[0], peak[0])
+
+
+async def _sample_rss(host: ProcessHost, peak: list[int]) -> None:
+    """The engine process's resident memory, every 50 ms (Linux ``/proc``)."""
+    while True:
+        pid = host.pid
+        if pid is not None:
+            status = _read_status(pid)
+            for line in status.splitlines():
+                if line.startswith("VmRSS:"):
+                    peak[0] = max(peak[0], int(line.split()[1]) * 1024)
+        await asyncio.sleep(0.05)
+
+
+def _read_status(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text()  # a file in memory: no disk wait
+    except OSError:
+        return ""
 
 
 def main() -> int:
@@ -180,13 +215,18 @@ def main() -> int:
                     root=root,
                 )
             )
-    serial, pipelined = figures[False][0], figures[True][0]
+    serial, pipelined = figures[False].period, figures[True].period
     whole_tail = serial - gen  # T': the tail as the serial worker lived it
     bound = max(gen, whole_tail)
-    print(f"serial    {1 / serial:6.3f} tasks/s  ({serial:.2f} s a task; whole run "
-          f"{figures[False][1]:.1f} s)")  # fmt: skip
-    print(f"pipelined {1 / pipelined:6.3f} tasks/s  ({pipelined:.2f} s a task; whole run "
-          f"{figures[True][1]:.1f} s)")  # fmt: skip
+    video_mib = spec.frame_count * spec.width * spec.height * 3 / 2**20
+    for name, run in (("serial", figures[False]), ("pipelined", figures[True])):
+        print(
+            f"{name:9} {1 / run.period:6.3f} tasks/s  ({run.period:.2f} s a task; whole run "
+            f"{run.whole:.1f} s; engine process peak {run.peak_rss / 2**20:.0f} MiB)"
+        )
+    extra = (figures[True].peak_rss - figures[False].peak_rss) / 2**20
+    print(f"peak memory, pipelined - serial: {extra:+.0f} MiB (one video's frames: "
+          f"{video_mib:.0f} MiB)")  # fmt: skip
     print(f"T' (whole tail, serial run) {whole_tail:.2f} s; 1/max(G, T') = {1 / bound:.3f}")
     print(f"pipelined / serial: {serial / pipelined:.2f}x "
           f"(expected (G+T')/max(G,T') = {(gen + whole_tail) / bound:.2f}x)")  # fmt: skip
