@@ -1,7 +1,7 @@
 """A model worker's throughput with the CPU tail overlapped (``OPENDANCE_PIPELINE_TAIL``) against
 the serial worker, measured in one run.
 
-    python bench/bench_pipelining.py [--tasks 8] [--gen-seconds G] [--duration 4]
+    python bench/bench_pipelining.py [--tasks 6] [--rounds 3] [--gen-seconds G] [--duration 4]
 
 The engine runs in a spawned engine process (``ProcessHost``), the real path of a model
 engine. Its generation holds the process's one "device" (a lock) for ``G`` seconds, as a
@@ -15,7 +15,8 @@ The engine process's peak resident memory is sampled in both runs: pipelined, it
 more video's frames (the one waiting for the tail) and the encoder's buffers of the one in its
 tail, never more however many tasks run.
 
-Both workers run ``--tasks`` tasks from a full queue, each on a fresh SQLite data directory.
+Both workers run ``--tasks`` tasks from a full queue, each on a fresh SQLite data directory,
+taking turns for ``--rounds`` rounds; the figures are the medians.
 Tasks per second is the steady rate, (n - 1) over the time from the first task's end to the
 last's (the pipeline's fill, the model's load and the first claim stay out of it). The serial
 worker's period is G + T' (T' the whole tail there, upload and completion included); the
@@ -192,42 +193,55 @@ def _read_status(pid: int) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--tasks", type=int, default=8)
+    parser.add_argument("--tasks", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--gen-seconds", type=float, default=None, help="G (default: T)")
     parser.add_argument("--duration", type=int, default=4, choices=(4, 8, 12))
     args = parser.parse_args()
     spec = bench_spec(args.duration)
+    runs: dict[bool, list[Run]] = {False: [], True: []}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         tail = measure_tail(spec, root)
         gen = args.gen_seconds if args.gen_seconds is not None else tail
-        print(f"{args.tasks} tasks of {spec.frame_count} frames at {spec.width}x{spec.height}")
+        print(f"{args.tasks} tasks of {spec.frame_count} frames at {spec.width}x{spec.height}, "
+              f"{args.rounds} rounds")  # fmt: skip
         print(f"G (device hold)         {gen:6.2f} s")
         print(f"T (engine-process tail) {tail:6.2f} s, measured alone")
-        figures = {}
-        for pipelined in (False, True):
-            figures[pipelined] = asyncio.run(
-                run_worker(
-                    pipelined=pipelined,
-                    tasks=args.tasks,
-                    gen_seconds=gen,
-                    duration=args.duration,
-                    root=root,
+        for round_ in range(args.rounds):
+            # taking turns, each first in every other round: a machine whose load drifts
+            # weighs on both alike
+            order = (False, True) if round_ % 2 == 0 else (True, False)
+            for pipelined in order:
+                run = asyncio.run(
+                    run_worker(
+                        pipelined=pipelined,
+                        tasks=args.tasks,
+                        gen_seconds=gen,
+                        duration=args.duration,
+                        root=root / str(round_),
+                    )
                 )
-            )
-    serial, pipelined = figures[False].period, figures[True].period
+                runs[pipelined].append(run)
+                print(f"  round {round_ + 1} {'pipelined' if pipelined else 'serial':9} "
+                      f"{run.period:.2f} s a task")  # fmt: skip
+    serial = statistics.median(run.period for run in runs[False])
+    pipelined = statistics.median(run.period for run in runs[True])
     whole_tail = serial - gen  # T': the tail as the serial worker lived it
     bound = max(gen, whole_tail)
     video_mib = spec.frame_count * spec.width * spec.height * 3 / 2**20
-    for name, run in (("serial", figures[False]), ("pipelined", figures[True])):
+    peaks = {mode: max(run.peak_rss for run in runs[mode]) / 2**20 for mode in runs}
+    for name, period, peak in (
+        ("serial", serial, peaks[False]),
+        ("pipelined", pipelined, peaks[True]),
+    ):
         print(
-            f"{name:9} {1 / run.period:6.3f} tasks/s  ({run.period:.2f} s a task; whole run "
-            f"{run.whole:.1f} s; engine process peak {run.peak_rss / 2**20:.0f} MiB)"
+            f"{name:9} {1 / period:6.3f} tasks/s  ({period:.2f} s a task, median; "
+            f"engine process peak {peak:.0f} MiB)"
         )
-    extra = (figures[True].peak_rss - figures[False].peak_rss) / 2**20
-    print(f"peak memory, pipelined - serial: {extra:+.0f} MiB (one video's frames: "
-          f"{video_mib:.0f} MiB)")  # fmt: skip
-    print(f"T' (whole tail, serial run) {whole_tail:.2f} s; 1/max(G, T') = {1 / bound:.3f}")
+    print(f"peak memory, pipelined - serial: {peaks[True] - peaks[False]:+.0f} MiB "
+          f"(one video's frames: {video_mib:.0f} MiB)")  # fmt: skip
+    print(f"T' (whole tail, serial runs) {whole_tail:.2f} s; 1/max(G, T') = {1 / bound:.3f}")
     print(f"pipelined / serial: {serial / pipelined:.2f}x "
           f"(expected (G+T')/max(G,T') = {(gen + whole_tail) / bound:.2f}x)")  # fmt: skip
     share = bound / pipelined

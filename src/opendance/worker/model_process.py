@@ -1,8 +1,9 @@
 """The child process of a ``ProcessHost``: load the engine once, then render on request.
 
-The main thread owns the pipe: it receives jobs and cancellations and sends every message,
-so the pipe is never used from two threads. Two more threads do the work, so the device never
-waits for the CPU:
+The main thread receives jobs and cancellations and sends progress; the two threads that do the
+work send their job's end (and the device's release) at once, so that the worker claims the
+next task without waiting for a poll; sends hold a lock, so the pipe never carries two at once.
+The two threads, so that the device never waits for the CPU:
 
     device thread   engine.generate (the model on its device) for one job after another
     tail thread     encode, stills and probe of the job the device finished before
@@ -18,6 +19,7 @@ from the worker sets that control, which stops the engine or the encoder at its 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -107,9 +109,9 @@ class EngineProcess:
         self.engine = engine
         self.conn = conn
         self.pipeline = pipeline
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the jobs; held while their progress is sent
         self._jobs: dict[int, _Job] = {}
-        self._outbox: queue.SimpleQueue[msg.FromChild] = queue.SimpleQueue()
+        self._sending = threading.Lock()
         self._to_generate: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._to_encode: queue.SimpleQueue[tuple[_Job, Generated]] = queue.SimpleQueue()
         self._tail_idle = threading.Semaphore(1)
@@ -148,30 +150,28 @@ class EngineProcess:
                 return False
         return True
 
-    def _flush(self) -> None:
-        """Send each job's new progress, then the other messages, from this thread only. A
-        job leaves ``_jobs`` before its last message is queued: no progress follows it."""
-        with self._lock:
-            jobs = list(self._jobs.values())
-        for job in jobs:
-            progress = job.control.progress
-            if progress != job.progress_sent:
-                job.progress_sent = progress
-                _send(self.conn, msg.Progress(job.id, progress / 100))
-        while True:
-            try:
-                message = self._outbox.get_nowait()
-            except queue.Empty:
-                return
+    def _post(self, message: msg.FromChild) -> None:
+        """Send from any thread (if the worker is gone, the main thread finds out and exits)."""
+        with self._sending, contextlib.suppress(OSError):
             _send(self.conn, message)
+
+    def _flush(self) -> None:
+        """Send each job's new progress. A job leaves ``_jobs`` (under the same lock) before
+        its last message is sent: no progress follows it."""
+        with self._lock:
+            for job in self._jobs.values():
+                progress = job.control.progress
+                if progress != job.progress_sent:
+                    job.progress_sent = progress
+                    self._post(msg.Progress(job.id, progress / 100))
 
     def _finish(self, job: _Job, message: msg.Done | msg.Failed) -> None:
         with self._lock:
             self._jobs.pop(job.id, None)
         progress = job.control.progress
         if progress != job.progress_sent:  # its last progress, which the loop may not have seen
-            self._outbox.put(msg.Progress(job.id, progress / 100))
-        self._outbox.put(message)
+            self._post(msg.Progress(job.id, progress / 100))
+        self._post(message)
 
     def _cancel_all(self, reason: str) -> None:
         with self._lock:
@@ -189,13 +189,13 @@ class EngineProcess:
                 generated = generate(self.engine, job.spec, job.control)
             except Exception as exc:
                 self._finish(job, _failure(job.id, exc))
-                _free_memory()
+                _free_memory(failed=True)
                 continue
             if not self.pipeline:
                 self._tail(job, generated)
             elif self._wait_for_idle_tail(job):
                 self._to_encode.put((job, generated))
-                self._outbox.put(msg.Generated(job.id))
+                self._post(msg.Generated(job.id))
             else:
                 discard(generated)
                 self._finish(job, msg.Failed(job.id, "cancelled", job.control.cancel_reason))
@@ -249,9 +249,15 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return name == "OutOfMemoryError" or "out of memory" in str(exc).lower()
 
 
-def _free_memory() -> None:
-    gc.collect()
-    # an engine that never loaded torch holds no device memory (and importing it takes seconds)
+def _free_memory(*, failed: bool = False) -> None:
+    """After a job: a pipeline's tensors caught in reference cycles go now, not at some later
+    collection, and CUDA's cache is returned. An engine without torch (it was never imported:
+    importing it takes seconds) holds no device memory; a full collection holds the GIL, and
+    with it the other job's thread, so it runs only where it frees something, or after a
+    failure (a MemoryError's frames)."""
     torch = sys.modules.get("torch")
+    if torch is None and not failed:
+        return
+    gc.collect()
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()
