@@ -146,7 +146,7 @@ async def run_worker(
         body = {"prompt": "bench", "resolution": "480p", "duration": duration}
         ids = [await submit_generate(ctx, owner, dict(body)) for _ in range(tasks)]
         engine = partial(device_bound_engine, gen_seconds=gen_seconds)
-        host = ProcessHost(settings, create_engine=engine)
+        host = ProcessHost(settings, create_engine=engine, pipelined=pipelined)
         worker = Worker(ctx, host)
         peak = [0]
         sampling = asyncio.create_task(_sample_rss(host, peak))

@@ -165,9 +165,9 @@ class Settings(BaseSettings):
     )
     pipeline_tail: bool = Field(
         default=True,
-        description="Engines in a child process (model engines): generate the next task while "
-        "the last one is encoded, checked and stored, at most one finished video waiting per "
-        "engine process; off, each engine process waits for its task's whole tail.",
+        description="Model engines: generate the next task while the last one is encoded, "
+        "checked and stored, at most one finished video waiting per engine process; off, "
+        "each engine process waits for its task's whole tail.",
     )
     preview_audio: bool = Field(
         default=True,

@@ -27,7 +27,7 @@ from opendance.services import tasks
 from opendance.services.context import AppContext
 from opendance.settings import Settings
 from opendance.storage.local import LocalObjectStore
-from opendance.worker.host import CRASH_MESSAGE, ProcessHost, create_host
+from opendance.worker.host import CRASH_MESSAGE, ProcessHost, ProcessHostPool, create_host
 from opendance.worker.runner import Worker
 from tests.support.db import balance, ledger_consistent
 from tests.support.factories import account_with_key, submit
@@ -94,7 +94,9 @@ class GatedWorkers:
     def start(
         self, ctx: AppContext, max_tasks: int
     ) -> tuple[Worker, ProcessHost, asyncio.Task[None]]:
-        host = ProcessHost(ctx.settings, create_engine=gated_engine)
+        host = ProcessHost(
+            ctx.settings, create_engine=gated_engine, pipelined=ctx.settings.pipeline_tail
+        )
         worker = Worker(ctx, host)
         running = asyncio.create_task(worker.run(max_tasks=max_tasks))
         self.started.append((worker, running))
@@ -300,9 +302,22 @@ async def test_with_the_tail_pipelined_off_a_device_waits_for_its_task_s_tail(
         await _assert_valid_video(ctx, task_id)
 
 
+def test_the_tail_is_pipelined_for_model_engines_unless_turned_off(tmp_path: Path) -> None:
+    from tests.conftest import make_settings
+
+    model = create_host(make_settings(tmp_path, engine="ltx2", worker_concurrency=2))
+    assert model.pipelined  # nothing starts until start()
+    serial = make_settings(tmp_path, engine="wan", pipeline_tail=False)
+    assert not create_host(serial).pipelined
+    # the preview makes its frames as the encoder takes them: nothing to overlap
+    assert not create_host(make_settings(tmp_path, engine_process="process")).pipelined
+
+
 async def test_the_preview_engine_in_pipelined_engine_processes_makes_valid_videos(
     tmp_path: Path, backend: str
 ) -> None:
+    """The machinery is harmless for an engine whose frames are lazy: its device phase ends
+    at once and its tail does the work."""
     from tests.conftest import make_settings
 
     settings = make_settings(tmp_path, engine_process="process", worker_concurrency=2)
@@ -310,7 +325,8 @@ async def test_the_preview_engine_in_pipelined_engine_processes_makes_valid_vide
     try:
         owner = await account_with_key(ctx, "preview")
         ids = [await submit(ctx, owner, prompt=f"copy {i}") for i in range(5)]
-        worker = Worker(ctx, create_host(settings))
+        pool = ProcessHostPool([ProcessHost(settings, pipelined=True) for _ in range(2)])
+        worker = Worker(ctx, pool)
         assert worker.slots == 4
         await worker.run(max_tasks=5)
         for task_id in ids:

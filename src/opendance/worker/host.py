@@ -177,8 +177,18 @@ class ProcessHost:
     being encoded; the child's ``Generated`` sets the render's control ``generated``, and the
     worker lets the next task be claimed for this device then."""
 
-    def __init__(self, settings: Settings, *, create_engine: EngineFactory | None = None) -> None:
-        from opendance.engines.registry import capabilities_for, model_label
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        create_engine: EngineFactory | None = None,
+        pipelined: bool | None = None,
+    ) -> None:
+        """``create_engine``: another engine than the settings' (tests, benchmarks).
+        ``pipelined``: None follows ``OPENDANCE_PIPELINE_TAIL`` for a model engine; an engine
+        that makes its frames as the encoder takes them (the preview) has nothing to overlap,
+        and a task claimed early would only wait for the tail."""
+        from opendance.engines.registry import capabilities_for, loads_model, model_label
 
         self.settings = settings
         self.name = settings.engine
@@ -187,7 +197,9 @@ class ProcessHost:
         self.capabilities = capabilities_for(settings)
         self.model = model_label(settings)
         self.capacity: int | None = 1  # one pipeline, one video at a time; see ProcessHostPool
-        self.pipelined = settings.pipeline_tail
+        if pipelined is None:
+            pipelined = settings.pipeline_tail and loads_model(settings)
+        self.pipelined = pipelined
         self._create_engine = create_engine
         self._context = multiprocessing.get_context("spawn")  # no forked CUDA or threads
         self._child: _Child | None = None
@@ -214,6 +226,7 @@ class ProcessHost:
         process = self._context.Process(
             target=child_main,
             args=(self.settings, child, self._create_engine),
+            kwargs={"pipeline": self.pipelined},
             name=f"opendance-{self.name}",
         )
         process.start()

@@ -58,10 +58,15 @@ EngineFactory = Callable[["Settings"], "Engine"]
 
 
 def child_main(
-    settings: Settings, conn: Connection, create_engine: EngineFactory | None = None
+    settings: Settings,
+    conn: Connection,
+    create_engine: EngineFactory | None = None,
+    *,
+    pipeline: bool = True,
 ) -> None:
     """``create_engine`` builds another engine than the settings' (a module-level function,
-    pickled by name): tests and benchmarks run their own engines on this same path."""
+    pickled by name): tests and benchmarks run their own engines on this same path.
+    ``pipeline``: the tail runs in a thread of its own (else the device thread runs it)."""
     # The worker decides when this process stops (a drain finishes the task first). A Ctrl-C in
     # the terminal or a service manager's SIGTERM reaches the whole process group, this child
     # included: ignored here, so they drain through the worker instead of killing the render.
@@ -85,7 +90,7 @@ def child_main(
         _send(conn, msg.LoadFailed(f"loading the engine failed: {type(exc).__name__}: {exc}"))
         return
     _send(conn, msg.Ready(time.monotonic() - started))
-    EngineProcess(engine, conn, pipeline=settings.pipeline_tail).serve()
+    EngineProcess(engine, conn, pipeline=pipeline).serve()
 
 
 def _send(conn: Connection, message: msg.FromChild) -> None:
