@@ -1,9 +1,6 @@
 """The child process of a ``ProcessHost``: load the engine once, then render on request.
 
-The main thread receives jobs and cancellations and sends progress; the two threads that do the
-work send their job's end (and the device's release) at once, so that the worker claims the
-next task without waiting for a poll; sends hold a lock, so the pipe never carries two at once.
-The two threads, so that the device never waits for the CPU:
+Two threads do the work, so that the device never waits for the CPU:
 
     device thread   engine.generate (the model on its device) for one job after another
     tail thread     encode, stills and probe of the job the device finished before
@@ -11,8 +8,12 @@ The two threads, so that the device never waits for the CPU:
 The device thread hands a finished job to the tail thread only when the tail is idle: at most
 one finished video waits per process (its frames held in memory), and until the handover the
 device is not announced free (``Generated``), so the worker sends no further job meanwhile.
-With ``OPENDANCE_PIPELINE_TAIL`` off the device thread runs each job's tail itself.
+Not pipelined (``OPENDANCE_PIPELINE_TAIL`` off, or the preview), the device thread runs each
+job's tail itself.
 
+The main thread receives jobs and cancellations and sends progress; the working threads send
+a job's end and the device's release themselves, at once, so that the worker claims the next
+task without waiting for a poll. Sends hold a lock: the pipe never carries two at once.
 Progress of either job reaches the main thread through its ``RunControl``; a cancellation
 from the worker sets that control, which stops the engine or the encoder at its next step.
 """
