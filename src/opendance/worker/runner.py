@@ -242,6 +242,9 @@ class Worker:
             task.attempts,
             extra={**self._fields(task.id), "attempt": task.attempts},
         )
+        # The worker's row says busy beside the render's start: the device does not wait for
+        # it. Never cancelled (a write cut off halfway can leave SQLite's lock taken); awaited.
+        reporting = asyncio.create_task(self._try_report())
         heartbeat = asyncio.create_task(self._heartbeat(lease, control))
         out_path = self._workdir / f"{task.id}-{lease.token}.mp4"
         try:
@@ -263,6 +266,7 @@ class Worker:
             heartbeat.cancel()
             del self.in_hand[held]
             out_path.unlink(missing_ok=True)
+            await reporting
             await self._try_report()
 
     async def _render(
@@ -350,11 +354,9 @@ class Worker:
             )
 
     async def _heartbeat(self, lease: Lease, control: RunControl) -> None:
-        """Report the worker busy, then renew the lease until cancelled. A failed write
-        (database busy) is retried on the next beat; the render is stopped only when the lease
-        is certainly gone: another worker holds it, or it ran out without a successful renewal.
-        (The report runs here, beside the render, so that the device does not wait for it.)"""
-        await self._try_report()
+        """Renew the lease until cancelled. A failed write (database busy) is retried on the
+        next beat; the render is stopped only when the lease is certainly gone: another worker
+        holds it, or it ran out without a successful renewal."""
         renewed = time.monotonic()
         while True:
             await asyncio.sleep(self.settings.heartbeat_seconds)
