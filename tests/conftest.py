@@ -36,6 +36,7 @@ BOTH_DATABASES = (
     "tests/worker/test_mixed_fleet.py",
     "tests/worker/test_cancel.py",
     "tests/worker/test_stalled_slot.py",
+    "tests/worker/test_pipelining.py",
     "tests/services/test_credit_grants.py",
     "tests/dialects/",
 )

@@ -246,6 +246,12 @@ class Settings(BaseSettings):
         description="Tasks one worker process runs at once (model engines: one model copy "
         "in a child process each).",
     )
+    pipeline_tail: bool = Field(
+        default=True,
+        description="Model engines: generate the next task while the last one is encoded, "
+        "checked and stored, at most one finished video waiting per engine process; off, "
+        "each engine process waits for its task's whole tail.",
+    )
     preview_audio: bool = Field(
         default=True,
         description="The preview engine offers audio (off: stands in for a "

@@ -12,7 +12,16 @@ from opendance.domain.spec import GenerationSpec
 from opendance.engines.base import EngineCapabilities, EngineError, GenerationResult
 from opendance.engines.preview import PreviewEngine
 from opendance.worker import model_process
-from opendance.worker.messages import Cancel, Failed, FromChild, Progress
+from opendance.worker.messages import (
+    Cancel,
+    Done,
+    Failed,
+    FromChild,
+    Generated,
+    Progress,
+    Render,
+    Stop,
+)
 
 SPEC = GenerationSpec(
     prompt="p", aspect_ratio="1:1", resolution="480p", duration=4,
@@ -34,13 +43,38 @@ class RaisingEngine:
         raise self.error
 
 
+class _Served:
+    """An engine process's loop over a real pipe, in a thread of the test."""
+
+    def __init__(self, engine: Any) -> None:
+        self.pipe, child = multiprocessing.Pipe()
+        process = model_process.EngineProcess(engine, child, pipeline=True)
+        self.thread = threading.Thread(target=process.serve, daemon=True)
+        self.thread.start()
+
+    def until_done(self, job: int) -> list[FromChild]:
+        """The messages about ``job``, up to its last (Done or Failed)."""
+        messages: list[FromChild] = []
+        while True:
+            assert self.pipe.poll(60), messages
+            message = self.pipe.recv()
+            if getattr(message, "job", None) == job:
+                messages.append(message)
+                if isinstance(message, Done | Failed):
+                    return messages
+
+    def stop(self) -> None:
+        self.pipe.send(Stop())
+        self.thread.join(10)
+
+
 def _render(engine: Any, tmp_path: Path) -> list[FromChild]:
-    parent, child = multiprocessing.Pipe()
-    model_process._render(engine, SPEC, tmp_path / "out.mp4", child)
-    messages = []
-    while parent.poll(0.1):
-        messages.append(parent.recv())
-    return messages
+    served = _Served(engine)
+    try:
+        served.pipe.send(Render(1, SPEC, str(tmp_path / "out.mp4")))
+        return served.until_done(1)
+    finally:
+        served.stop()
 
 
 def test_out_of_memory_becomes_a_clear_engine_failure(tmp_path: Path) -> None:
@@ -50,21 +84,20 @@ def test_out_of_memory_becomes_a_clear_engine_failure(tmp_path: Path) -> None:
     messages = _render(
         RaisingEngine(OutOfMemoryError("CUDA out of memory. Tried to allocate")), tmp_path
     )
-    assert Progress(0.42) in messages  # half the engine part (0.85 of the task)
-    assert messages[-1] == Failed("engine", model_process.OOM_MESSAGE)
+    assert Progress(1, 0.42) in messages  # half the engine part (0.85 of the task)
+    assert messages[-1] == Failed(1, "engine", model_process.OOM_MESSAGE)
     host_oom = _render(RaisingEngine(MemoryError()), tmp_path)
-    assert host_oom[-1] == Failed("engine", model_process.OOM_MESSAGE)
+    assert host_oom[-1] == Failed(1, "engine", model_process.OOM_MESSAGE)
 
 
 def test_engine_errors_keep_their_message_and_others_are_internal(tmp_path: Path) -> None:
     clear = _render(RaisingEngine(EngineError("the prompt is empty after cleaning")), tmp_path)
-    assert clear[-1] == Failed("engine", "the prompt is empty after cleaning")
+    assert clear[-1] == Failed(1, "engine", "the prompt is empty after cleaning")
     bug = _render(RaisingEngine(KeyError("/secret/path/config")), tmp_path)
-    assert bug[-1] == Failed("internal", model_process.INTERNAL_MESSAGE)
+    assert bug[-1] == Failed(1, "internal", model_process.INTERNAL_MESSAGE)
 
 
 def test_a_cancel_from_the_worker_stops_the_render(tmp_path: Path) -> None:
-    parent, child = multiprocessing.Pipe()
     started = threading.Event()
 
     class SlowEngine(PreviewEngine):
@@ -75,21 +108,14 @@ def test_a_cancel_from_the_worker_stops_the_render(tmp_path: Path) -> None:
 
             return super().generate(spec, report)
 
-    runner = threading.Thread(
-        target=model_process._render,
-        args=(
-            SlowEngine(),
-            GenerationSpec(**{**SPEC.__dict__, "duration": 12}),
-            tmp_path / "o.mp4",
-            child,
-        ),
-    )
-    runner.start()
-    assert started.wait(30)
-    parent.send(Cancel())
-    runner.join(60)
-    messages = []
-    while parent.poll(0.1):
-        messages.append(parent.recv())
+    served = _Served(SlowEngine())
+    try:
+        long_spec = GenerationSpec(**{**SPEC.__dict__, "duration": 12})
+        served.pipe.send(Render(7, long_spec, str(tmp_path / "o.mp4")))
+        assert started.wait(30)
+        served.pipe.send(Cancel(7))
+        messages = served.until_done(7)
+    finally:
+        served.stop()
     assert isinstance(messages[-1], Failed) and messages[-1].reason == "cancelled"
-    assert all(isinstance(m, Progress) for m in messages[:-1])
+    assert all(isinstance(m, Progress | Generated) for m in messages[:-1])

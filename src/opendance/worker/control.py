@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 
 class RenderCancelled(Exception):
@@ -10,13 +11,17 @@ class RenderCancelled(Exception):
 
 
 class RunControl:
-    """Progress flows from the render thread to the heartbeat; cancellation flows back."""
+    """Progress flows from the render thread to the heartbeat; cancellation flows back; and
+    the end of the render's device phase (its frames are generated, the tail remains) is
+    announced to whoever waits for the device."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._progress = 0
         self._cancelled = threading.Event()
         self.cancel_reason = ""
+        self._on_generated: list[Callable[[], None]] = []
+        self._generated = False
 
     @property
     def progress(self) -> int:
@@ -39,3 +44,23 @@ class RunControl:
     @property
     def cancelled(self) -> bool:
         return self._cancelled.is_set()
+
+    def when_generated(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from the render's thread) once the device phase is over."""
+        with self._lock:
+            done = self._generated
+            if not done:
+                self._on_generated.append(callback)
+        if done:
+            callback()
+
+    def generated(self) -> None:
+        """The frames are made (or the render ended): the device may take the next job.
+        Idempotent; the callbacks run in the order they were registered."""
+        with self._lock:
+            if self._generated:
+                return
+            self._generated = True
+            callbacks, self._on_generated = self._on_generated, []
+        for callback in callbacks:
+            callback()

@@ -1,8 +1,12 @@
 """What the worker and its engine child process say to each other over their pipe.
 
-    worker -> child   Render(spec, out_path)   Cancel()   Stop()
+    worker -> child   Render(job, spec, out_path)   Cancel(job)   Stop()
     child  -> worker  Ready(load_seconds)   LoadFailed(message)
-                      Progress(fraction)   Done(stills)   Failed(reason, message)
+                      Progress(job, fraction)   Generated(job)
+                      Done(job, stills)   Failed(job, reason, message)
+
+A child holds up to two jobs at once: one generating on the device, one in its tail (encode,
+stills, probe). Each job has a number the worker gives it; every message about a job names it.
 
 Small frozen dataclasses, pickled by the pipe, matched with ``match`` on either side: a new
 message or field is checked by mypy on both ends.
@@ -22,18 +26,21 @@ if TYPE_CHECKING:
 class Render:
     """Make this video into ``out_path`` (a path on the worker's own disk)."""
 
+    job: int
     spec: GenerationSpec
     out_path: str
 
 
 @dataclass(frozen=True)
 class Cancel:
-    """Stop the render under way at its next step."""
+    """Stop this job at its next step, in whichever phase it is."""
+
+    job: int
 
 
 @dataclass(frozen=True)
 class Stop:
-    """Exit (cancelling a render under way)."""
+    """Exit (cancelling the jobs under way)."""
 
 
 ToChild = Render | Cancel | Stop
@@ -51,11 +58,21 @@ class LoadFailed:
 
 @dataclass(frozen=True)
 class Progress:
+    job: int
     fraction: float
 
 
 @dataclass(frozen=True)
+class Generated:
+    """The job's frames are made and its tail has begun: the device is free for the next
+    job. (With the tail pipelined off, not sent: the job's end frees the device.)"""
+
+    job: int
+
+
+@dataclass(frozen=True)
 class Done:
+    job: int
     stills: Stills
     """The poster, sprite sheet and last frame of the finished video (at ``out_path``)."""
 
@@ -65,9 +82,11 @@ FailureReason = Literal["engine", "cancelled", "internal"]
 
 @dataclass(frozen=True)
 class Failed:
+    job: int
     reason: FailureReason
     message: str
     """For the client (``engine``, ``internal``), or the cancel's reason (``cancelled``)."""
 
 
-FromChild = Ready | LoadFailed | Progress | Done | Failed
+JobMessage = Progress | Generated | Done | Failed
+FromChild = Ready | LoadFailed | JobMessage

@@ -6,6 +6,10 @@ finished MP4 (the upstream engine's) is published as it is when it has that size
 and encoded again at that size when it has not. Every video gets its stills (poster, sprite
 sheet, last frame) from the frames passing to the encoder, or from one decoding pass over a
 video published as it is.
+
+A render has two phases: ``generate`` (the engine on its device) and ``encode_tail`` (the CPU
+work after it). An engine process runs them in two threads, so the device makes the next video
+while the last one is encoded (``model_process``).
 """
 
 from __future__ import annotations
@@ -42,27 +46,59 @@ class RenderedVideo:
     stills: Stills
 
 
+class _Progress:
+    """A render's progress: the engine's share, then the encoder's."""
+
+    def __init__(self, spec: GenerationSpec, control: RunControl) -> None:
+        self.spec = spec
+        self.control = control
+        self.engine_done = 0.0
+        self.encode_done = 0.0
+
+    def on_engine(self, fraction: float) -> None:
+        self.engine_done = fraction
+        self._report()
+
+    def on_frame(self, encoded: int) -> None:
+        self.encode_done = encoded / self.spec.frame_count
+        self._report()
+
+    def _report(self) -> None:
+        self.control.report(ENGINE_SHARE * self.engine_done + (1 - ENGINE_SHARE) * self.encode_done)
+
+
+@dataclass(frozen=True)
+class Generated:
+    """A render between its two phases: what the engine returned (for a diffusion engine,
+    every frame in memory), waiting for the tail (conform, encode, stills, probe)."""
+
+    spec: GenerationSpec
+    result: GenerationResult | EncodedVideo
+    progress: _Progress
+
+
 def render_to_file(
     engine: Engine, spec: GenerationSpec, out_path: Path, control: RunControl
 ) -> RenderedVideo:
+    return encode_tail(generate(engine, spec, control), out_path)
+
+
+def generate(engine: Engine, spec: GenerationSpec, control: RunControl) -> Generated:
+    """The device phase: the engine makes the video. A diffusion pipeline has made every frame
+    when it returns; the preview engine's frames are lazy and made by the tail instead."""
     try:
         check_size(*spec.delivered_size)  # before the engine spends anything on it
     except EncodeError as exc:
         raise EngineError(str(exc)) from None
-    engine_done = 0.0
-    encode_done = 0.0
+    progress = _Progress(spec, control)
+    return Generated(spec, engine.generate(spec, progress.on_engine), progress)
 
-    def on_engine_progress(fraction: float) -> None:
-        nonlocal engine_done
-        engine_done = fraction
-        control.report(ENGINE_SHARE * engine_done + (1 - ENGINE_SHARE) * encode_done)
 
-    def on_frame(encoded: int) -> None:
-        nonlocal encode_done
-        encode_done = encoded / spec.frame_count
-        control.report(ENGINE_SHARE * engine_done + (1 - ENGINE_SHARE) * encode_done)
-
-    result = engine.generate(spec, on_engine_progress)
+def encode_tail(generated: Generated, out_path: Path) -> RenderedVideo:
+    """The tail, on the CPU: encode to ``out_path`` (scaled to the delivered size), stills,
+    check; progress and cancellation go on through the generation's control."""
+    spec, result, progress = generated.spec, generated.result, generated.progress
+    control = progress.control
     stills: Callable[[], Stills]
     if isinstance(result, EncodedVideo) and spec.delivered_size == (spec.width, spec.height):
         shutil.move(result.path, out_path)
@@ -80,13 +116,19 @@ def render_to_file(
             audio=frames.audio,
             out_path=out_path,
             output_size=spec.delivered_size,
-            on_frame=on_frame,
+            on_frame=progress.on_frame,
         )
         stills = tap.stills
     # Nothing leaves the worker that breaks the contract's geometry, whatever the engine did.
     _check(out_path, spec, spec.delivered_size)
     control.report(1.0)
     return RenderedVideo(out_path, stills())
+
+
+def discard(generated: Generated) -> None:
+    """A render dropped between its phases: an engine's finished file is deleted."""
+    if isinstance(generated.result, EncodedVideo):
+        generated.result.path.unlink(missing_ok=True)
 
 
 def _decoded(video: EncodedVideo, spec: GenerationSpec) -> GenerationResult:

@@ -6,11 +6,17 @@ heartbeat extends its lease and records progress; if the heartbeat finds the lea
 task was re-queued after this worker stalled), that render is cancelled and nothing is
 written. Lease reaping runs here too: any worker may requeue (or, after too many attempts, fail
 and refund) a task whose lease expired.
+
+A model engine's device is not left waiting for the CPU tail of a task (encode, stills, probe,
+upload, completion): with a pipelined host each device has a turn that a slot takes before it
+claims and gives back when its task's frames are generated, and the worker runs twice as many
+slots as devices, so another slot claims and generates while the first one finishes its tail.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -64,6 +70,9 @@ class Worker:
                 f"the {self.host.name} engine host renders {self.host.capacity} task(s) at "
                 f"once; it cannot serve a worker concurrency of {self.concurrency}"
             )
+        # A pipelined host: one slot per device generates, one more finishes a tail.
+        self.slots = self.concurrency * 2 if self.host.pipelined else self.concurrency
+        self._devices = asyncio.Semaphore(self.concurrency)
         self.stopping = asyncio.Event()  # finish the tasks in hand, claim no more
         self.aborting = asyncio.Event()  # hand the tasks in hand back now
         # the tasks in hand, in the order they were claimed, with their controls; keyed by
@@ -109,7 +118,7 @@ class Worker:
         # The row is kept fresh apart from the tasks: a model loads for minutes, and a silent
         # worker's row is eventually forgotten.
         reporting = asyncio.create_task(self._report_every())
-        self._renders = ThreadPoolExecutor(self.concurrency, thread_name_prefix="render")
+        self._renders = ThreadPoolExecutor(self.slots, thread_name_prefix="render")
         try:
             # A model loads once per worker, before the first claim; /readyz does not count a
             # loading worker, so a fleet is not reported ready while its models load.
@@ -125,7 +134,7 @@ class Worker:
             )
             try:
                 async with asyncio.TaskGroup() as slots:
-                    for _ in range(self.concurrency):
+                    for _ in range(self.slots):
                         slots.create_task(self._slot(max_tasks))
             except BaseExceptionGroup as failed:
                 # a slot failed (say the database went away) and the others were cancelled:
@@ -146,24 +155,32 @@ class Worker:
             await self._reap_if_due()
             await self._loading(self.host.ensure_ready)
             await self._listener.ensure()
-            # No await from this check to the count: sibling slots must not claim past it.
-            if max_tasks is not None and self._claims >= max_tasks:
-                return
-            self._wake.clear()
-            self._claims += 1
+            # The device first: a task claimed is never left waiting for one.
+            turn = await DeviceTurn.take(self._devices)
             try:
-                task = await self._claim()
-            except BaseException:
-                self._claims -= 1
-                raise
-            if task is None:
-                self._claims -= 1
-                await first_of(self.stopping, self._wake, seconds=self.settings.poll_seconds)
-                continue
-            # there may be more: idle sibling slots look too, without waiting for a poll
-            self._wake.set()
-            await self._process(task)
-            self.completed += 1
+                if self.stopping.is_set():
+                    return
+                # No await from this check to the count: sibling slots must not claim past it.
+                if max_tasks is not None and self._claims >= max_tasks:
+                    return
+                self._wake.clear()
+                self._claims += 1
+                try:
+                    task = await self._claim()
+                except BaseException:
+                    self._claims -= 1
+                    raise
+                if task is None:
+                    self._claims -= 1
+                    turn.give_back()
+                    await first_of(self.stopping, self._wake, seconds=self.settings.poll_seconds)
+                    continue
+                # there may be more: idle sibling slots look too, without waiting for a poll
+                self._wake.set()
+                await self._process(task, turn)
+                self.completed += 1
+            finally:
+                turn.give_back()
 
     async def _loading(self, load: Callable[[], T]) -> T:
         """Run a (re)load of the engine in a thread; meanwhile an idle worker shows as loading."""
@@ -211,10 +228,12 @@ class Worker:
             exclude=_TaskIdsInHand(self.in_hand),
         )
 
-    async def _process(self, task: ClaimedTask) -> None:
+    async def _process(self, task: ClaimedTask, turn: DeviceTurn) -> None:
         lease = task.lease
         held = (task.id, lease.token)
         control = self.in_hand[held] = RunControl()
+        # the frames are made: the device takes the next task while this one's tail runs
+        control.when_generated(turn.give_back_soon)
         if self.aborting.is_set():
             control.cancel("the worker is shutting down")
         log.info(
@@ -223,7 +242,9 @@ class Worker:
             task.attempts,
             extra={**self._fields(task.id), "attempt": task.attempts},
         )
-        await self._try_report()
+        # The worker's row says busy beside the render's start: the device does not wait for
+        # it. Never cancelled (a write cut off halfway can leave SQLite's lock taken); awaited.
+        reporting = asyncio.create_task(self._try_report())
         heartbeat = asyncio.create_task(self._heartbeat(lease, control))
         out_path = self._workdir / f"{task.id}-{lease.token}.mp4"
         try:
@@ -245,6 +266,7 @@ class Worker:
             heartbeat.cancel()
             del self.in_hand[held]
             out_path.unlink(missing_ok=True)
+            await reporting
             await self._try_report()
 
     async def _render(
@@ -379,6 +401,31 @@ class Worker:
         self._last_reap = now
         await tasks.reap_expired(self.ctx)
         await tasks.expire_retained(self.ctx)
+
+
+class DeviceTurn:
+    """A slot's hold on one of the worker's devices, from before its claim until its task's
+    device phase is over; given back once, from the loop or from the render thread."""
+
+    def __init__(self, devices: asyncio.Semaphore) -> None:
+        self._devices = devices
+        self._loop = asyncio.get_running_loop()
+        self._held = True
+
+    @classmethod
+    async def take(cls, devices: asyncio.Semaphore) -> DeviceTurn:
+        await devices.acquire()
+        return cls(devices)
+
+    def give_back(self) -> None:
+        if self._held:
+            self._held = False
+            self._devices.release()
+
+    def give_back_soon(self) -> None:
+        """From another thread: the loop gives the turn back."""
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            self._loop.call_soon_threadsafe(self.give_back)
 
 
 class _TaskIdsInHand(Collection[str]):
