@@ -156,3 +156,22 @@ async def test_hot_reads_come_back_after_the_server_ended_their_connections(
         *(ctx.reads.key_owner_and_task(key, task_id) for _ in range(20))
     )
     assert all(task is not None for _, task in together)
+
+
+async def test_a_task_id_the_database_cannot_hold_is_not_found_and_poisons_no_other_poll(
+    ctx: AppContext,
+) -> None:
+    """A NUL byte (``?task_id=%00``) cannot be sent as PostgreSQL text: asked in the same batch
+    as other polls, it must not fail their statement. No task has such an id: not found."""
+    owner = await account_with_key(ctx, "reader")
+    task_id = await submit(ctx, owner)
+    key = (await admin.create_key(ctx, "reader")).secret
+    answers = await asyncio.gather(
+        *(ctx.reads.key_owner_and_task(key, task_id) for _ in range(5)),
+        ctx.reads.key_owner_and_task(key, task_id + "\x00"),
+        ctx.reads.key_owner_and_task(key, "\udcff"),
+        *(ctx.reads.key_owner_and_task(key, task_id) for _ in range(5)),
+    )
+    for index, (found, task) in enumerate(answers):
+        assert found is not None and found.account_id == owner.account_id
+        assert (task.id if task else None) == (None if index in (5, 6) else task_id)
