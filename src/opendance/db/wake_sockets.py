@@ -51,7 +51,8 @@ def channel_dir(database_url: str) -> Path | None:
 
 def _address(directory: Path, name: str, dir_fd: int) -> str:
     full = os.path.join(directory, name)
-    if len(full.encode()) <= MAX_SOCKET_PATH or not os.path.isdir("/proc/self/fd"):
+    # fsencode: a name that is not UTF-8 comes back from listdir with surrogate escapes
+    if len(os.fsencode(full)) <= MAX_SOCKET_PATH or not os.path.isdir("/proc/self/fd"):
         return full
     return f"/proc/self/fd/{dir_fd}/{name}"
 
@@ -75,7 +76,7 @@ class WakeSender:
                 return 0
             sender = self._sender()
             return sum(self._send_one(sender, name, dir_fd) for name in names)
-        except OSError as exc:
+        except Exception as exc:  # it runs after a commit: a failure here must not fail that
             log.debug("cannot send wake-ups through %s: %s", self.directory, exc)
             return 0
         finally:
