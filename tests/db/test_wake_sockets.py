@@ -129,6 +129,19 @@ async def test_a_file_name_that_is_not_utf8_never_fails_a_send(tmp_path: Path) -
         receiver.close()
 
 
+def test_a_send_removes_dead_sockets_only_never_other_files(tmp_path: Path) -> None:
+    directory = tmp_path / "opendance.db-wake"
+    directory.mkdir()
+    not_ours = directory / "notes.sock"
+    not_ours.write_text("a regular file that happens to end in .sock")
+    elsewhere = tmp_path / "elsewhere.sock"
+    elsewhere.write_text("reached through a link")
+    (directory / "link.sock").symlink_to(elsewhere)
+    assert WakeSender(directory).send() == 0
+    assert not_ours.read_text().startswith("a regular file")
+    assert (directory / "link.sock").is_symlink() and elsewhere.exists()
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="long socket paths go through /proc")
 async def test_a_channel_deeper_than_a_socket_address_can_name(tmp_path: Path) -> None:
     parent = tmp_path / ("d" * 80) / ("e" * 40)

@@ -22,6 +22,7 @@ import logging
 import os
 import secrets
 import socket
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,6 +84,13 @@ class WakeSender:
             os.close(dir_fd)
 
     def _send_one(self, sender: socket.socket, name: str, dir_fd: int) -> bool:
+        try:
+            # only sockets, not through links: what else is in the directory is not ours, to
+            # write to or to remove (a file refuses a datagram as a dead socket does)
+            if not stat.S_ISSOCK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                return False
+        except OSError:
+            return False  # gone meanwhile
         try:
             sender.sendto(b"", _address(self.directory, name, dir_fd))
         except BlockingIOError:
