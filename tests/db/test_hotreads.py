@@ -15,6 +15,7 @@ from sqlalchemy import text
 from opendance import errors
 from opendance.bootstrap import open_context
 from opendance.db import accounts as account_rows
+from opendance.db.database import Database
 from opendance.db.hotreads import AsyncpgReads, SqliteInlineReads
 from opendance.db.types import utcnow
 from opendance.domain.task_states import TaskState
@@ -156,3 +157,52 @@ async def test_hot_reads_come_back_after_the_server_ended_their_connections(
         *(ctx.reads.key_owner_and_task(key, task_id) for _ in range(20))
     )
     assert all(task is not None for _, task in together)
+
+
+async def test_a_task_id_the_database_cannot_hold_is_not_found_and_poisons_no_other_poll(
+    ctx: AppContext,
+) -> None:
+    """A NUL byte (``?task_id=%00``) cannot be sent as PostgreSQL text: asked in the same batch
+    as other polls, it must not fail their statement. No task has such an id: not found."""
+    owner = await account_with_key(ctx, "reader")
+    task_id = await submit(ctx, owner)
+    key = (await admin.create_key(ctx, "reader")).secret
+    answers = await asyncio.gather(
+        *(ctx.reads.key_owner_and_task(key, task_id) for _ in range(5)),
+        ctx.reads.key_owner_and_task(key, task_id + "\x00"),
+        ctx.reads.key_owner_and_task(key, "\udcff"),
+        *(ctx.reads.key_owner_and_task(key, task_id) for _ in range(5)),
+    )
+    for index, (found, task) in enumerate(answers):
+        assert found is not None and found.account_id == owner.account_id
+        assert (task.id if task else None) == (None if index in (5, 6) else task_id)
+
+
+@pytest.mark.only_on("postgresql")
+def test_the_hot_reads_keep_the_statement_cache_the_url_turns_off() -> None:
+    """Behind a pooler in transaction mode the URL carries ``prepared_statement_cache_size=0``
+    for the engine; the hot reads' own connections must not keep named statements either."""
+    url = "postgresql://app@db.internal/opendance?prepared_statement_cache_size=0"
+    assert Database(url).asyncpg_connect_kwargs()["statement_cache_size"] == 0
+    plain = Database("postgresql://app@db.internal/opendance").asyncpg_connect_kwargs()
+    assert "statement_cache_size" not in plain  # asyncpg's own default
+
+
+@pytest.mark.only_on("postgresql")
+async def test_hot_reads_answer_with_the_statement_cache_off(settings: Settings) -> None:
+    url = settings.database_url
+    separator = "&" if "?" in url else "?"
+    uncached = settings.model_copy(
+        update={"database_url": f"{url}{separator}prepared_statement_cache_size=0"}
+    )
+    context = await open_context(uncached)
+    try:
+        owner = await account_with_key(context, "reader")
+        task_id = await submit(context, owner)
+        key = (await admin.create_key(context, "reader")).secret
+        answers = await asyncio.gather(
+            *(context.reads.key_owner_and_task(key, task_id) for _ in range(10))
+        )
+        assert all(task is not None and task.id == task_id for _, task in answers)
+    finally:
+        await context.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -110,6 +111,35 @@ def test_a_worker_that_reads_nothing_never_blocks_a_sender(tmp_path: Path) -> No
         assert (directory / "4243-cafe.sock").exists()  # full is not dead
     finally:
         deaf.close()
+
+
+async def test_a_file_name_that_is_not_utf8_never_fails_a_send(tmp_path: Path) -> None:
+    """A send runs after the submit committed: raising there would report a charged task
+    as failed."""
+    directory = tmp_path / "opendance.db-wake"
+    woken = Counter()
+    receiver = WakeReceiver(directory, woken)
+    receiver.open()
+    odd = os.path.join(os.fsencode(directory), b"\xff-odd.sock")
+    os.close(os.open(odd, os.O_CREAT | os.O_WRONLY, 0o600))
+    try:
+        assert WakeSender(directory).send() == 1
+        await woken.wait()
+    finally:
+        receiver.close()
+
+
+def test_a_send_removes_dead_sockets_only_never_other_files(tmp_path: Path) -> None:
+    directory = tmp_path / "opendance.db-wake"
+    directory.mkdir()
+    not_ours = directory / "notes.sock"
+    not_ours.write_text("a regular file that happens to end in .sock")
+    elsewhere = tmp_path / "elsewhere.sock"
+    elsewhere.write_text("reached through a link")
+    (directory / "link.sock").symlink_to(elsewhere)
+    assert WakeSender(directory).send() == 0
+    assert not_ours.read_text().startswith("a regular file")
+    assert (directory / "link.sock").is_symlink() and elsewhere.exists()
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="long socket paths go through /proc")

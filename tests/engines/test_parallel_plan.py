@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from opendance.cli.server import run_server
 from opendance.engines.diffusers.parallel_plan import ParallelPlan, parallel_plan
 from opendance.engines.diffusers.runtime import ModelConfigError
 from opendance.engines.registry import preflight
@@ -84,3 +85,14 @@ def test_the_worker_preflight_refuses_them(tmp_path: Path) -> None:
 def test_ring_on_gpus_is_planned(tmp_path: Path) -> None:
     settings = _settings(tmp_path, parallel_devices="cuda:0,cuda:1", parallel_attention="ring")
     assert parallel_plan(settings).kind == "ring"
+
+
+async def test_serve_refuses_several_workers_over_the_same_parallel_devices(
+    tmp_path: Path,
+) -> None:
+    """Each worker would start its own group on every one of those devices: N copies of the
+    model per GPU, fighting over its memory. One worker drives the devices."""
+    settings = _settings(tmp_path, parallel_devices="cpu,cpu")
+    with pytest.raises(ModelConfigError, match="--workers 1"):
+        await run_server(settings, workers=2, demo=False)
+    assert not (tmp_path / "data").exists()  # refused before anything opened

@@ -56,3 +56,30 @@ def rank(model_dir: Path, data_dir: Path, rank: int, port: int, conn: Connection
     enable_context_parallel(engine, plan)
     conn.send(run())
     conn.close()
+
+
+def listening_addresses(port: int, conn: Connection) -> None:
+    """Join a group of one as rank 0 and send the local addresses this process listens on
+    (TCP, IPv4 and IPv6, from /proc)."""
+    import os
+
+    import torch.distributed as dist
+
+    from opendance.engines.diffusers.parallel import join_group
+    from opendance.engines.diffusers.parallel_plan import ParallelPlan
+
+    join_group(ParallelPlan(devices=("cpu",), kind="ulysses"), 0, port)
+    ours = set()
+    for fd in os.listdir("/proc/self/fd"):
+        target = os.readlink(f"/proc/self/fd/{fd}") if os.path.exists(f"/proc/self/fd/{fd}") else ""
+        if target.startswith("socket:["):
+            ours.add(target[len("socket:[") : -1])
+    listening = []
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in ours:  # 0A: LISTEN
+                listening.append(fields[1].split(":")[0])
+    dist.destroy_process_group()
+    conn.send(listening)
+    conn.close()

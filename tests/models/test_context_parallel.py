@@ -178,3 +178,20 @@ def test_a_killed_rank_fails_its_task_with_a_refund_and_a_new_group_makes_the_ne
         assert server.call(ledger_consistent)
     finally:
         server.stop()
+
+
+@pytest.mark.skipif(not Path("/proc/self/net/tcp").exists(), reason="reads /proc")
+def test_the_group_listens_on_loopback_only() -> None:
+    """The rendezvous and the ranks' links are reachable from this machine only: a peer on
+    the network must not join the group or feed it tensors."""
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    process = context.Process(target=parallel_ranks.listening_addresses, args=(free_port(), theirs))
+    process.start()
+    theirs.close()
+    assert ours.poll(120), "the group of one did not start"
+    listening = ours.recv()
+    process.join(timeout=30)
+    assert listening  # the rendezvous at least
+    loopback = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1, ::1
+    assert set(listening) <= loopback, listening

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp
 from opendance import __version__
 from opendance.api.app import create_app
 from opendance.bootstrap import open_context
+from opendance.engines.diffusers.parallel_plan import check_workers
 from opendance.engines.registry import preflight
 from opendance.services.admin import DEMO_CREDITS, ensure_demo_account
 from opendance.services.context import AppContext
@@ -37,6 +38,7 @@ async def run_server(settings: Settings, *, workers: int, demo: bool) -> None:
         # a wrong model path or device list stops here, not in N restarting workers
         preflight(settings)
         check_concurrency(settings)
+        check_workers(settings, workers)
     ctx = await open_checked_context(settings)
     supervisor = WorkerSupervisor(settings, workers)
     try:

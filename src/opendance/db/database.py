@@ -99,6 +99,11 @@ class Database:
         """What the engine hands ``asyncpg.connect`` (host, port, user, password, database, the
         URL's options, the session settings), for plain asyncpg connections beside the pool."""
         _args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
+        cache_size = kwargs.pop("prepared_statement_cache_size", None)
+        if cache_size is not None:
+            # the operator's word on prepared statements (0 behind a pooler in transaction
+            # mode) holds for these connections too: asyncpg's own cache takes the same size
+            kwargs["statement_cache_size"] = int(cache_size)
         for name in _SQLALCHEMY_ONLY_OPTIONS:
             kwargs.pop(name, None)
         return {**kwargs, "server_settings": _pg_server_settings()}

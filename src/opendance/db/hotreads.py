@@ -82,7 +82,8 @@ class EngineReads:
         async with self.db.read() as conn:
             row = (
                 await conn.execute(
-                    _KEY_OWNER_AND_TASK, {"key_hash": ids.hash_api_key(secret), "task_id": task_id}
+                    _KEY_OWNER_AND_TASK,
+                    {"key_hash": ids.hash_api_key(secret), "task_id": _storable(task_id)},
                 )
             ).first()
         return _owner_and_task(row._asdict() if row else None)
@@ -175,7 +176,9 @@ class SqliteInlineReads:
     async def key_owner_and_task(
         self, secret: str, task_id: str
     ) -> tuple[KeyOwner | None, TaskView | None]:
-        row = self._run(self._key_and_task, key_hash=ids.hash_api_key(secret), task_id=task_id)
+        row = self._run(
+            self._key_and_task, key_hash=ids.hash_api_key(secret), task_id=_storable(task_id)
+        )
         return _owner_and_task(row)
 
     async def close(self) -> None:
@@ -204,7 +207,7 @@ class AsyncpgReads:
     async def key_owner_and_task(
         self, secret: str, task_id: str
     ) -> tuple[KeyOwner | None, TaskView | None]:
-        return _owner_and_task(await self._ask(ids.hash_api_key(secret), task_id))
+        return _owner_and_task(await self._ask(ids.hash_api_key(secret), _storable(task_id)))
 
     async def _ask(self, key_hash: str, task_id: str | None) -> dict[str, Any] | None:
         batcher = self._batchers.get(asyncio.get_running_loop()) or await self._open_batcher()
@@ -313,6 +316,20 @@ def hot_reads_for(db: Database) -> HotReads:
     if db.is_sqlite and path and path != ":memory:":
         return SqliteInlineReads(path)
     return EngineReads(db)
+
+
+def _storable(task_id: str) -> str | None:
+    """The task id as the database can take it; None (no task has it) for text no column can
+    hold: a NUL byte (PostgreSQL refuses it in text) or a lone surrogate (not UTF-8). Sent as
+    is, it would fail its statement, and on PostgreSQL that is the batch of every poll asked
+    with it."""
+    if "\x00" in task_id:
+        return None
+    try:
+        task_id.encode()
+    except UnicodeEncodeError:
+        return None
+    return task_id
 
 
 def _owner(row: dict[str, Any] | None) -> KeyOwner | None:

@@ -22,6 +22,7 @@ import logging
 import os
 import secrets
 import socket
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,7 +52,8 @@ def channel_dir(database_url: str) -> Path | None:
 
 def _address(directory: Path, name: str, dir_fd: int) -> str:
     full = os.path.join(directory, name)
-    if len(full.encode()) <= MAX_SOCKET_PATH or not os.path.isdir("/proc/self/fd"):
+    # fsencode: a name that is not UTF-8 comes back from listdir with surrogate escapes
+    if len(os.fsencode(full)) <= MAX_SOCKET_PATH or not os.path.isdir("/proc/self/fd"):
         return full
     return f"/proc/self/fd/{dir_fd}/{name}"
 
@@ -75,13 +77,20 @@ class WakeSender:
                 return 0
             sender = self._sender()
             return sum(self._send_one(sender, name, dir_fd) for name in names)
-        except OSError as exc:
+        except Exception as exc:  # it runs after a commit: a failure here must not fail that
             log.debug("cannot send wake-ups through %s: %s", self.directory, exc)
             return 0
         finally:
             os.close(dir_fd)
 
     def _send_one(self, sender: socket.socket, name: str, dir_fd: int) -> bool:
+        try:
+            # only sockets, not through links: what else is in the directory is not ours, to
+            # write to or to remove (a file refuses a datagram as a dead socket does)
+            if not stat.S_ISSOCK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                return False
+        except OSError:
+            return False  # gone meanwhile
         try:
             sender.sendto(b"", _address(self.directory, name, dir_fd))
         except BlockingIOError:

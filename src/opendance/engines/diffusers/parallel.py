@@ -392,18 +392,51 @@ def free_port() -> int:
 
 
 def join_group(plan: ParallelPlan, rank: int, port: int) -> None:
+    """Join the group whose rendezvous rank 0 holds on ``port``; all on loopback only."""
     import torch
     import torch.distributed as dist
 
     if plan.device_type == "cuda":
         torch.cuda.set_device(torch.device(plan.devices[rank]))
+    _links_on_loopback()
+    listener = None
+    if rank == 0:
+        # torch's rendezvous store listens on every interface whatever the address it is
+        # given: anyone on the network could join the group or unsettle it. Handed a socket
+        # bound to loopback, it listens there only.
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listener.bind(("127.0.0.1", port))
+            listener.listen()
+        except BaseException:
+            listener.close()
+            raise
+    # every rank passes the store itself: init_method would name its keys otherwise
+    store = dist.TCPStore(
+        "127.0.0.1",
+        port,
+        plan.world_size,
+        is_master=rank == 0,
+        timeout=COLLECTIVE_TIMEOUT,
+        master_listen_fd=listener.detach() if listener is not None else None,  # now the store's
+    )
     dist.init_process_group(
         plan.backend,
-        init_method=f"tcp://127.0.0.1:{port}",
+        store=store,
         rank=rank,
         world_size=plan.world_size,
         timeout=COLLECTIVE_TIMEOUT,
     )
+
+
+def _links_on_loopback() -> None:
+    """The ranks' own links (gloo's pairs, NCCL's bootstrap) on the loopback interface: by
+    default gloo listens on the address of the host's name and NCCL on a network interface.
+    An operator's own choice (the variables already set) stands."""
+    loopback = next((name for _, name in socket.if_nameindex() if name.startswith("lo")), None)
+    if loopback is not None:
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", loopback)
+        os.environ.setdefault("NCCL_SOCKET_IFNAME", loopback)
 
 
 def check_devices_exist(plan: ParallelPlan) -> None:

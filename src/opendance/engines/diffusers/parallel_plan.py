@@ -132,6 +132,18 @@ def parallel_plan(settings: Settings) -> ParallelPlan:
     return plan
 
 
+def check_workers(settings: Settings, workers: int) -> None:
+    """``serve --workers N`` starts N workers with the same settings: each would start its own
+    group on every one of the parallel devices (N copies of the model on each GPU). One
+    worker drives them all."""
+    if workers > 1 and is_parallel(settings):
+        raise ModelConfigError(
+            f"{SETTING}={settings.parallel_devices}: each worker runs its own group on all of "
+            f"these devices, so {workers} workers would hold {workers} copies of the model on "
+            "each; start one (--workers 1), or give other workers other devices"
+        )
+
+
 def check_heads_divide(model_path: Path, world_size: int) -> None:
     """Ulysses gives each device whole attention heads: their count must divide evenly."""
     for name in ("transformer", "transformer_2"):
