@@ -6,7 +6,6 @@ tests/models/test_gpu_video_bench.py.) Skips without the model stack, except und
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import sqlite3
@@ -19,7 +18,7 @@ import httpx
 import pytest
 
 from tests.models.conftest import require_model_stack
-from tests.support.doc_blocks import ROOT, block, shell_lines
+from tests.support.doc_blocks import block, shell_lines
 from tests.support.live import free_port
 from tests.support.processes import ServeProcess
 
@@ -97,32 +96,3 @@ def _wait_until_ready(http: httpx.Client, server: ServeProcess) -> None:
 def _worker_engines(data_dir: Path) -> list[str]:
     with sqlite3.connect(data_dir / "opendance.db") as db:
         return [row[0] for row in db.execute("SELECT engine FROM workers")]
-
-
-def _worker_engines(data_dir: Path) -> list[str]:
-    with sqlite3.connect(data_dir / "opendance.db") as db:
-        return [row[0] for row in db.execute("SELECT engine FROM workers")]
-
-
-def test_the_gpu_benchmark_dry_run(tmp_path: Path) -> None:
-    require_model_stack()
-    shown = ".venv/bin/python bench/gpu_video_bench.py --engine ltx2 --tiny"
-    assert shown in shell_lines(block("docs/performance.md", "--tiny").body)
-    report = tmp_path / "dry-run.json"
-    script = [sys.executable, str(ROOT / "bench/gpu_video_bench.py"), *shown.split()[2:]]
-    done = subprocess.run(
-        [*script, "--json", str(report)],
-        cwd=tmp_path,
-        env=_torch_env(),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stderr
-    results = json.loads(report.read_text())
-    # what the page says the dry run is: 480p, 4 s, 2 steps, tiny weights
-    assert (results["engine"], results["tiny"], results["resolution"], results["steps"]) == (
-        "ltx2", True, "480p", 2,
-    )  # fmt: skip
-    assert [row["duration"] for row in results["results"]] == [4]
-    assert "(480p, 4 s, 2 steps)" in (ROOT / "docs/performance.md").read_text()
