@@ -39,9 +39,6 @@ import asyncpg
 import httpx
 
 import pickup_sqlite
-from opendance.bootstrap import open_context
-from opendance.services import admin
-from opendance.settings import Settings
 from queue_support import (
     opendance_env,
     percentile,
@@ -49,7 +46,15 @@ from queue_support import (
     stop_workers,
     wait_for_idle_workers,
 )
-from support import DEFAULT_POSTGRES, free_port, fresh_database, plain, query, wait_until_healthy
+from support import (
+    DEFAULT_POSTGRES,
+    bench_account_key,
+    free_port,
+    fresh_database,
+    plain,
+    query,
+    wait_until_healthy,
+)
 
 SERVE_API_ONLY = [sys.executable, "-m", "opendance", "serve", "--workers", "0", "--no-demo"]
 REFUSED_IMAGE = "http://127.0.0.1:9/first-frame.png"  # private: the worker refuses to fetch it
@@ -76,7 +81,7 @@ def main() -> int:
         tempfile.TemporaryDirectory(prefix="opendance-bench-") as tmp,
     ):
         data = Path(tmp) / "data"
-        key = asyncio.run(_prepare(url, data))
+        key = asyncio.run(bench_account_key(url, data))
         port = free_port()
         api = subprocess.Popen(
             [*SERVE_API_ONLY, "--port", str(port)],
@@ -128,16 +133,6 @@ def _report(
         f"ratio {woken_by} / polling: p50 {percentile(woken, 50) / percentile(poll, 50):.3f}, "
         f"p99 {percentile(woken, 99) / percentile(poll, 99):.3f}"
     )
-
-
-async def _prepare(url: str, data: Path) -> str:
-    """Migrate the fresh database; an account with plenty of credits and its key."""
-    ctx = await open_context(Settings(data_dir=data, database_url=url))
-    try:
-        await admin.create_account(ctx, "bench", 10**9)
-        return (await admin.create_key(ctx, "bench")).secret
-    finally:
-        await ctx.close()
 
 
 def _check_listeners(url: str, expected: int) -> None:

@@ -25,11 +25,8 @@ from pathlib import Path
 
 import httpx
 
-from opendance.bootstrap import open_context
-from opendance.services import admin
-from opendance.settings import Settings
 from queue_support import opendance_env
-from support import free_port, wait_until_healthy
+from support import bench_account_key, free_port, wait_until_healthy
 
 SERVE = [sys.executable, "-m", "opendance", "serve", "--no-demo"]
 REFUSED_IMAGE = "http://127.0.0.1:9/first-frame.png"  # private: the worker refuses to fetch it
@@ -38,7 +35,7 @@ REFUSED_IMAGE = "http://127.0.0.1:9/first-frame.png"  # private: the worker refu
 def measure(args: argparse.Namespace, data: Path) -> dict[str, list[float]]:
     """Pickup latencies (seconds) of the wake channel and of polling only, same data dir."""
     url = f"sqlite+aiosqlite:///{data / 'opendance.db'}"
-    key = asyncio.run(_prepare(url, data))
+    key = asyncio.run(bench_account_key(url, data))
     results: dict[str, list[float]] = {}
     for mode, notify in (("wake channel", "true"), ("polling", "false")):
         port = free_port()
@@ -67,15 +64,6 @@ def measure(args: argparse.Namespace, data: Path) -> dict[str, list[float]]:
             serve.wait(120)
         results[mode] = _pickups(data, ids)
     return results
-
-
-async def _prepare(url: str, data: Path) -> str:
-    ctx = await open_context(Settings(data_dir=data, database_url=url))
-    try:
-        await admin.create_account(ctx, "bench", 10**9)
-        return (await admin.create_key(ctx, "bench")).secret
-    finally:
-        await ctx.close()
 
 
 def _db(data: Path) -> sqlite3.Connection:

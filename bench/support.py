@@ -99,3 +99,16 @@ async def finished_task(ctx: AppContext, account: str) -> tuple[str, str]:
             ResultFiles(f"videos/{task_id}.mp4"),
         )
     return key, task_id
+
+
+async def bench_account_key(database_url: str, data_dir: Path) -> str:
+    """A fresh account with credits to spare and its API key, in a migrated database."""
+    from opendance.bootstrap import open_context
+    from opendance.settings import Settings
+
+    ctx = await open_context(Settings(data_dir=data_dir, database_url=database_url))
+    try:
+        await admin.create_account(ctx, "bench", 10**9)
+        return (await admin.create_key(ctx, "bench")).secret
+    finally:
+        await ctx.close()
